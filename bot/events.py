@@ -158,7 +158,10 @@ def parse_actor(identity: Any) -> Actor:
     return Actor(kind, arn, name, mfa=mfa, account=account)
 
 
-_BUCKET_HOST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.\-_]{1,254})\.s3[.\-]", re.I)
+# `<account>.s3-control.…` and access-point hosts look like virtual-hosted buckets but name none.
+_BUCKET_HOST = re.compile(
+    r"^(?P<bucket>[a-z0-9][a-z0-9.\-_]{1,254})\.s3[.\-](?!control\.|accesspoint\.|object-lambda\.)", re.I
+)
 _CONTROL_HOST = re.compile(r"^(?P<account>\d{12})\.s3-control", re.I)
 
 
@@ -246,7 +249,8 @@ class Record:
         match = _BUCKET_HOST.match(self.host)
         if match:
             return match.group("bucket")
-        for resource in self.raw.get("resources") or ():
+        resources = self.raw.get("resources")
+        for resource in resources if isinstance(resources, list) else ():
             arn = text(deep_get(resource, "ARN")) or text(deep_get(resource, "arn"))
             if arn.startswith("arn:aws:s3:::"):
                 return arn[len("arn:aws:s3:::") :].split("/", 1)[0] or None

@@ -86,7 +86,7 @@ def ingest(store: Store, records: Iterable[Record], *, source: str = "scan") -> 
         return 0
     with store.atomic() as db:
         before = db.execute("select total_changes()").fetchone()[0]
-        db["events"].insert_all(rows, ignore=True, batch_size=500)
+        db.table("events").insert_all(rows, ignore=True, batch_size=500)
         return int(db.execute("select total_changes()").fetchone()[0] - before)
 
 

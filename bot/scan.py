@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
-from isal import igzip
+from isal import igzip, isal_zlib
 
 from bot.events import Record, unwrap
 from detections import WATCHED_EVENT_NAMES, Finding, evaluate
@@ -28,7 +28,13 @@ _S3_NEEDLE = b'"eventSource":"s3.amazonaws.com"'
 _S3_NEEDLE_SPACED = b'"eventSource": "s3.amazonaws.com"'
 _CANONICAL_START = b'{"Records":[{"eventVersion":'
 _RECORD_START = b'},{"eventVersion":'
+# Counting with a leading brace is ~3× faster than with a leading quote (CPython's search skips further).
+_RECORD_COUNT = b'{"eventVersion":'
 _NAME_KEY = b'"eventName":"'
+# isal's stub types `error` as an instance; it is the class raised on bad deflate data or a bad CRC.
+_CORRUPT_GZIP: tuple[type[Exception], ...] = (
+    gzip.BadGzipFile, EOFError, ValueError, cast("type[Exception]", isal_zlib.error)
+)
 _SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".gz", ".ndjson")
 
 
@@ -38,12 +44,15 @@ class ScanError(Exception):
 
 @dataclass
 class ScanStats:
+    """Counts over a scan; `full_parses` are inputs that missed the fast path (bench checks it stays 0)."""
+
     files: int = 0
     records: int = 0
     malformed: int = 0
     findings: int = 0
     indexed: int = 0
     malformed_examples: list[str] = field(default_factory=list)
+    full_parses: int = 0
 
     def add(self, other: ScanStats) -> None:
         self.files += other.files
@@ -51,6 +60,7 @@ class ScanStats:
         self.malformed += other.malformed
         self.findings += other.findings
         self.indexed += other.indexed
+        self.full_parses += other.full_parses
         self.malformed_examples.extend(other.malformed_examples[: 5 - len(self.malformed_examples)])
 
 
@@ -66,7 +76,7 @@ def _fast_records(blob: bytes, index: bool) -> tuple[list[dict[str, Any]], int] 
     if not blob.startswith(_CANONICAL_START) or _S3_NEEDLE_SPACED in blob:
         return None
     out: list[dict[str, Any]] = []
-    total = blob.count(b'"eventVersion":')
+    total = blob.count(_RECORD_COUNT)
     pos = blob.find(_S3_NEEDLE)
     while pos != -1:
         start = blob.rfind(_RECORD_START, 0, pos)
@@ -97,6 +107,7 @@ def parse_blob(blob: bytes, stats: ScanStats, *, label: str = "", index: bool = 
         stats.records += total
         yield from (Record(r) for r in records)
         return
+    stats.full_parses += 1
     try:
         documents: Iterable[Any] = [orjson.loads(blob)]
     except orjson.JSONDecodeError:
@@ -132,16 +143,28 @@ def _malformed(stats: ScanStats, where: str, why: str) -> None:
 def read_bytes(path: Path) -> bytes:
     """A file's bytes, gunzipped when it is gzip (by magic number, not by name)."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(2)
-            fh.seek(0)
-            if head == b"\x1f\x8b":
-                return igzip.decompress(fh.read())
-            return fh.read()
+        data = path.read_bytes()
     except OSError as exc:
         raise ScanError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except (gzip.BadGzipFile, EOFError, ValueError) as exc:
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gunzip(data)
+    except _CORRUPT_GZIP as exc:
         raise ScanError(f"{path}: corrupt gzip ({exc})") from exc
+
+
+def gunzip(data: bytes) -> bytes:
+    """Gzip bytes inflated: one member (every CloudTrail file) in one call, several members too."""
+    # igzip.decompress checks for further members through a buffered reader and costs about twice as
+    # much as a single inflate; the trailer's CRC and length are still checked here.
+    inflater = isal_zlib.decompressobj(31)
+    out = inflater.decompress(data)
+    if not inflater.eof:
+        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+    if inflater.unused_data.strip(b"\0"):
+        return igzip.decompress(data)  # concatenated members
+    return out
 
 
 def expand_paths(paths: Iterable[str]) -> list[Path]:
@@ -214,8 +237,8 @@ def scan_stream(stream: IO[bytes], *, index: bool = False) -> FileResult:
     blob = stream.read()
     if blob[:2] == b"\x1f\x8b":
         try:
-            blob = igzip.decompress(blob)
-        except (gzip.BadGzipFile, EOFError, ValueError) as exc:
+            blob = gunzip(blob)
+        except _CORRUPT_GZIP as exc:
             raise ScanError(f"stdin: corrupt gzip ({exc})") from exc
     return scan_blob(blob, ScanStats(files=1), label="stdin", index=index)
 

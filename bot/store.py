@@ -23,7 +23,7 @@ MIGRATIONS = Migrations("bucketwatch")
 @MIGRATIONS(name="0001_events_index")
 def _m0001(db: sqlite_utils.Database) -> None:
     # The who-changed index: every successful S3 configuration write, raw record kept (compressed).
-    db["events"].create(
+    db.table("events").create(
         {
             "event_id": str,
             "event_time": str,
@@ -43,13 +43,13 @@ def _m0001(db: sqlite_utils.Database) -> None:
         },
         pk="event_id",
     )
-    db["events"].create_index(["bucket", "event_time"])
-    db["events"].create_index(["account", "event_time"])
+    db.table("events").create_index(["bucket", "event_time"])
+    db.table("events").create_index(["account", "event_time"])
 
 
 @MIGRATIONS(name="0002_alerts")
 def _m0002(db: sqlite_utils.Database) -> None:
-    db["alerts"].create(
+    db.table("alerts").create(
         {
             "id": int,
             "resource_key": str,  # account/bucket, or account/* for account-level alerts
@@ -75,17 +75,17 @@ def _m0002(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["alerts"].create_index(["resource_key", "status"])
-    db["alert_findings"].create(
+    db.table("alerts").create_index(["resource_key", "status"])
+    db.table("alert_findings").create(
         {"alert_id": int, "event_id": str, "detection": str, "added_at": str, "finding": str},
         pk=("alert_id", "event_id", "detection"),
     )
-    db["alert_history"].create(
+    db.table("alert_history").create(
         {"id": int, "alert_id": int, "at": str, "who": str, "status_from": str, "status_to": str, "note": str},
         pk="id",
     )
-    db["alert_history"].create_index(["alert_id"])
-    db["outbox"].create(
+    db.table("alert_history").create_index(["alert_id"])
+    db.table("outbox").create(
         {
             "id": int,
             "alert_id": int,
@@ -100,12 +100,12 @@ def _m0002(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["outbox"].create_index(["sent_at", "next_attempt_at"])
+    db.table("outbox").create_index(["sent_at", "next_attempt_at"])
 
 
 @MIGRATIONS(name="0003_sources")
 def _m0003(db: sqlite_utils.Database) -> None:
-    db["poller_state"].create(
+    db.table("poller_state").create(
         {
             "source": str,  # lookup:<account>:<region> or trail:<bucket>/<prefix>
             "watermark": str,
@@ -117,16 +117,16 @@ def _m0003(db: sqlite_utils.Database) -> None:
         },
         pk="source",
     )
-    db["seen_events"].create({"event_id": str, "seen_at": str}, pk="event_id")
-    db["trail_progress"].create({"prefix": str, "last_key": str, "updated_at": str}, pk="prefix")
-    db["quarantine"].create(
+    db.table("seen_events").create({"event_id": str, "seen_at": str}, pk="event_id")
+    db.table("trail_progress").create({"prefix": str, "last_key": str, "updated_at": str}, pk="prefix")
+    db.table("quarantine").create(
         {"id": int, "at": str, "source": str, "reason": str, "raw": str}, pk="id"
     )
 
 
 @MIGRATIONS(name="0004_responders")
 def _m0004(db: sqlite_utils.Database) -> None:
-    db["exceptions"].create(
+    db.table("exceptions").create(
         {
             "id": int,
             "account": str,
@@ -140,8 +140,8 @@ def _m0004(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["exceptions"].create_index(["bucket"])
-    db["audit"].create(
+    db.table("exceptions").create_index(["bucket"])
+    db.table("audit").create(
         {
             "id": int,
             "at": str,
@@ -154,7 +154,7 @@ def _m0004(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["remediations"].create(
+    db.table("remediations").create(
         {
             "id": int,
             "alert_id": int,
@@ -171,8 +171,8 @@ def _m0004(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["remediations"].create_index(["alert_id"])
-    db["digest_runs"].create({"day": str, "sent_at": str}, pk="day")
+    db.table("remediations").create_index(["alert_id"])
+    db.table("digest_runs").create({"day": str, "sent_at": str}, pk="day")
 
 
 def utcnow() -> datetime:
@@ -222,12 +222,58 @@ class Store:
 
     @contextmanager
     def atomic(self) -> Iterator[sqlite_utils.Database]:
-        """A transaction that rolls back everything on error (sqlite-utils' own atomic())."""
-        with self.db.atomic():
-            yield self.db
+        """A transaction that rolls back everything on error (sqlite-utils' own atomic() when nested)."""
+        db = self.db
+        if db.conn.in_transaction:
+            with db.atomic():
+                yield db
+            return
+        # BEGIN IMMEDIATE takes the write lock up front, waiting (busy_timeout) for other writers. A
+        # deferred BEGIN that reads and then writes fails at once with "database is locked" when
+        # another thread committed in between: SQLite cannot upgrade a stale read snapshot.
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.conn.rollback()
+            raise
+        db.conn.commit()
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
             self._local.db = None
+
+
+@MIGRATIONS(name="0005_remediation_guard")
+def _m0005_remediation(db: sqlite_utils.Database) -> None:
+    db.table("remediations").add_column("request_id", str)
+    db.table("remediations").add_column("error", str)
+    db.table("remediations").add_column("region", str)
+    db.table("exceptions").add_column("revoked_by", str)
+    # At most one live fix per alert, across processes: a second claim fails atomically in SQLite.
+    db.execute(
+        "CREATE UNIQUE INDEX remediations_one_live_fix ON remediations(alert_id) "
+        "WHERE status IN ('applying', 'applied', 'undoing')"
+    )
+
+
+@MIGRATIONS(name="0006_alerts_verdict")
+def _m0006_alerts(db: sqlite_utils.Database) -> None:
+    # The full live verdict (flags seen, paths, denied reads) so a card re-rendered later shows it.
+    db.table("alerts").add_column("verdict_json", str)
+    # Per finding: when it happened (late events must not be resolved by older restores) and which
+    # later event restored the block it opened (an alert resolves once all its findings are restored).
+    db.table("alert_findings").add_column("event_time", str)
+    db.table("alert_findings").add_column("cleared_by", str)
+    db.table("alert_findings").create_index(["event_id"])
+    db.table("outbox").create_index(["alert_id", "sent_at"])
+
+
+@MIGRATIONS(name="0007_sources_trail_files")
+def _m0007_sources(db: sqlite_utils.Database) -> None:
+    # Trail log files read inside the listing overlap (same-minute files do not sort by delivery).
+    db.table("trail_files").create({"key": str, "prefix": str, "read_at": str}, pk="key")
+    db.table("trail_files").create_index(["prefix", "key"])
+    db.table("seen_events").create_index(["seen_at"])

@@ -139,10 +139,15 @@ def find_key(value: Any, name: str, depth: int = 4) -> Any:
         found = get_ci(value, name)
         if found is not None:
             return found
-        for child in value.values():
-            found = find_key(child, name, depth - 1)
-            if found is not None:
-                return found
+        children = list(value.values())
+    elif isinstance(value, list):
+        children = value
+    else:
+        return None
+    for child in children:
+        found = find_key(child, name, depth - 1)
+        if found is not None:
+            return found
     return None
 
 

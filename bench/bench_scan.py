@@ -1,0 +1,223 @@
+"""Our `scan` against jq and DuckDB on the same generated trail and the same four rules, side by side.
+
+    python bench/bench_scan.py [--trail bench/out/trail] [--repeat 3] [--json RESULTS]
+
+The rules: bucket Block Public Access weakened (any flag false) or deleted, a public canned bucket ACL,
+a bucket policy with an Allow statement to Principal "*" and no condition; failed calls never count.
+Tools run interleaved, round after round, so that load from other work on the machine falls on all.
+Generates the trail first (bench/gen_trail.py, --records/--files) when it is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gen_trail
+import orjson
+from measure import Run, Series, machine, mb, run_measured
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = {"bucket_bpa_weakened", "bucket_bpa_deleted", "bucket_acl_public"}
+
+JQ_FILTER = r"""
+def one: if type == "array" then .[0] else . end;
+.Records[]
+| select(.eventSource == "s3.amazonaws.com" and .errorCode == null)
+| select(
+    .eventName == "DeleteBucketPublicAccessBlock"
+    or (.eventName == "PutBucketPublicAccessBlock"
+        and ((.requestParameters.PublicAccessBlockConfiguration? // null | one | objects
+              | [.BlockPublicAcls, .IgnorePublicAcls, .BlockPublicPolicy, .RestrictPublicBuckets]
+              | any(. != true and . != "true")) // false))
+    or (.eventName == "PutBucketAcl"
+        and ((.requestParameters["x-amz-acl"]? // null | one) as $a
+             | ["public-read", "public-read-write", "authenticated-read"] | index([$a]) != null))
+    or (.eventName == "PutBucketPolicy"
+        and ([.requestParameters.bucketPolicy? | objects | .Statement | if type == "array" then .[] else . end
+              | objects | select(.Effect == "Allow" and .Condition == null
+                                 and ((.Principal | if type == "object" then .AWS else . end) == "*"))]
+             | length > 0))
+  )
+| .eventID
+"""
+
+# DuckDB reads only the fields the rules need (typed), and requestParameters as JSON.
+DUCKDB_SQL = """
+WITH r AS (
+  SELECT unnest(Records, recursive := false) AS j
+  FROM read_json(?, compression = 'gzip', format = 'auto', maximum_object_size = 268435456,
+    columns = {'Records': 'STRUCT(eventSource VARCHAR, eventName VARCHAR, errorCode VARCHAR, eventID VARCHAR,
+                                  requestParameters JSON)[]'})
+), s3 AS (
+  SELECT j.eventID AS id, j.eventName AS name, j.requestParameters AS p FROM r
+  WHERE j.eventSource = 's3.amazonaws.com' AND j.errorCode IS NULL
+)
+SELECT id FROM s3 WHERE
+  name = 'DeleteBucketPublicAccessBlock'
+  OR (name = 'PutBucketPublicAccessBlock' AND json_type(p, '$.PublicAccessBlockConfiguration') = 'OBJECT'
+      AND list_bool_or(list_transform(
+        ['BlockPublicAcls', 'IgnorePublicAcls', 'BlockPublicPolicy', 'RestrictPublicBuckets'],
+        lambda f: coalesce(lower(json_extract_string(p, '$.PublicAccessBlockConfiguration."' || f || '"')), '')
+                  <> 'true')))
+  OR (name = 'PutBucketAcl'
+      AND coalesce(json_extract_string(p, '$."x-amz-acl"[0]'), json_extract_string(p, '$."x-amz-acl"'))
+          IN ('public-read', 'public-read-write', 'authenticated-read'))
+  OR (name = 'PutBucketPolicy' AND json_type(p, '$.bucketPolicy') = 'OBJECT' AND list_bool_or(list_transform(
+      CASE json_type(p, '$.bucketPolicy.Statement')
+           WHEN 'ARRAY' THEN CAST(json_extract(p, '$.bucketPolicy.Statement') AS JSON[])
+           ELSE [json_extract(p, '$.bucketPolicy.Statement')] END,
+      lambda s: (s->>'Effect') = 'Allow' AND (s->'Condition') IS NULL
+                AND coalesce(s->>'$.Principal.AWS', s->>'$.Principal') = '*')))
+"""
+DUCKDB_SCRIPT = """
+import sys, duckdb
+sql = open(sys.argv[1]).read()
+rows = duckdb.connect().execute(sql, [sys.argv[2]]).fetchall()
+sys.stdout.write("".join(r[0] + "\\n" for r in rows))
+"""
+
+
+def our_ids(stdout: bytes) -> set[str]:
+    """Event ids of our findings of the four rules (public policies only where `*` is the principal)."""
+    ids = set()
+    for line in stdout.splitlines():
+        finding = orjson.loads(line)
+        rule = finding["detection"]
+        star = rule == "bucket_policy_public" and any(" allows * to " in c for c in finding["changes"])
+        if rule in RULES or star:
+            ids.add(finding["event_id"])
+    return ids
+
+
+def line_ids(stdout: bytes) -> set[str]:
+    return {line.strip() for line in stdout.decode().splitlines() if line.strip()}
+
+
+def fast_path_misses(logs: Path) -> int:
+    """Files our scanner had to parse in full (the byte-search fast path should take every canonical file)."""
+    from bot.scan import ScanStats, expand_paths, scan
+
+    stats = ScanStats()
+    for result in scan(expand_paths([str(logs)])):
+        stats.add(result.stats)
+    return stats.full_parses
+
+
+def tools(logs: Path, work: Path, workers: int | None) -> list[tuple[str, list[str] | str, bool, Any]]:
+    """(name, command, shell?, parser) for every tool present; absent ones are reported and skipped."""
+    python = sys.executable
+    ours = [python, "-m", "bot", "scan", "--format", "jsonl", "--no-progress", str(logs)]
+    if workers:
+        ours += ["--workers", str(workers)]
+    out: list[tuple[str, list[str] | str, bool, Any]] = [("bucketwatch scan", ours, False, our_ids)]
+    listing = f"find {shlex.quote(str(logs))} -name '*.json.gz' -print0 | sort -z"
+    out.append(("gzip -dc alone (no rules)", f"{listing} | xargs -0 gzip -dc | wc -c >/dev/null", True, None))
+    if shutil.which("jq"):
+        filt = work / "rules.jq"
+        filt.write_text(JQ_FILTER)
+        jq = f"jq -r -f {shlex.quote(str(filt))}"
+        out.append(("jq: gzip -dc → jq", f"{listing} | xargs -0 gzip -dc | {jq}", True, line_ids))
+        per = f"sh -c 'gzip -dc \"$@\" | {jq}' sh"
+        out.append(("jq, 2 pipelines (xargs -P2)", f"{listing} | xargs -0 -n 25 -P 2 {per}", True, line_ids))
+    else:
+        print("note: jq not installed (Debian package jq): skipped", file=sys.stderr)
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        print("note: duckdb not importable (pip install duckdb): skipped", file=sys.stderr)
+    else:
+        (work / "rules.sql").write_text(DUCKDB_SQL)
+        (work / "duck.py").write_text(DUCKDB_SCRIPT)
+        pattern = str(logs / "*" / "CloudTrail" / "*" / "*" / "*" / "*" / "*.json.gz")
+        cmd = [python, str(work / "duck.py"), str(work / "rules.sql"), pattern]
+        out.append(("DuckDB read_json", cmd, False, line_ids))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trail", type=Path, default=gen_trail.DEFAULT_OUT)
+    parser.add_argument("--records", type=int, default=1_000_000, help="when generating a missing trail")
+    parser.add_argument("--files", type=int, default=600, help="when generating a missing trail")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=None, help="passed to our scan")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    if not (args.trail / "manifest.json").exists():
+        gen_trail.main([str(args.trail), "--records", str(args.records), "--files", str(args.files)])
+    manifest = orjson.loads((args.trail / "manifest.json").read_bytes())
+    planted = {p["event_id"] for p in manifest["planted"]}
+    records = manifest["records"]
+    logs = args.trail / "AWSLogs"
+    info = machine()
+    print(f"trail: {manifest['files']} files, {records:,} records, {len(planted)} planted; "
+          f"machine: {info['nproc']} × {info['cpu']}, load {info['load_before']:.2f}")  # fmt: skip
+    misses = fast_path_misses(logs)
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tool_list = tools(logs, Path(tmp), args.workers)
+        for round_no in range(args.repeat):
+            for name, cmd, shell, parse in tool_list:
+                env = dict(os.environ, PYTHONPATH=str(ROOT))
+                run: Run = run_measured(cmd, shell=shell, cwd=ROOT, env=env)
+                if run.returncode != 0:
+                    print(f"{name}: exit {run.returncode}: {run.stderr.decode()[-500:]}", file=sys.stderr)
+                    continue
+                entry = results.setdefault(name, {"wall": Series(), "rss": 0, "pss": 0, "found": None, "extra": None})
+                entry["wall"].add(run.wall)
+                entry["rss"] = max(entry["rss"], run.peak_rss_sum)
+                entry["pss"] = max(entry["pss"], run.peak_pss_sum)
+                if parse is not None:
+                    ids = parse(run.stdout)
+                    entry["found"], entry["extra"] = len(ids & planted), len(ids - planted)
+                print(f"  round {round_no + 1}: {name}: {run.wall:.2f} s, peak RSS sum {mb(run.peak_rss_sum)}",
+                      file=sys.stderr)  # fmt: skip
+    return report(results, records, len(planted), misses, info, args.json)
+
+
+def report(results: dict[str, dict[str, Any]], records: int, planted: int, misses: int, info: dict[str, Any],
+           out: Path | None) -> int:  # fmt: skip
+    ours = results.get("bucketwatch scan")
+    print(f"\n| tool | wall best | wall median | records/s (median) | peak RSS, tree sum | peak PSS, tree sum "
+          f"| planted found (of {planted}) | other hits | ours faster by (median) |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    table = {}
+    for name, e in results.items():
+        wall: Series = e["wall"]
+        ratio = wall.median / ours["wall"].median if ours else float("nan")
+        found = "—" if e["found"] is None else str(e["found"])
+        extra = "—" if e["extra"] is None else str(e["extra"])
+        faster = "" if name == "bucketwatch scan" else f"{ratio:.1f}×"
+        print(f"| {name} | {wall.best:.2f} s | {wall.median:.2f} s | {records / wall.median:,.0f} | {mb(e['rss'])} "
+              f"| {mb(e['pss'])} | {found} | {extra} | {faster} |")  # fmt: skip
+        table[name] = {"wall_best": wall.best, "wall_median": wall.median, "runs": wall.values,
+                       "records_per_s_median": records / wall.median, "peak_rss_sum_bytes": e["rss"],
+                       "peak_pss_sum_bytes": e["pss"], "planted_found": e["found"], "other_hits": e["extra"],
+                       "ours_faster_by_median": None if name == "bucketwatch scan" else ratio}  # fmt: skip
+    ok = ours is not None and ours["found"] == planted and ours["extra"] == 0 and misses == 0
+    verdicts = [f"all planted found by our scan and nothing else: {'yes' if ok else 'NO'} "
+                f"(files off the fast path: {misses})"]  # fmt: skip
+    if ours is not None:
+        small = ours["rss"] <= 150 * 2**20
+        verdicts.append(f"peak memory ≤ 150 MB (RSS summed over the tree): {'yes' if small else 'NO'}")
+        for rival in ("jq: gzip -dc → jq", "DuckDB read_json"):
+            if rival in table:
+                ratio = table[rival]["ours_faster_by_median"]
+                verdicts.append(f"≥ 5× faster than {rival}: {'yes' if ratio >= 5 else 'NO'} ({ratio:.1f}× by median)")
+    print("\n" + "\n".join(verdicts))
+    if out:
+        out.write_bytes(orjson.dumps({"machine": info, "records": records, "planted": planted, "tools": table,
+                                      "fast_path_misses": misses, "verdicts": verdicts},
+                                     option=orjson.OPT_INDENT_2))  # fmt: skip
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Auto-resolve rules: which later events restore the block that detections reported, and what they clear.
+
+`restoration(record)` is the rule (which detections a successful fix covers, and the sentence the
+channel sees); `clear_covered` marks an alert's findings fixed by it; `restored_later` finds a fix
+already in the who-changed index for a late-delivered finding. Lifecycle changes and Slack messages
+stay in bot.alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+import sqlite_utils
+from isal import isal_zlib
+
+from bot.events import Record, get_ci, text
+from bot.policy import GRANT_HEADERS, evaluate_policy
+from bot.store import iso
+from detections import REGISTRY
+from detections.base import Finding, acl_verdict, bpa_config, bpa_flags, find_key
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """A later event that closes what some detections opened."""
+
+    covers: frozenset[str]
+    reason: str
+
+
+_HOW = {"Console": " in the console", "CLI": " with the AWS CLI", "Terraform": " with Terraform",
+        "CloudFormation": " with CloudFormation", "SDK": " through an AWS SDK"}
+# Bucket-level BPA with all four flags on neutralises every bucket finding except cross-account grants.
+_BUCKET_WIDE = frozenset(d.id for d in REGISTRY if d.id != "bucket_policy_cross_account"
+                         and not d.id.startswith("account_"))
+_ACL = frozenset({"bucket_acl_public", "bucket_created_public"})
+RESTORE_EVENTS = frozenset({"PutBucketPublicAccessBlock", "PutAccountPublicAccessBlock", "PutBucketAcl",
+                            "DeleteBucketPolicy", "PutBucketPolicy", "PutBucketOwnershipControls",
+                            "DeleteBucketWebsite"})
+
+
+def restoration(record: Record) -> Restoration | None:
+    """Whether this successful event restores the block some detections reported, and in whose words."""
+    if not record.is_s3 or not record.succeeded or record.event_name not in RESTORE_EVENTS:
+        return None
+    name, by = record.event_name, f"by {record.actor.display}{_HOW.get(record.agent_kind, '')}"
+    if name in ("PutBucketPublicAccessBlock", "PutAccountPublicAccessBlock"):
+        config = bpa_config(record)
+        if config is None or not all(bpa_flags(config).values()):
+            return None
+        if name == "PutAccountPublicAccessBlock":
+            return Restoration(frozenset({"account_bpa_weakened", "account_bpa_deleted"}),
+                               f"Account-level Block Public Access re-enabled {by}")
+        return Restoration(_BUCKET_WIDE, f"Block Public Access re-enabled {by}")
+    if name == "PutBucketAcl":
+        params = record.params
+        # A PutBucketAcl whose record carries no ACL says nothing about what it set.
+        said = text(get_ci(params, "x-amz-acl")) or any(
+            get_ci(params, h) is not None for h in ("AccessControlPolicy", *GRANT_HEADERS))
+        if not said or acl_verdict(record).public:
+            return None
+        return Restoration(_ACL, f"Public ACL grants removed {by}")
+    if name == "DeleteBucketPolicy":
+        return Restoration(frozenset({"bucket_policy_public", "bucket_policy_cross_account"}),
+                           f"Bucket policy deleted {by}")
+    if name == "PutBucketPolicy":
+        judged = evaluate_policy(record.param("bucketPolicy"), owner_account=record.account or None)
+        if judged.public or not judged.readable:
+            return None
+        covers = {"bucket_policy_public"}
+        if not judged.cross_account_principals:
+            covers.add("bucket_policy_cross_account")
+        return Restoration(frozenset(covers), f"Bucket policy replaced with a non-public one {by}")
+    if name == "PutBucketOwnershipControls":
+        if text(find_key(record.params, "ObjectOwnership")) != "BucketOwnerEnforced":
+            return None
+        return Restoration(_ACL | {"ownership_acls_enabled"}, f"ACLs disabled (BucketOwnerEnforced) {by}")
+    return Restoration(frozenset({"website_enabled"}), f"Website hosting removed {by}")
+
+
+def clear_covered(db: sqlite_utils.Database, alert_id: int, record: Record,
+                  restored: Restoration) -> list[str] | None:
+    """Mark the alert's findings this fix covers as cleared; the detections still open, or None if none cleared.
+
+    Call inside the transaction that also changes the alert's status.
+    """
+    used = db.execute("SELECT 1 FROM alert_findings WHERE cleared_by = ? LIMIT 1", [record.event_id])
+    if used.fetchone():
+        return None
+    when = iso(record.event_time)
+    sql = "SELECT rowid, detection, event_time FROM alert_findings WHERE alert_id = ? AND cleared_by IS NULL"
+    pending = list(db.execute(sql, [alert_id]).fetchall())
+    # Only findings older than the fix are fixed by it (events arrive late and out of order).
+    hit = [r for r in pending if r[1] in restored.covers and (not r[2] or not when or r[2] <= when)]
+    if not hit:
+        return None
+    db.conn.executemany("UPDATE alert_findings SET cleared_by = ? WHERE rowid = ?",
+                        [(record.event_id, r[0]) for r in hit])
+    return sorted({r[1] for r in pending if r not in hit})
+
+
+def restored_later(db: sqlite_utils.Database, finding: Finding) -> tuple[str, str] | None:
+    """A fix already in the who-changed index, newer than this (late-delivered) finding: (who, reason)."""
+    if finding.event_time is None:
+        return None
+    names = sorted(RESTORE_EVENTS)
+    sql = ("SELECT raw FROM events WHERE account = ? AND bucket = ? AND event_time > ? AND event_name IN "  # noqa: S608
+           f"({', '.join('?' * len(names))}) ORDER BY event_time")
+    params = [finding.account, finding.bucket or "", iso(finding.event_time), *names]
+    for (raw,) in db.execute(sql, params):
+        try:
+            record = Record(orjson.loads(isal_zlib.decompress(raw)))
+        except Exception:  # noqa: S112 - a damaged index row is skipped, not fatal
+            continue
+        restored = restoration(record)
+        if restored is not None and finding.detection in restored.covers:
+            return record.actor.display, restored.reason
+    return None
+
+
+__all__ = ["RESTORE_EVENTS", "Restoration", "clear_covered", "restoration", "restored_later"]

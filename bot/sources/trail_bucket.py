@@ -1,0 +1,223 @@
+"""New log files of a trail, read from its S3 bucket (data events, organisations too big for LookupEvents).
+
+CloudTrail writes `<prefix>/AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/YYYY/MM/DD/
+<account>_CloudTrail_<region>_YYYYMMDDTHHmmZ_<random>.json.gz`, the date and time being the delivery
+time ("Finding your CloudTrail log files", CloudTrail user guide). Keys of one account-region
+therefore sort by delivery minute, so each region prefix is listed with `StartAfter`, from progress
+kept per prefix in `trail_progress`. Within one minute the random suffix does not sort by delivery:
+a file delivered after we listed its minute can sort before the last key read. So the listing starts
+`OVERLAP` before the last key's minute, and files already read (table `trail_files`) are skipped:
+each file is read once, none is missed. The bucket is read with the ambient credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import sqlite_utils
+from isal import igzip
+
+from bot.aws import AwsClients, error_message
+from bot.config import ConfigError
+from bot.index import is_config_write
+from bot.scan import ScanStats, parse_blob
+from bot.sources import SourceResult
+from bot.store import Store, iso
+
+logger = logging.getLogger(__name__)
+OVERLAP = timedelta(minutes=15)
+_STAMP = re.compile(r"_(\d{8}T\d{4}Z)_")
+_LOG_SUFFIXES = (".json.gz", ".json")
+
+
+class TrailConfigError(ConfigError):
+    """A TRAIL_BUCKETS entry is not s3://bucket[/prefix]."""
+
+
+@dataclass(frozen=True)
+class TrailLocation:
+    """One TRAIL_BUCKETS entry."""
+
+    bucket: str
+    prefix: str  # without slashes at either end; '' when the trail writes at the bucket root
+
+    @classmethod
+    def parse(cls, text: str) -> TrailLocation:
+        if not text.startswith("s3://") or not text[5:].split("/", 1)[0]:
+            raise TrailConfigError(f"TRAIL_BUCKETS: {text!r} is not s3://bucket/prefix")
+        bucket, _, prefix = text[5:].partition("/")
+        return cls(bucket, prefix.strip("/"))
+
+    @property
+    def source(self) -> str:
+        return f"trail:{self.bucket}/{self.prefix}" if self.prefix else f"trail:{self.bucket}"
+
+    @property
+    def logs_root(self) -> str:
+        return f"{self.prefix}/AWSLogs/" if self.prefix else "AWSLogs/"
+
+
+def _subprefixes(s3: Any, bucket: str, prefix: str, calls: list[int]) -> list[str]:
+    out: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        calls[0] += 1
+        out.extend(p["Prefix"] for p in page.get("CommonPrefixes") or [])
+    return out
+
+
+def region_prefixes(s3: Any, location: TrailLocation, calls: list[int]) -> list[str]:
+    """`…/AWSLogs/<acct>/CloudTrail/<region>/` for every account (and organisation) under the trail."""
+    out: list[str] = []
+    accounts: list[str] = []
+    for sub in _subprefixes(s3, location.bucket, location.logs_root, calls):
+        name = sub[len(location.logs_root) :].strip("/")
+        if name.startswith("o-"):  # organisation trail: one more level of account ids
+            accounts.extend(_subprefixes(s3, location.bucket, sub, calls))
+        else:
+            accounts.append(sub)
+    for account_prefix in accounts:
+        out.extend(_subprefixes(s3, location.bucket, account_prefix + "CloudTrail/", calls))
+    return out
+
+
+def start_after(region_prefix: str, moment: datetime) -> str:
+    """The key just before any file delivered at or after `moment` under one region prefix."""
+    parts = region_prefix.rstrip("/").split("/")
+    account, region = parts[-3], parts[-1]
+    return f"{region_prefix}{moment:%Y/%m/%d}/{account}_CloudTrail_{region}_{moment:%Y%m%dT%H%MZ}"
+
+
+def _stamp(key: str) -> datetime | None:
+    match = _STAMP.search(key.rsplit("/", 1)[-1])
+    if not match:
+        return None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+
+
+def _progress(store: Store, key: str) -> str | None:
+    row = store.db.execute("select last_key from trail_progress where prefix = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def _already_read(store: Store, keys: list[str]) -> set[str]:
+    if not keys:
+        return set()
+    rows = store.db.execute(
+        "select key from trail_files where key in (select value from json_each(?))", [orjson.dumps(keys).decode()]
+    )
+    return {row[0] for row in rows}
+
+
+def read_blob(body: bytes) -> bytes:
+    """A log file's bytes, gunzipped by magic number (CloudTrail gzips; copies may not be)."""
+    return igzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+
+
+def _new_keys(s3: Any, store: Store, bucket: str, prefix: str, now: datetime, lookback: timedelta,
+              calls: list[int]) -> list[str]:
+    """Log file keys under one region prefix not read yet, oldest first."""
+    last = _progress(store, f"s3://{bucket}/{prefix}")
+    stamp = _stamp(last) if last else None
+    if last and stamp is None:
+        after = last  # not CloudTrail's naming: plain StartAfter
+    else:
+        after = start_after(prefix, (stamp - OVERLAP) if stamp else (now - lookback))
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, StartAfter=after):
+        calls[0] += 1
+        keys.extend(o["Key"] for o in page.get("Contents") or [] if o["Key"].endswith(_LOG_SUFFIXES))
+    done = _already_read(store, [f"s3://{bucket}/{k}" for k in keys])
+    return sorted(k for k in keys if f"s3://{bucket}/{k}" not in done)
+
+
+def poll_location(
+    aws: AwsClients,
+    store: Store,
+    location: TrailLocation,
+    *,
+    region: str,
+    now: datetime,
+    lookback: timedelta,
+    max_files: int = 500,
+) -> SourceResult:
+    """New log files under one TRAIL_BUCKETS entry; progress is committed by the poller afterwards."""
+    result = SourceResult(source=location.source, kind="trail")
+    began = time.monotonic()
+    calls = [0]
+    read: list[tuple[str, str]] = []  # (progress key, s3:// URI of a file read)
+    ids: set[str] = set()
+    stats = ScanStats()
+    try:
+        s3 = aws.ambient_client("s3", region)
+        for prefix in region_prefixes(s3, location, calls):
+            for key in _new_keys(s3, store, location.bucket, prefix, now, lookback, calls)[: max_files - len(read)]:
+                calls[0] += 1
+                body = s3.get_object(Bucket=location.bucket, Key=key)["Body"].read()
+                try:
+                    blob = read_blob(body)
+                except (OSError, EOFError, ValueError) as exc:
+                    # A corrupt file is bad input: counted, marked read, never a reason to stop the trail.
+                    logger.warning("s3://%s/%s: unreadable log file (%s)", location.bucket, key, exc)
+                    stats.malformed += 1
+                    blob = b""
+                for record in parse_blob(blob, stats, label=key, index=True) if blob else ():
+                    if record.event_id and record.event_id not in ids and is_config_write(record):
+                        ids.add(record.event_id)
+                        result.records.append(record)
+                read.append((f"s3://{location.bucket}/{prefix}", f"s3://{location.bucket}/{key}"))
+    except Exception as exc:  # recorded per source; files read before the error are still committed
+        result.error = error_message(exc)
+    else:
+        result.watermark = now
+    finally:
+        store.close()  # this worker thread's connection: pool threads end after the poll
+    result.seen = stats.records
+    result.malformed = stats.malformed
+    result.calls = calls[0]
+    result.seconds = time.monotonic() - began
+    result.commit = _committer(read, now)
+    return result
+
+
+def _committer(read: list[tuple[str, str]], now: datetime) -> Any:
+    def commit(db: sqlite_utils.Database) -> None:
+        if not read:
+            return
+        db.table("trail_files").insert_all(
+            [{"key": uri, "prefix": p, "read_at": iso(now)} for p, uri in read],
+            pk="key",
+            replace=True,
+        )
+        newest: dict[str, str] = {}
+        for progress_key, uri in read:
+            key = uri.split("/", 3)[3]  # s3://bucket/key → key
+            newest[progress_key] = max(newest.get(progress_key, ""), key)
+        for progress_key, key in newest.items():
+            row = db.execute("select last_key from trail_progress where prefix = ?", [progress_key]).fetchone()
+            last = max(key, row[0] or "") if row else key
+            row_out = {"prefix": progress_key, "last_key": last, "updated_at": iso(now)}
+            db.table("trail_progress").upsert(row_out, pk="prefix")
+
+    return commit
+
+
+def prune_read_files(store: Store) -> int:
+    """Forget read files that sort before their prefix's overlap: no listing reaches them again."""
+    removed = 0
+    with store.atomic() as db:
+        for prefix, last in db.execute("select prefix, last_key from trail_progress").fetchall():
+            stamp = _stamp(last or "")
+            if stamp is None:
+                continue
+            bucket_uri = "/".join(prefix.split("/", 3)[:3])  # s3://bucket/<region prefix> → s3://bucket
+            region_prefix = prefix.split("/", 3)[3]
+            floor = f"{bucket_uri}/{start_after(region_prefix, stamp - OVERLAP)}"
+            cursor = db.execute("delete from trail_files where prefix = ? and key <= ?", [prefix, floor])
+            removed += cursor.rowcount or 0
+    return removed

@@ -1,0 +1,68 @@
+"""The same slash command and button through Socket Mode, against a local WebSocket stand-in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from moto import mock_aws
+
+from bot.app import create_app, socket_mode_handler
+from tests.slack_requests import (
+    BYSTANDER,
+    HOSTILE_AGENT,
+    BotApp,
+    block_action,
+    eventually,
+    make_settings,
+    slash_body,
+)
+from tests.slack_standin import SlackStandin, slack_standin
+from tests.socket_mode_standin import SocketModeStandin
+
+# pytest fixtures used by parameter name in this module
+FIXTURES = (slack_standin,)
+
+
+@pytest.fixture
+def socket_bot(slack_standin: SlackStandin, tmp_path: Path) -> Iterator[tuple[BotApp, SocketModeStandin]]:
+    """The app connected over Socket Mode; no HTTP server and no signing secret."""
+    socket = SocketModeStandin().start()
+    slack_standin.respond("apps.connections.open", {"ok": True, "url": socket.url})
+    with mock_aws():
+        settings = make_settings(slack_standin, tmp_path, slack_app_token="xapp-1-test", slack_signing_secret="")
+        app, services = create_app(settings)
+        handler = socket_mode_handler(app, settings)
+        handler.connect()
+        try:
+            yield BotApp(settings, app, services, slack_standin, url=""), socket
+        finally:
+            # Server side first: the client's blocking read then returns at once instead of timing out.
+            handler.client.auto_reconnect_enabled = False
+            socket.stop()
+            handler.close()
+
+
+def test_slash_command_is_answered_in_the_envelope_ack(socket_bot: tuple[BotApp, SocketModeStandin]) -> None:
+    bot, socket = socket_bot
+    opened = bot.standin.calls_to("apps.connections.open")
+    assert opened and opened[0].token == "xapp-1-test"
+    envelope = socket.send("slash_commands", slash_body("nonsense", command=bot.settings.slash_command))
+    ack = socket.wait_ack(envelope)
+    text = ack["payload"]["text"]
+    assert "I did not understand" in text and "who-changed" in text and "allowlist" in text
+
+
+def test_button_press_updates_the_card(socket_bot: tuple[BotApp, SocketModeStandin]) -> None:
+    bot, socket = socket_bot
+    alert = bot.open_alert("socket-card", agent=HOSTILE_AGENT)
+    envelope = socket.send("interactive", block_action("ack", str(alert.id), user=BYSTANDER, message_ts=alert.ts))
+    socket.wait_ack(envelope)
+    bot.standin.wait_for("chat.update")
+    assert eventually(lambda: bot.services.alerts.get(alert.id).status == "acknowledged")
+    card = bot.standin.message(alert.ts)
+    assert eventually(lambda: f"<@{BYSTANDER}>" in json.dumps(card.blocks))
+    sent = json.dumps([c.params for c in bot.standin.calls])
+    assert "<!channel>" not in sent and "&lt;!channel&gt;" in sent

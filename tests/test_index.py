@@ -1,0 +1,235 @@
+"""The who-changed index: what is kept, what is not, and concurrent readers while the poller writes."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.events import Record
+from bot.index import ingest, is_config_write, raw_record, summarise, who_changed
+from bot.store import Store
+
+ACCT = "111122223333"
+NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
+
+
+def _rec(
+    event_id: str,
+    name: str,
+    *,
+    bucket: str = "h1-ledger",
+    at: datetime | None = None,
+    params: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "eventVersion": "1.09",
+        "eventID": event_id,
+        "eventTime": (at or NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "s3.amazonaws.com",
+        "eventName": name,
+        "awsRegion": "us-east-2",
+        "recipientAccountId": ACCT,
+        "sourceIPAddress": "198.51.100.4",
+        "userAgent": "aws-cli/2.15.30 Python/3.11.8",
+        "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCT}:user/ivan", "userName": "ivan"},
+        "requestParameters": {
+            "bucketName": bucket,
+            "Host": f"{bucket}.s3.us-east-2.amazonaws.com",
+            **(params or {}),
+        },
+    }
+    raw.update(extra)
+    return raw
+
+
+PUBLIC_POLICY = {
+    "bucketPolicy": {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::h1-ledger/*",
+            }
+        ]
+    }
+}
+BPA_ON = {
+    "PublicAccessBlockConfiguration": {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
+}
+
+
+def _ids(changes: list[Any]) -> list[str]:
+    return [c.event_id for c in changes]
+
+
+def test_only_successful_s3_configuration_writes_are_kept() -> None:
+    kept = [
+        _rec("w1", "PutBucketPolicy", params=PUBLIC_POLICY),
+        _rec("w2", "DeleteBucketPolicy"),
+        _rec("w3", "PutBucketVersioning"),
+        _rec("w4", "PutBucketPublicAccessBlock", params=BPA_ON),
+        _rec("w5", "PutObjectAcl", params={"key": "a.txt", "x-amz-acl": "private"}),
+        _rec("w6", "PutObject", params={"key": "b.txt", "x-amz-acl": "public-read"}),
+        _rec("w7", "CreateBucket"),
+        _rec("w8", "PutAccountPublicAccessBlock", params=BPA_ON),
+    ]
+    dropped = [
+        _rec("r1", "GetBucketPolicy"),
+        _rec("r2", "ListObjects"),
+        _rec("r3", "HeadBucket"),
+        _rec("e1", "PutBucketPolicy", params=PUBLIC_POLICY, errorCode="AccessDenied"),
+        _rec(
+            "e2",
+            "DeleteBucketPublicAccessBlock",
+            errorCode="NoSuchPublicAccessBlockConfiguration",
+            errorMessage="not found",
+        ),
+        _rec("d1", "PutObject", params={"key": "c.txt"}),  # data, not configuration
+        _rec("x1", "PutBucketPolicy", params=PUBLIC_POLICY, eventSource="s3-outposts.amazonaws.com"),
+        _rec("x2", "RunInstances", eventSource="ec2.amazonaws.com"),
+    ]
+    assert [r["eventID"] for r in kept if is_config_write(Record(r))] == [r["eventID"] for r in kept]
+    assert [r["eventID"] for r in dropped if is_config_write(Record(r))] == []
+
+
+def test_ingest_is_idempotent_by_event_id(store: Store) -> None:
+    records = [
+        Record(_rec(f"ev{i}", "PutBucketPolicy", params=PUBLIC_POLICY, at=NOW - timedelta(hours=i)))
+        for i in range(5)
+    ]
+    assert ingest(store, records) == 5
+    assert ingest(store, records) == 0
+    assert ingest(store, [*records[:2], Record(_rec("ev9", "DeleteBucketPolicy"))]) == 1
+    assert store.db["events"].count == 6
+    assert ingest(store, [Record(_rec("", "PutBucketPolicy"))]) == 0  # no id, nothing to key it by
+
+
+def test_reads_and_errors_are_not_stored(store: Store) -> None:
+    records = [
+        Record(_rec("ok", "PutBucketAcl", params={"x-amz-acl": "public-read"})),
+        Record(_rec("read", "GetBucketAcl")),
+        Record(_rec("fail", "PutBucketAcl", params={"x-amz-acl": "public-read"}, errorCode="AccessDenied")),
+    ]
+    assert ingest(store, records) == 1
+    assert _ids(who_changed(store, "h1-ledger", now=NOW)) == ["ok"]
+    assert raw_record(store, "ok")["eventName"] == "PutBucketAcl"  # type: ignore[index]
+    assert raw_record(store, "read") is None
+
+
+def test_who_changed_newest_first_within_days(store: Store) -> None:
+    ingest(
+        store,
+        [
+            Record(_rec("old", "PutBucketVersioning", at=NOW - timedelta(days=40))),
+            Record(_rec("mid", "PutBucketPublicAccessBlock", params=BPA_ON, at=NOW - timedelta(days=3))),
+            Record(_rec("new", "PutBucketPolicy", params=PUBLIC_POLICY, at=NOW - timedelta(minutes=5))),
+            Record(_rec("other", "PutBucketPolicy", params=PUBLIC_POLICY, bucket="h1-elsewhere")),
+        ],
+    )
+    changes = who_changed(store, "h1-ledger", days=90, now=NOW)
+    assert _ids(changes) == ["new", "mid", "old"]
+    assert _ids(who_changed(store, "h1-ledger", days=7, now=NOW)) == ["new", "mid"]
+    assert who_changed(store, "h1-ledger", days=90, now=NOW, limit=1)[0].event_id == "new"
+    newest = changes[0]
+    assert newest.actor == "ivan" and newest.agent_kind == "CLI" and newest.source_ip == "198.51.100.4"
+    assert newest.event_time == NOW - timedelta(minutes=5)
+    assert "public" in newest.summary
+    assert changes[1].summary == "Block Public Access: all four flags on"
+    assert changes[2].summary == "Put bucket versioning"
+    assert newest.as_dict()["event_time"].endswith("Z")
+
+
+def test_summaries_say_what_changed() -> None:
+    partial = {
+        "PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": True,
+        }
+    }
+    assert "BlockPublicPolicy" in summarise(Record(_rec("a", "PutBucketPublicAccessBlock", params=partial)))
+    assert summarise(Record(_rec("b", "PutBucketPublicAccessBlock"))).endswith(
+        "(configuration not in the record)"
+    )
+    assert (
+        summarise(Record(_rec("c", "PutBucketAcl", params={"x-amz-acl": "private"}))) == "ACL set to private"
+    )
+    assert summarise(Record(_rec("d", "DeleteBucketPolicy"))) == "Bucket policy deleted"
+    same_account = {
+        "bucketPolicy": {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": "*",
+                    "Principal": {"AWS": f"arn:aws:iam::{ACCT}:role/R"},
+                }
+            ]
+        }
+    }
+    assert (
+        summarise(Record(_rec("e", "PutBucketPolicy", params=same_account)))
+        == "Bucket policy set (not public)"
+    )
+
+
+def test_reader_thread_while_another_ingests(store: Store) -> None:
+    """The poller writes while a Slack listener reads: one connection per thread, no 'database is locked'."""
+    errors: list[BaseException] = []
+    done = threading.Event()
+    seen: dict[int, list[int]] = {1: [], 2: []}
+
+    def write() -> None:
+        try:
+            for batch in range(20):
+                ingest(
+                    store,
+                    [
+                        Record(
+                            _rec(
+                                f"t{batch}-{i}",
+                                "PutBucketPolicy",
+                                params=PUBLIC_POLICY,
+                                at=NOW - timedelta(seconds=batch * 100 + i),
+                            )
+                        )
+                        for i in range(25)
+                    ],
+                )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+
+    def read(reader: int) -> None:
+        try:
+            while not done.is_set():
+                seen[reader].append(len(who_changed(store, "h1-ledger", now=NOW, limit=1000)))
+            seen[reader].append(len(who_changed(store, "h1-ledger", now=NOW, limit=1000)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=write),
+        threading.Thread(target=read, args=(1,)),
+        threading.Thread(target=read, args=(2,)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    for counts in seen.values():
+        assert counts[-1] == 500
+        assert counts == sorted(counts), "a reader never sees a half-written batch disappear"
+        assert all(c % 25 == 0 for c in counts), "each batch is one transaction"
+    assert store.db["events"].count == 500

@@ -1,0 +1,206 @@
+"""The LookupEvents poller against a fake CloudTrail endpoint on 127.0.0.1 (real HTTP, real botocore)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.aws import AwsClients
+from bot.config import Settings, parse_accounts
+from bot.events import Record
+from bot.poller import Poller
+from bot.sources import load_state
+from bot.sources.lookup import LOOKUP_EVENT_NAMES, TokenBucket
+from bot.store import Store
+from bot.standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
+
+ACCT_A = "111122223333"  # bare id: ambient credentials
+ACCT_B = "444455556666"  # read through a role, assumed at the fake's STS
+ACCOUNTS = f"{ACCT_A},{ACCT_B}:arn:aws:iam::{ACCT_B}:role/BucketwatchRead:ext-123"
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCloudTrailServer]:
+    with FakeCloudTrailServer() as srv:
+        srv.fake.default_account = ACCT_A
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", srv.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", srv.url)
+        yield srv
+
+
+def make_poller(store: Store, calls: list[list[Record]], *, regions: tuple[str, ...] = ("us-east-1",),
+                rate: float = 200.0, max_attempts: int = 8, on_records=None) -> Poller:
+    settings = Settings(accounts=parse_accounts(ACCOUNTS), regions=regions, lookback_minutes=20)
+    return Poller(settings, store, AwsClients(settings, max_attempts=max_attempts),
+                  on_records=on_records or calls.append, rate=rate)
+
+
+def ago(minutes: float) -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+def test_public_event_becomes_exactly_one_on_records_call(server: FakeCloudTrailServer, store: Store) -> None:
+    event = server.fake.add(public_bpa_off(bucket="brett-public-test-bucket", when=ago(2)))
+    server.fake.add(s3_record("GetBucketAcl", bucket="brett-public-test-bucket", when=ago(1)))
+    calls: list[list[Record]] = []
+    report = make_poller(store, calls).poll_once()
+    assert [[r.event_id for r in batch] for batch in calls] == [[event["eventID"]]]
+    assert calls[0][0].bucket == "brett-public-test-bucket"
+    assert [f.bucket for f in report.findings] == ["brett-public-test-bucket"]
+    mine = next(s for s in report.sources if s.source == f"lookup:{ACCT_A}:us-east-1")
+    assert (mine.seen, mine.new, mine.findings, mine.error) == (2, 1, 1, None)
+    # The configuration write reached the who-changed index too.
+    assert store.db["events"].count == 1
+
+
+def test_duplicate_across_overlapping_windows_is_not_passed_twice(server: FakeCloudTrailServer, store: Store) -> None:
+    event = server.fake.add(public_bpa_off(when=ago(5)))
+    calls: list[list[Record]] = []
+    poller = make_poller(store, calls)
+    poller.poll_once()
+    poller.poll_once()
+    served = [r for r in server.fake.requests(ACCT_A) if event["eventID"] in r.event_ids]
+    assert len(served) == 2  # the second window overlapped and served it again …
+    assert sum(len(batch) for batch in calls) == 1  # … and it was handed on once
+
+
+def test_event_arriving_late_inside_window_is_caught_next_poll(server: FakeCloudTrailServer, store: Store) -> None:
+    calls: list[list[Record]] = []
+    poller = make_poller(store, calls)
+    poller.poll_once()
+    assert calls == []
+    # CloudTrail delivers an event 10 minutes after it happened, i.e. before the last poll's end.
+    late = server.fake.add(public_bpa_off(when=ago(10)))
+    poller.poll_once()
+    assert [r.event_id for batch in calls for r in batch] == [late["eventID"]]
+
+
+def test_access_denied_on_one_account_is_recorded_while_the_other_flows(
+    server: FakeCloudTrailServer, store: Store
+) -> None:
+    server.fake.deny_accounts.add(ACCT_B)
+    event = server.fake.add(public_bpa_off(when=ago(1), account=ACCT_A))
+    server.fake.add(public_bpa_off(when=ago(1), account=ACCT_B))
+    calls: list[list[Record]] = []
+    poller = make_poller(store, calls)
+    report = poller.poll_once()
+    assert [r.event_id for batch in calls for r in batch] == [event["eventID"]]
+    health = {h.source: h for h in poller.health()}
+    denied = health[f"lookup:{ACCT_B}:us-east-1"]
+    assert denied.last_error is not None and denied.last_error.startswith("AccessDenied")
+    assert denied.last_success is None and not denied.ok
+    assert health[f"lookup:{ACCT_A}:us-east-1"].ok
+    assert load_state(store, f"lookup:{ACCT_B}:us-east-1").last_attempt is not None
+    assert [s.source for s in report.errors] == [f"lookup:{ACCT_B}:us-east-1"]
+    # The role account was really read through its assumed role (the fake's keys name the account).
+    assert any(r.access_key.startswith(f"ASIAFAKE{ACCT_B}") for r in server.fake.requests(ACCT_B))
+    assert server.fake.assumed_roles == [(f"arn:aws:iam::{ACCT_B}:role/BucketwatchRead", "ext-123", "bucketwatch-read")]
+
+
+def test_throttling_is_retried_without_losing_events(server: FakeCloudTrailServer, store: Store) -> None:
+    event = server.fake.add(public_bpa_off(when=ago(1)))
+    server.fake.throttle_next(2, account=ACCT_A)
+    calls: list[list[Record]] = []
+    make_poller(store, calls).poll_once()
+    statuses = [(r.status, r.error) for r in server.fake.requests(ACCT_A)]
+    assert statuses == [(400, "ThrottlingException"), (400, "ThrottlingException"), (200, "")]
+    assert [r.event_id for batch in calls for r in batch] == [event["eventID"]]
+
+
+def test_throttled_out_keeps_the_watermark_and_the_next_poll_delivers(
+    server: FakeCloudTrailServer, store: Store
+) -> None:
+    event = server.fake.add(public_bpa_off(when=ago(1)))
+    server.fake.throttle_next(2, account=ACCT_A)
+    calls: list[list[Record]] = []
+    poller = make_poller(store, calls, max_attempts=1)  # botocore: one retry after the first attempt
+    poller.poll_once()
+    state = load_state(store, f"lookup:{ACCT_A}:us-east-1")
+    assert state.watermark is None and state.last_error and "Throttling" in state.last_error
+    assert calls == []
+    poller.poll_once()
+    assert [r.event_id for batch in calls for r in batch] == [event["eventID"]]
+    assert load_state(store, f"lookup:{ACCT_A}:us-east-1").last_error is None
+
+
+def test_idle_poll_costs_at_most_two_calls_per_account_region(server: FakeCloudTrailServer, store: Store) -> None:
+    for account in (ACCT_A, ACCT_B):
+        for i in range(30):  # a quiet account: some S3 reads, no writes
+            server.fake.add(s3_record("GetBucketLocation", account=account, region="eu-west-1", when=ago(i / 2)))
+    calls: list[list[Record]] = []
+    make_poller(store, calls, regions=("us-east-1", "eu-west-1")).poll_once()
+    for account in (ACCT_A, ACCT_B):
+        for region in ("us-east-1", "eu-west-1"):
+            assert 1 <= len(server.fake.requests(account, region)) <= 2
+    assert calls == []
+
+
+def test_read_dominated_window_switches_to_per_event_name_lookups(
+    server: FakeCloudTrailServer, store: Store
+) -> None:
+    # A scanner reads 500 times in the last two minutes; the public policy was set 15 minutes ago.
+    for i in range(500):
+        server.fake.add(s3_record("GetBucketPolicyStatus", bucket=f"b{i % 40}", when=ago(i / 250)))
+    policy = {"bucketPolicy": {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                             "Resource": "arn:aws:s3:::open-bucket/*"}]}}
+    old_write = server.fake.add(s3_record("PutBucketPolicy", bucket="open-bucket", when=ago(15), params=policy))
+    calls: list[list[Record]] = []
+    make_poller(store, calls).poll_once()
+    assert [r.event_id for batch in calls for r in batch] == [old_write["eventID"]]
+    log = server.fake.requests(ACCT_A)
+    assert [r.attribute for r in log[:1]] == [("EventSource", "s3.amazonaws.com")]
+    by_name = [r.attribute[1] for r in log[1:] if r.attribute and r.attribute[0] == "EventName"]
+    assert sorted(by_name) == sorted(LOOKUP_EVENT_NAMES)
+    # Paging through the reads would have cost 11 calls per poll, growing with reads; this stays flat.
+    assert len(log) == 1 + len(LOOKUP_EVENT_NAMES)
+
+
+def test_write_heavy_window_pages_on_event_source(server: FakeCloudTrailServer, store: Store) -> None:
+    for i in range(120):
+        server.fake.add(s3_record("PutBucketTagging", bucket=f"t{i}", when=ago(i / 20)))
+    calls: list[list[Record]] = []
+    make_poller(store, calls, rate=1.8).poll_once()
+    log = server.fake.requests(ACCT_A)
+    assert [r.attribute for r in log] == [("EventSource", "s3.amazonaws.com")] * 3
+    assert sum(len(batch) for batch in calls) == 120
+    # Paced under CloudTrail's 2 requests per second per account-region.
+    assert server.fake.max_rate(1.0) <= 2
+
+
+def test_watermark_not_advanced_when_on_records_raises(server: FakeCloudTrailServer, store: Store) -> None:
+    event = server.fake.add(public_bpa_off(when=ago(3)))
+    received: list[str] = []
+    fail = [True]
+
+    def on_records(records: list[Record]) -> None:
+        if fail[0]:
+            raise RuntimeError("alert engine down")
+        received.extend(r.event_id for r in records)
+
+    poller = make_poller(store, [], on_records=on_records)
+    report = poller.poll_once()
+    state = load_state(store, f"lookup:{ACCT_A}:us-east-1")
+    assert state.watermark is None
+    assert state.last_error and "alert engine down" in state.last_error
+    assert store.db["seen_events"].count == 0
+    assert any(s.error for s in report.sources if s.source.startswith(f"lookup:{ACCT_A}"))
+    fail[0] = False
+    poller.poll_once()
+    assert received == [event["eventID"]]
+    assert load_state(store, f"lookup:{ACCT_A}:us-east-1").watermark is not None
+
+
+def test_token_bucket_spaces_calls() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    bucket = TokenBucket(2.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(4):
+        bucket.acquire()
+    assert slept == [0.5, 0.5, 0.5]

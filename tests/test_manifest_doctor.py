@@ -1,0 +1,107 @@
+"""`manifest` and `doctor`: the manifest matches the configured command and mode; doctor checks for real."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+from slack_sdk import WebClient
+
+from bot.aws import AwsClients
+from bot.config import Settings, load_settings
+from bot.doctor import run_doctor
+from bot.manifest import BOT_SCOPES, REQUEST_URL, build_manifest, cli_manifest
+from tests.slack_requests import ACCOUNT, make_settings
+from tests.slack_standin import SlackStandin, slack_standin
+
+# pytest fixtures used by parameter name in this module
+FIXTURES = (slack_standin,)
+
+LOOKUP = {
+    "LookupAttributes": [{"AttributeKey": "EventSource", "AttributeValue": "s3.amazonaws.com"}],
+    "StartTime": ANY,
+    "EndTime": ANY,
+    "MaxResults": 1,
+}
+
+
+def test_manifest_http_mode(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SLASH_COMMAND", "watchbucket")
+    assert cli_manifest(argparse.Namespace()) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == "/watchbucket" and command["url"] == REQUEST_URL
+    assert manifest["settings"]["socket_mode_enabled"] is False
+    assert manifest["settings"]["interactivity"] == {"is_enabled": True, "request_url": REQUEST_URL}
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(BOT_SCOPES) >= {"chat:write", "commands"}
+
+
+def test_manifest_socket_mode_needs_no_urls() -> None:
+    manifest = build_manifest(load_settings({"SLACK_APP_TOKEN": "xapp-1"}))
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert "url" not in manifest["features"]["slash_commands"][0]
+    assert "request_url" not in manifest["settings"]["interactivity"]
+    assert "request_url" not in manifest["settings"]["event_subscriptions"]
+
+
+def _doctor(settings: Settings, standin: SlackStandin, cloudtrail: Any = None) -> tuple[int, str]:
+    slack = WebClient(token=settings.slack_bot_token, base_url=standin.url)
+    aws = AwsClients(settings)
+    client = aws.client("cloudtrail", ACCOUNT, "us-east-1")
+    out = io.StringIO()
+    with Stubber(client) as stub:
+        if cloudtrail is None:
+            stub.add_response("lookup_events", {"Events": []}, LOOKUP)
+        else:
+            stub.add_client_error("lookup_events", cloudtrail, "not allowed", 400, expected_params=LOOKUP)
+        code = run_doctor(settings, slack=slack, aws=aws, out=out)
+    return code, out.getvalue()
+
+
+def test_doctor_passes_and_prints_no_secret(slack_standin: SlackStandin, tmp_path: Path) -> None:
+    settings = make_settings(
+        slack_standin, tmp_path, slack_bot_token="xoxb-very-secret-1", slack_signing_secret="shh-42"
+    )
+    with mock_aws():
+        code, out = _doctor(settings, slack_standin)
+    assert code == 0, out
+    assert "✓ Slack token" in out and "✓ scope commands" in out and "✓ alert channel: #alerts" in out
+    assert f"✓ AWS {ACCOUNT} identity: arn:aws:" in out and f"✓ AWS {ACCOUNT} us-east-1 CloudTrail" in out
+    assert "xoxb-very-secret-1" not in out and "shh-42" not in out and "SLACK_BOT_TOKEN = set" in out
+    assert slack_standin.calls_to("auth.test")[0].token == "xoxb-very-secret-1"
+
+
+def test_doctor_fails_on_a_missing_scope_and_denied_cloudtrail(slack_standin: SlackStandin, tmp_path: Path) -> None:
+    slack_standin.scopes = "chat:write,channels:read"
+    slack_standin.channels["C0ALERTS"] = {"id": "C0ALERTS", "name": "alerts", "is_member": False}
+    settings = make_settings(slack_standin, tmp_path)
+    with mock_aws():
+        code, out = _doctor(settings, slack_standin, cloudtrail="AccessDeniedException")
+    assert code == 1
+    assert "✗ scope commands: missing" in out
+    assert "✗ scope usergroups:read" in out and "(not essential" in out
+    assert "✗ alert channel: #alerts (C0ALERTS): the bot is not a member" in out
+    assert f"✗ AWS {ACCOUNT} us-east-1 CloudTrail: AccessDeniedException" in out
+    assert "Traceback" not in out
+
+
+def test_doctor_without_settings_says_what_is_missing(slack_standin: SlackStandin, tmp_path: Path) -> None:
+    settings = Settings(slack_api_url=slack_standin.url, db_path=tmp_path / "x.db")
+    out = io.StringIO()
+    code = run_doctor(settings, slack=WebClient(base_url=slack_standin.url), aws=AwsClients(settings), out=out)
+    text = out.getvalue()
+    assert code == 1
+    assert "✗ SLACK_BOT_TOKEN: not set" in text and "✗ ALERT_CHANNEL: not set" in text and "✗ sources" in text
+    assert slack_standin.calls == []

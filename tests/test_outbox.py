@@ -1,0 +1,164 @@
+"""The outbox against the Slack stand-in: stored first, posted after, retried until Slack accepts it."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from slack_sdk import WebClient
+
+from bot.alerts import AlertService
+from bot.outbox import Outbox, retry_handlers
+from bot.store import Store, parse_iso
+from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
+from tests.test_alerts import ALL_OFF, PUBLIC_POLICY, bpa, make_record
+
+CHANNEL = "C0ALERTS"
+TOKEN = "xoxb-never-log-me"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def wire(store: Store, url: str, *, handlers: bool = False) -> tuple[AlertService, Outbox, Clock]:
+    clock = Clock()
+    client = WebClient(token=TOKEN, base_url=url, retry_handlers=retry_handlers() if handlers else [])
+    outbox = Outbox(store, client, CHANNEL, clock=clock)
+    return AlertService(store, outbox=outbox, clock=clock), outbox, clock
+
+
+def open_one(service: AlertService) -> int:
+    return service.process([bpa(ALL_OFF)])[0].alert_id
+
+
+def test_card_is_stored_first_and_its_channel_and_ts_kept(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, _ = wire(store, slack_standin.url)
+    alert_id = open_one(service)
+    assert [r["kind"] for r in outbox.pending()] == ["card"] and slack_standin.calls == []
+    assert outbox.flush() == 1
+    posted = slack_standin.accepted("chat.postMessage")[0]
+    alert = service.get(alert_id)
+    assert (alert.channel, alert.ts) == (CHANNEL, slack_standin.top_level()[0].ts)
+    assert posted.token == TOKEN and posted.params["unfurl_links"] is False
+    assert outbox.pending() == []
+
+
+def test_updates_coalesce_and_threads_wait_for_the_card(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, _ = wire(store, slack_standin.url)
+    alert_id = open_one(service)
+    slack_standin.fail_next("chat.postMessage", error="channel_not_found")
+    outbox.flush()  # the card fails: nothing else about this alert may go out
+    service.process([make_record("PutBucketPolicy", {"bucketPolicy": PUBLIC_POLICY}, minutes=1)])
+    service.transition(alert_id, "acknowledged", "U0ALICE")
+    service.note(alert_id, "a note")
+    assert outbox.flush() == 0
+    assert slack_standin.methods() == ["chat.postMessage"]
+    card = next(r for r in outbox.pending() if r["kind"] == "card")
+    assert card["last_error"] == "channel_not_found"
+    assert parse_iso(card["next_attempt_at"]) == datetime(2026, 11, 26, 10, 15, tzinfo=UTC)  # retried slowly
+
+
+def test_thread_and_update_after_the_card(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, _ = wire(store, slack_standin.url)
+    alert_id = open_one(service)
+    outbox.flush()
+    service.process([make_record("PutBucketPolicy", {"bucketPolicy": PUBLIC_POLICY}, minutes=1)])
+    service.transition(alert_id, "acknowledged", "U0ALICE")
+    assert outbox.flush() == 2
+    ts = service.get(alert_id).ts
+    assert [m.thread_ts for m in slack_standin.messages] == [None, ts]
+    assert [c.params["ts"] for c in slack_standin.accepted("chat.update")] == [ts]  # one update for two changes
+    assert "Acknowledged" in str(slack_standin.message(ts).blocks)
+
+
+def test_rate_limit_honours_retry_after(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, clock = wire(store, slack_standin.url)
+    alert_id = open_one(service)
+    slack_standin.fail_next("chat.postMessage", status=429, retry_after=30)
+    assert outbox.flush() == 0
+    row = outbox.pending()[0]
+    assert row["last_error"] == "ratelimited" and row["attempts"] == 1
+    assert parse_iso(row["next_attempt_at"]) == clock.now + timedelta(seconds=30)
+    clock.now += timedelta(seconds=10)
+    assert outbox.flush() == 0 and len(slack_standin.calls) == 1  # not due yet: Slack is not asked
+    clock.now += timedelta(seconds=21)
+    assert outbox.flush() == 1
+    assert service.get(alert_id).ts == slack_standin.top_level()[0].ts
+
+
+def test_server_errors_back_off_then_succeed(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, clock = wire(store, slack_standin.url)
+    open_one(service)
+    slack_standin.fail_next("chat.postMessage", times=2, status=503)
+    assert outbox.flush() == 0
+    first = parse_iso(outbox.pending()[0]["next_attempt_at"])
+    clock.now = first
+    assert outbox.flush() == 0
+    second = parse_iso(outbox.pending()[0]["next_attempt_at"])
+    assert second - clock.now > first - datetime(2026, 11, 26, 10, 0, tzinfo=UTC)  # exponential
+    assert outbox.pending()[0]["last_error"] == "http 503"
+    clock.now = second
+    assert outbox.flush() == 1 and len(slack_standin.top_level()) == 1
+
+
+def test_sdk_retry_handlers_retry_inside_the_call(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, _ = wire(store, slack_standin.url, handlers=True)
+    open_one(service)
+    slack_standin.fail_next("chat.postMessage", status=429, retry_after=0)
+    assert outbox.flush() == 1
+    assert [c.ok for c in slack_standin.calls_to("chat.postMessage")] == [False, True]
+
+
+def test_rejected_layout_falls_back_to_text(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, _ = wire(store, slack_standin.url)
+    alert_id = open_one(service)
+    slack_standin.fail_next("chat.postMessage", error="invalid_blocks")
+    assert outbox.flush() == 1
+    posted = slack_standin.accepted("chat.postMessage")[0]
+    assert "blocks" not in posted.params and "bw-data-prod" in posted.params["text"]
+    assert service.get(alert_id).ts
+
+
+def test_unreachable_slack_never_raises(store: Store) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again before the call: connection refused
+    service, outbox, _ = wire(store, f"http://127.0.0.1:{port}/api/")
+    open_one(service)
+    assert outbox.flush() == 0
+    assert outbox.pending()[0]["last_error"] in ("URLError", "ConnectionRefusedError", "OSError")
+
+
+def test_deleted_card_update_is_dropped_not_retried_forever(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, _ = wire(store, slack_standin.url)
+    alert_id = open_one(service)
+    outbox.flush()
+    slack_standin.fail_next("chat.update", error="message_not_found")
+    service.transition(alert_id, "acknowledged", "U0ALICE")
+    assert outbox.flush() == 1 and outbox.pending() == []
+
+
+def test_message_without_alert_goes_to_the_channel(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    _, outbox, _ = wire(store, slack_standin.url)
+    outbox.enqueue_message("Exception #3 for bw-site expires tomorrow")
+    assert outbox.flush() == 1
+    assert slack_standin.top_level(CHANNEL)[0].text.startswith("Exception #3")
+
+
+def test_no_token_in_logs(store: Store, slack_standin: SlackStandin, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    caplog.set_level(logging.DEBUG)
+    service, outbox, clock = wire(store, slack_standin.url)
+    open_one(service)
+    for failure in ({"status": 429}, {"status": 500}, {"error": "invalid_auth"}):
+        slack_standin.fail_next("chat.postMessage", **failure)  # type: ignore[arg-type]
+        outbox.flush()
+        clock.now += timedelta(hours=1)
+    assert outbox.flush() == 1
+    assert caplog.records and TOKEN not in caplog.text

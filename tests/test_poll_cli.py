@@ -1,0 +1,75 @@
+"""`python -m bot poll --once` and `backfill --days N` end to end against the fake CloudTrail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.__main__ import main
+from bot.index import who_changed
+from bot.store import Store
+from bot.standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
+
+ACCT_A = "111122223333"
+ACCT_B = "444455556666"
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeCloudTrailServer]:
+    monkeypatch.chdir(tmp_path)  # no developer .env leaks in
+    with FakeCloudTrailServer() as srv:
+        srv.fake.default_account = ACCT_A
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", srv.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", srv.url)
+        monkeypatch.setenv("DB_PATH", str(tmp_path / "bw.db"))
+        monkeypatch.setenv("AWS_ACCOUNTS", f"{ACCT_A},{ACCT_B}:arn:aws:iam::{ACCT_B}:role/Read")
+        monkeypatch.setenv("AWS_REGIONS", "us-east-1")
+        yield srv
+
+
+def test_poll_without_once_points_at_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["poll"]) == 2
+    assert "python -m bot run" in capsys.readouterr().err
+
+
+def test_poll_once_prints_findings_and_a_line_per_source(
+    server: FakeCloudTrailServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    server.fake.add(public_bpa_off(bucket="brett-public-test-bucket", when=now - timedelta(minutes=3)))
+    server.fake.deny_accounts.add(ACCT_B)
+    assert main(["poll", "--once"]) == 1  # one source failed
+    out = capsys.readouterr().out
+    assert "brett-public-test-bucket" in out and "brett" in out
+    assert f"lookup:{ACCT_A}:us-east-1  ok  seen 1, new 1, findings 1" in out
+    assert f"lookup:{ACCT_B}:us-east-1  ERROR AccessDeniedException" in out
+    # A second run finds the event already handled.
+    server.fake.deny_accounts.clear()
+    assert main(["poll", "--once"]) == 0
+    assert "0 new configuration change(s), 0 finding(s)" in capsys.readouterr().out
+
+
+def test_poll_once_with_nothing_configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DB_PATH", str(tmp_path / "bw.db"))
+    assert main(["poll", "--once"]) == 2
+    assert "AWS_ACCOUNTS" in capsys.readouterr().err
+
+
+def test_backfill_fills_the_who_changed_index(
+    server: FakeCloudTrailServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = datetime.now(UTC) - timedelta(days=3)
+    server.fake.add(public_bpa_off(bucket="history", when=old))
+    server.fake.add(s3_record("PutBucketVersioning", bucket="history", when=old + timedelta(hours=1)))
+    server.fake.add(s3_record("GetBucketAcl", bucket="history", when=old))
+    server.fake.add(public_bpa_off(bucket="too-old", when=old - timedelta(days=10)))
+    assert main(["backfill", "--days", "5"]) == 0
+    assert "2 configuration change(s) indexed" in capsys.readouterr().out
+    changes = who_changed(Store(tmp_path / "bw.db"), "history", days=10)
+    assert [c.event_name for c in changes] == ["PutBucketVersioning", "PutBucketPublicAccessBlock"]
+    assert who_changed(Store(tmp_path / "bw.db"), "too-old", days=30) == []

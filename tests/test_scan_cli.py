@@ -1,0 +1,265 @@
+"""`python -m bot scan` and `who-changed` as a user runs them: real files, real processes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.events import Record
+from detections import REGISTRY, evaluate
+
+REPO = Path(__file__).resolve().parents[1]
+ACCT = "111122223333"
+FIELDS = {
+    "event_id",
+    "event_time",
+    "event_name",
+    "detection",
+    "severity",
+    "account",
+    "region",
+    "bucket",
+    "actor",
+    "source_ip",
+    "user_agent",
+    "title",
+}
+
+
+def _case_records() -> list[dict[str, Any]]:
+    """Every record from the detections' own case files (true and false cases)."""
+    out: list[dict[str, Any]] = []
+    for detection in REGISTRY:
+        out.extend(case["record"] for case in json.loads(detection.cases_path.read_text()))
+    return out
+
+
+RECORDS = _case_records()
+EXPECTED = sorted((f.event_id, f.detection) for r in RECORDS for f in evaluate(Record(r)))
+BACKGROUND = [
+    {
+        "eventVersion": "1.09",
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "DescribeInstances",
+        "eventID": f"bg-{i}",
+        "eventTime": "2025-03-04T10:00:00Z",
+        "awsRegion": "us-east-1",
+        "userAgent": 'aws-cli/2 "eventSource":"s3.amazonaws.com"',
+        "recipientAccountId": ACCT,
+    }
+    for i in range(5)
+]
+PUBLIC_POLICY = next(
+    r
+    for r in RECORDS
+    if r["eventName"] == "PutBucketPolicy"
+    and evaluate(Record(r))
+    and evaluate(Record(r))[0].detection == "bucket_policy_public"
+)
+
+
+def _run(*args: str, tmp: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO), DB_PATH=str(tmp / "index.db"))
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=tmp,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
+
+
+def _findings(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def _compact(records: list[dict[str, Any]]) -> bytes:
+    """CloudTrail's own log-file bytes: compact, `eventVersion` first (the scanner's fast path)."""
+    ordered = [{"eventVersion": r.get("eventVersion", "1.09"), **r} for r in records]
+    return json.dumps({"Records": ordered}, separators=(",", ":")).encode()
+
+
+def _trail_tree(root: Path, chunks: int = 4) -> Path:
+    folder = root / "AWSLogs" / ACCT / "CloudTrail" / "us-east-1" / "2025" / "03" / "04"
+    folder.mkdir(parents=True)
+    everything = RECORDS + BACKGROUND
+    for n in range(chunks):
+        name = f"{ACCT}_CloudTrail_us-east-1_20250304T10{n:02d}Z_h1abc{n}.json.gz"
+        (folder / name).write_bytes(gzip.compress(_compact(everything[n::chunks])))
+    (folder / "README.txt").write_text("not a trail file: ignored by name")
+    return root / "AWSLogs"
+
+
+def test_trail_tree_jsonl(tmp_path: Path) -> None:
+    tree = _trail_tree(tmp_path)
+    done = _run("scan", str(tree), "--format", "jsonl", "--workers", "2", tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    found = _findings(done.stdout)
+    assert sorted((f["event_id"], f["detection"]) for f in found) == EXPECTED
+    for finding in found:
+        assert FIELDS <= set(finding)
+        assert finding["account"] == ACCT and finding["title"] and finding["actor"]
+        if finding["detection"].startswith("account_"):
+            assert finding["bucket"] is None
+        elif not finding["detection"].startswith("access_point_"):
+            assert finding["bucket"]
+    assert f"scanned 4 file(s), {len(RECORDS) + len(BACKGROUND)} record(s)" in done.stderr
+    assert "malformed" not in done.stderr
+
+
+def test_single_worker_and_pool_agree(tmp_path: Path) -> None:
+    tree = _trail_tree(tmp_path, chunks=6)
+    one = _run("scan", str(tree), "--format", "jsonl", "--workers", "1", tmp=tmp_path)
+    many = _run("scan", str(tree), "--format", "jsonl", "--workers", "2", tmp=tmp_path)
+    assert sorted(one.stdout.splitlines()) == sorted(many.stdout.splitlines())
+    assert len(one.stdout.splitlines()) == len(EXPECTED)
+
+
+def test_every_file_shape(tmp_path: Path) -> None:
+    records = RECORDS[:]
+    third = len(records) // 3
+    spaced = tmp_path / "export.json"  # pretty-printed log file: not the fast path
+    spaced.write_text(json.dumps({"Records": records[:third]}, indent=2))
+    lines = tmp_path / "export.jsonl"
+    lines.write_text("\n".join(json.dumps(r) for r in records[third : 2 * third]) + "\n")
+    bridge = tmp_path / "eventbridge.json"
+    bridge.write_text(
+        json.dumps(
+            [
+                {
+                    "version": "0",
+                    "detail-type": "AWS API Call via CloudTrail",
+                    "source": "aws.s3",
+                    "detail": r,
+                }
+                for r in records[2 * third :]
+            ]
+        )
+    )
+    done = _run("scan", str(spaced), str(lines), str(bridge), "--format", "jsonl", tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted((f["event_id"], f["detection"]) for f in _findings(done.stdout)) == EXPECTED
+
+
+def test_single_eventbridge_event_and_bare_record(tmp_path: Path) -> None:
+    event = {
+        "version": "0",
+        "id": "x",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.s3",
+        "account": ACCT,
+        "region": "us-east-1",
+        "detail": PUBLIC_POLICY,
+    }
+    (tmp_path / "one.json").write_text(json.dumps(event))
+    (tmp_path / "bare.json").write_text(json.dumps(PUBLIC_POLICY))
+    done = _run(
+        "scan", str(tmp_path / "one.json"), str(tmp_path / "bare.json"), "--format", "jsonl", tmp=tmp_path
+    )
+    assert [f["detection"] for f in _findings(done.stdout)] == ["bucket_policy_public"] * 2
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_stdin(tmp_path: Path, gzipped: bool) -> None:
+    blob = _compact(RECORDS + BACKGROUND)
+    done = _run(
+        "scan", "-", "--format", "jsonl", tmp=tmp_path, stdin=gzip.compress(blob) if gzipped else blob
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted((f["event_id"], f["detection"]) for f in _findings(done.stdout)) == EXPECTED
+
+
+def test_text_format_reads_like_a_card(tmp_path: Path) -> None:
+    done = _run("scan", "-", tmp=tmp_path, stdin=json.dumps(PUBLIC_POLICY).encode())
+    assert done.returncode == 0
+    finding = evaluate(Record(PUBLIC_POLICY))[0]
+    assert "[CRITICAL]" in done.stdout and finding.title in done.stdout
+    assert finding.actor.display in done.stdout and finding.source_ip in done.stdout
+    assert "scanned 1 file(s), 1 record(s): 1 finding(s)" in done.stderr
+
+
+def test_malformed_lines_are_counted_and_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps(PUBLIC_POLICY),
+                "{not json",
+                '{"no": "record"}',
+                "",
+                "[1, 2",
+                json.dumps(BACKGROUND[0]),
+            ]
+        )
+        + "\n"
+    )
+    done = _run("scan", str(path), "--format", "jsonl", tmp=tmp_path)
+    assert done.returncode == 0
+    assert [f["detection"] for f in _findings(done.stdout)] == ["bucket_policy_public"]
+    assert "3 malformed input(s) skipped" in done.stderr
+    assert "mixed.jsonl:2" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_corrupt_gzip_in_a_tree_is_skipped(tmp_path: Path) -> None:
+    tree = _trail_tree(tmp_path, chunks=1)
+    bad = next(tree.rglob("*.json.gz")).with_name("broken.json.gz")
+    bad.write_bytes(gzip.compress(b'{"Records":[]}')[:15])
+    done = _run("scan", str(tree), "--format", "jsonl", tmp=tmp_path)
+    assert done.returncode == 0
+    assert len(_findings(done.stdout)) == len(EXPECTED)
+    assert "1 malformed input(s) skipped" in done.stderr and "broken.json.gz" in done.stderr
+
+
+def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
+    done = _run("scan", str(tmp_path / "no-such-trail"), tmp=tmp_path)
+    assert done.returncode != 0
+    assert "no-such-trail" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_index_then_who_changed(tmp_path: Path) -> None:
+    tree = _trail_tree(tmp_path, chunks=2)
+    first = _run("scan", str(tree), "--index", "--format", "jsonl", tmp=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "index.db").exists()
+    again = _run("scan", str(tree), "--index", "--format", "jsonl", tmp=tmp_path)
+    assert ", 0 new event(s) indexed" in again.stderr  # idempotent by event id
+
+    done = _run("who-changed", "h1-data-lake", "--days", "100000", tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "h1-data-lake" in done.stdout and "PutBucketPolicy" in done.stdout
+    assert "policy made public" in done.stdout
+    assert "AccessDenied" not in done.stdout
+
+    rows = _findings(
+        _run("who-changed", "h1-data-lake", "--days", "100000", "--format", "jsonl", tmp=tmp_path).stdout
+    )
+    times = [r["event_time"] for r in rows]
+    assert times == sorted(times, reverse=True) and len(rows) >= 5
+    assert {r["event_name"] for r in rows} == {"PutBucketPolicy"}
+    failed = {r["eventID"] for r in RECORDS if r.get("errorCode")}
+    assert not failed & {r["event_id"] for r in rows}
+
+    empty = _run("who-changed", "h1-never-seen", tmp=tmp_path)
+    assert empty.returncode == 0 and "No configuration changes" in empty.stdout
+
+
+def test_multi_member_gzip_file(tmp_path: Path) -> None:
+    """`cat a.gz b.gz > c.gz` is valid gzip: every member's records are read."""
+    half = len(RECORDS) // 2
+    lines = [json.dumps(r).encode() + b"\n" for r in RECORDS]
+    path = tmp_path / "joined.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(lines[:half])) + gzip.compress(b"".join(lines[half:])))
+    done = _run("scan", str(path), "--format", "jsonl", tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted((f["event_id"], f["detection"]) for f in _findings(done.stdout)) == EXPECTED

@@ -1,0 +1,138 @@
+"""The in-process scheduler: jobs and triggers, one poll at a time, errors logged, digest once a day."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.config import Settings
+from bot.digest import DigestService
+from bot.scheduler import build_scheduler
+from bot.store import Store
+from tests.test_digest import SlackStandin
+
+
+def noop() -> None:
+    pass
+
+
+def test_jobs_and_triggers() -> None:
+    settings = Settings(poll_seconds=45, digest_time="08:30", digest_tz="Europe/Paris")
+    before = datetime.now(UTC)
+    sched = build_scheduler(settings, poll=noop, flush=noop, digest_due=noop, expire=noop)
+    jobs = {job.id: job for job in sched.get_jobs()}
+    assert set(jobs) == {"poll", "outbox", "digest", "digest_catch_up", "expiry"}
+
+    poll = jobs["poll"]
+    assert isinstance(poll.trigger, IntervalTrigger) and poll.trigger.interval.total_seconds() == 45
+    assert (poll.max_instances, poll.coalesce) == (1, True)
+    assert 0 < poll.misfire_grace_time <= 45
+    # The first poll, the outbox, the digest catch-up and the expiry check run at start.
+    for name in ("poll", "outbox", "digest_catch_up", "expiry"):
+        assert before <= jobs[name].next_run_time <= datetime.now(UTC), name
+        assert jobs[name].coalesce and jobs[name].max_instances == 1
+
+    digest = jobs["digest"]
+    assert isinstance(digest.trigger, CronTrigger)
+    assert digest.trigger.timezone == ZoneInfo("Europe/Paris")
+    fire = digest.trigger.get_next_fire_time(None, datetime(2025, 3, 24, 12, 0, tzinfo=UTC))
+    assert fire == datetime(2025, 3, 25, 8, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    # Across the spring DST change the digest stays at 08:30 local time.
+    fire = digest.trigger.get_next_fire_time(None, datetime(2025, 3, 30, 0, 0, tzinfo=UTC))
+    assert (
+        fire is not None and fire.utcoffset().total_seconds() == 7200 and (fire.hour, fire.minute) == (8, 30)
+    )
+    assert (
+        isinstance(jobs["outbox"].trigger, IntervalTrigger)
+        and jobs["outbox"].trigger.interval.total_seconds() <= 10
+    )
+
+
+def test_a_failing_job_is_logged_and_runs_again(caplog: pytest.LogCaptureFixture) -> None:
+    calls = []
+
+    def poll() -> None:
+        calls.append(1)
+        raise RuntimeError("LookupEvents exploded")
+
+    sched = build_scheduler(Settings(), poll=poll, flush=noop, digest_due=noop, expire=noop)
+    job = sched.get_job("poll")
+    with caplog.at_level(logging.ERROR, logger="bot.scheduler"):
+        job.func()
+        job.func()
+    assert len(calls) == 2
+    failures = [r for r in caplog.records if "poll" in r.getMessage()]
+    assert len(failures) == 2 and failures[0].exc_info and "LookupEvents exploded" in caplog.text
+
+
+def test_a_slow_poll_never_overlaps_and_starts_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    started = time.monotonic()
+    running = 0
+    most = 0
+    runs: list[float] = []
+    lock = threading.Lock()
+
+    def slow_poll() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            runs.append(time.monotonic() - started)
+        time.sleep(0.5)  # longer than the 0.1 s interval
+        with lock:
+            running -= 1
+
+    caplog.set_level(logging.ERROR, logger="apscheduler")  # "maximum instances reached" is expected
+    sched = build_scheduler(
+        Settings(), poll=slow_poll, flush=noop, digest_due=noop, expire=noop, poll_seconds=0.1
+    )
+    sched.start()
+    try:
+        time.sleep(1.3)
+    finally:
+        sched.shutdown(wait=True)
+    assert most == 1 and len(runs) >= 2
+    assert all(later - earlier >= 0.5 for earlier, later in itertools.pairwise(runs))
+    assert runs[0] < 0.3  # the first poll at start, not one interval later
+
+
+def test_digest_catch_up_at_start_sends_once(store: Store) -> None:
+    """Started after DIGEST_TIME: the catch-up job posts; the cron job firing later that day does not."""
+    standin = SlackStandin()
+    try:
+        client = standin.client()
+        service = DigestService(
+            store,
+            tz="Europe/Paris",
+            digest_time="09:00",
+            clock=lambda: datetime(2025, 3, 24, 13, 0, tzinfo=UTC),
+        )
+        settings = Settings(digest_time="09:00", digest_tz="Europe/Paris")
+        sched = build_scheduler(
+            settings,
+            poll=noop,
+            flush=noop,
+            digest_due=lambda: service.send_if_due(client, "C0ALERTS"),
+            expire=noop,
+        )
+        sched.start()
+        try:
+            deadline = time.monotonic() + 5
+            while not standin.posts() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            sched.get_job("digest").func()  # the cron job, as at 09:00 the next time it fires today
+            sched.get_job("digest_catch_up").func()
+        finally:
+            sched.shutdown(wait=True)
+        assert len(standin.posts()) == 1
+        assert [r["day"] for r in store.db["digest_runs"].rows] == ["2025-03-24"]
+    finally:
+        standin.close()

@@ -1,0 +1,154 @@
+"""The trail bucket source over moto S3: the AWSLogs layout, each log file read once, data events."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from bot.aws import AwsClients
+from bot.config import ConfigError, Settings
+from bot.events import Record
+from bot.poller import Poller
+from bot.sources.trail_bucket import TrailLocation, prune_read_files, start_after
+from bot.store import Store
+from bot.standins.cloudtrail import public_bpa_off, s3_record
+
+BUCKET = "org-trail-logs"
+ACCT = "111122223333"
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def put_log(s3: Any, records: list[dict[str, Any]], *, when: datetime, suffix: str, org: bool = True) -> str:
+    base = f"trails/AWSLogs/o-abc123def4/{ACCT}" if org else f"trails/AWSLogs/{ACCT}"
+    key = (
+        f"{base}/CloudTrail/us-east-1/{when:%Y/%m/%d}/"
+        f"{ACCT}_CloudTrail_us-east-1_{when:%Y%m%dT%H%MZ}_{suffix}.json.gz"
+    )
+    body = gzip.compress(json.dumps({"Records": records}, separators=(",", ":")).encode())
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    return key
+
+
+def public_object_acl(when: datetime) -> dict[str, Any]:
+    record = s3_record("PutObjectAcl", bucket="media", when=when, params={"key": "cat.jpg", "x-amz-acl": "public-read"})
+    record["eventCategory"] = "Data"
+    record["managementEvent"] = False
+    return record
+
+
+def make_poller(store: Store, calls: list[list[Record]]) -> Poller:
+    settings = Settings(trail_buckets=(f"s3://{BUCKET}/trails",), regions=("us-east-1",), lookback_minutes=20)
+    return Poller(settings, store, AwsClients(settings), on_records=calls.append)
+
+
+def count_gets(poller: Poller) -> list[str]:
+    got: list[str] = []
+    client = poller.aws.ambient_client("s3", "us-east-1")
+    client.meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: got.append(params["Key"]))
+    return got
+
+
+def test_data_event_from_trail_bucket_reaches_on_records(s3: Any, store: Store) -> None:
+    now = datetime.now(UTC)
+    acl = public_object_acl(now - timedelta(minutes=6))
+    read = s3_record("GetObject", bucket="media", when=now - timedelta(minutes=6))
+    put_log(s3, [read, acl], when=now - timedelta(minutes=5), suffix="a1b2")
+    calls: list[list[Record]] = []
+    report = make_poller(store, calls).poll_once()
+    assert [[r.event_id for r in batch] for batch in calls] == [[acl["eventID"]]]
+    source = report.sources[0]
+    assert (source.source, source.seen, source.new, source.error) == (f"trail:{BUCKET}/trails", 2, 1, None)
+    assert [f.detection for f in report.findings] == ["object_acl_public"]
+
+
+def test_each_file_is_read_once_including_late_same_minute_files(s3: Any, store: Store) -> None:
+    now = datetime.now(UTC)
+    minute = now - timedelta(minutes=4)
+    first = put_log(s3, [public_bpa_off(when=minute)], when=minute, suffix="m5n6")
+    calls: list[list[Record]] = []
+    poller = make_poller(store, calls)
+    gets = count_gets(poller)
+    poller.poll_once()
+    assert gets == [first]
+    poller.poll_once()
+    assert gets == [first]  # nothing new: nothing read again
+    # Delivered later in the same minute, its random suffix sorts *before* the last key read.
+    late = put_log(s3, [public_bpa_off(when=minute, bucket="late")], when=minute, suffix="a0a0")
+    newer = put_log(s3, [s3_record("GetBucketAcl", when=now)], when=now, suffix="zz99")
+    poller.poll_once()
+    assert sorted(gets[1:]) == sorted([late, newer])
+    poller.poll_once()
+    assert len(gets) == 3
+    assert [r.bucket for batch in calls for r in batch] == ["demo-bucket", "late"]
+    progress = store.db.execute("select last_key from trail_progress").fetchall()
+    assert progress == [(newer,)]
+
+
+def test_old_files_before_the_first_window_are_not_read(s3: Any, store: Store) -> None:
+    now = datetime.now(UTC)
+    put_log(s3, [public_bpa_off(when=now - timedelta(days=3))], when=now - timedelta(days=3), suffix="old1", org=False)
+    fresh = put_log(s3, [public_bpa_off(when=now)], when=now - timedelta(minutes=1), suffix="new1", org=False)
+    calls: list[list[Record]] = []
+    poller = make_poller(store, calls)
+    gets = count_gets(poller)
+    poller.poll_once()
+    assert gets == [fresh]
+
+
+def test_read_files_outside_the_overlap_are_pruned(s3: Any, store: Store) -> None:
+    now = datetime.now(UTC)
+    old = now - timedelta(minutes=19)
+    put_log(s3, [public_bpa_off(when=old)], when=old, suffix="b1")
+    calls: list[list[Record]] = []
+    poller = make_poller(store, calls)
+    poller.poll_once()
+    put_log(s3, [public_bpa_off(when=now)], when=now, suffix="b2")
+    poller.poll_once()
+    # The first file sorts more than the overlap before the newest: forgotten, and never listed again.
+    assert prune_read_files(store) == 0  # the poll already pruned it
+    keys = [r[0] for r in store.db.execute("select key from trail_files")]
+    assert len(keys) == 1 and keys[0].endswith("_b2.json.gz")
+    gets = count_gets(poller)
+    poller.poll_once()
+    assert gets == []
+    assert len(calls) == 2
+
+
+def test_corrupt_log_file_is_skipped_once_and_the_trail_goes_on(s3: Any, store: Store) -> None:
+    now = datetime.now(UTC)
+    bad = put_log(s3, [], when=now - timedelta(minutes=3), suffix="bad0")
+    s3.put_object(Bucket=BUCKET, Key=bad, Body=b"\x1f\x8bnot really gzip")
+    good = put_log(s3, [public_bpa_off(when=now)], when=now - timedelta(minutes=2), suffix="good")
+    calls: list[list[Record]] = []
+    poller = make_poller(store, calls)
+    gets = count_gets(poller)
+    report = poller.poll_once()
+    assert report.sources[0].error is None
+    assert gets == [bad, good] and len(calls) == 1
+    poller.poll_once()
+    assert gets == [bad, good]
+
+
+def test_trail_locations_parse() -> None:
+    assert TrailLocation.parse("s3://b/p/q/").logs_root == "p/q/AWSLogs/"
+    assert TrailLocation.parse("s3://b").logs_root == "AWSLogs/"
+    with pytest.raises(ConfigError):
+        TrailLocation.parse("b/p")
+    moment = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    assert start_after("AWSLogs/1/CloudTrail/eu-west-1/", moment) == (
+        "AWSLogs/1/CloudTrail/eu-west-1/2026/01/02/1_CloudTrail_eu-west-1_20260102T0304Z"
+    )
