@@ -15,6 +15,7 @@ refuse (`NoWriteAccess`) rather than fall back to the read role.
 from __future__ import annotations
 
 import threading
+from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -57,7 +58,23 @@ ClientFactory = Callable[[boto3.Session, str, str, Config], Any]
 
 
 def _default_client(session: boto3.Session, service: str, region: str, config: Config) -> Any:
-    return session.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+    client = session.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+    if service == "s3control" and not client.meta.endpoint_url.endswith((".amazonaws.com", ".amazonaws.com.cn")):
+        client.meta.events.register("before-sign.s3-control.*", _unprefix_account_host)
+    return client
+
+
+def _unprefix_account_host(request: Any, **kwargs: Any) -> None:
+    """Drop the `<account>.` that S3 Control's endpoint rules put in front of a custom endpoint's host.
+
+    AWS resolves `<account>.s3-control.<region>.amazonaws.com`; an S3-compatible or stand-in endpoint
+    set by AWS_ENDPOINT_URL(_S3_CONTROL) (often an IP address) has no such names, and botocore offers no
+    switch for it (inject_host_prefix does not cover endpoint-rule prefixes).
+    """
+    parts = urlsplit(request.url)
+    account, dot, rest = parts.netloc.partition(".")
+    if dot and account.isdigit() and len(account) == 12:
+        request.url = urlunsplit(parts._replace(netloc=rest))
 
 
 class _RoleProvider(CredentialProvider):

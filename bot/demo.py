@@ -12,6 +12,7 @@ import argparse
 import copy
 import gzip
 import json
+import logging
 import os
 import tempfile
 import time
@@ -95,6 +96,7 @@ def cli_demo(args: argparse.Namespace) -> int:
         from bot.standins.cloudtrail import FakeCloudTrailServer
         from bot.standins.slack import SlackStandin
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         stack.callback(moto.stop)
@@ -113,7 +115,10 @@ class Demo:
 
         self.story, self.tmp, self.cloudtrail, self.slack, self.stack = story, tmp, cloudtrail, slack, stack
         self.s3 = boto3.client("s3", region_name=REGION)
-        self.s3control = boto3.client("s3control", region_name=REGION)
+        from bot.aws import _default_client
+
+        # The same client set-up the bot uses (S3 Control's account host prefix handled for stand-ins).
+        self.s3control = _default_client(boto3.Session(), "s3control", REGION, None)
         self.records = {r["eventID"]: r for r in _sample_records()}
         self.now = datetime.now(UTC).replace(microsecond=0)
 
