@@ -106,8 +106,14 @@ def tell(demo: Demo) -> int:
     analytics = next(c for c in cards if "analytics-exports" in c.text)
     story.say("  " + _status_line(demo.slack.message(analytics.ts)))
 
-    story.title("/bucketwatch status and /bucketwatch alerts")
-    for text in ("status", "alerts"):
+    story.title("partner-drop is shared on purpose: alice allows it for 30 days (the alert closes as accepted)")
+    answer = demo.slash("allow partner-drop 30d Partner upload box, reviewed in SEC-123")
+    demo.show("/bucketwatch allow partner-drop 30d …", answer.get("text", ""), answer.get("blocks"))
+    partner = next(c for c in cards if "partner-drop" in c.text)
+    story.say("  " + _status_line(demo.slack.message(partner.ts)))
+
+    story.title("/bucketwatch status, alerts and allowlist")
+    for text in ("status", "alerts", "allowlist"):
         answer = demo.slash(text)
         demo.show(f"/bucketwatch {text}", answer.get("text", ""), answer.get("blocks"))
 

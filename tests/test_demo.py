@@ -1,0 +1,30 @@
+"""`python -m bot demo` tells the whole story offline: it is the newcomer's first contact, so it is tested."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    # The seed case: brett turned off all four flags on his bucket, and the card says so.
+    assert "brett-public-test-bucket" in out and "all four Block Public Access flags turned off" in out
+    assert "4 cards in the channel" in out and "thread replies: 1" in out
+    assert "Acknowledged* by @alice" in out
+    assert "Only responders may" in out
+    assert "in AWS now: BlockPublicAcls=on, IgnorePublicAcls=on, BlockPublicPolicy=on, RestrictPublicBuckets=on" in out
+    assert "in AWS now: BlockPublicAcls=off" in out  # the undo restored the exact snapshot
+    assert "Resolved* because Block Public Access re-enabled by sam@example.com" in out
+    assert "Accepted" in out or "accepted" in out
+    assert "Daily digest" in out
+    assert "Demo complete" in out
+    assert "Traceback" not in out + result.stderr
