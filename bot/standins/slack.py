@@ -270,7 +270,7 @@ class SlackStandin:
                 "permalink": f"https://example.slack.com/archives/{p.get('channel')}/p{p.get('message_ts')}",
             }, {}
         if method in ("views.open", "views.update", "views.publish", "views.push"):
-            view = p.get("view") if isinstance(p.get("view"), dict) else {}
+            view: dict[str, Any] = p["view"] if isinstance(p.get("view"), dict) else {}
             return {"ok": True, "view": {**view, "id": f"V{next(self._ts):08d}"}}, {}
         if method == "auth.test":
             return (
@@ -310,9 +310,9 @@ class SlackStandin:
             )
             return {"ok": True, "channel": channel}, {}
         if method in ("conversations.replies", "conversations.history"):
-            ts = p.get("ts")
-            found = self.replies(str(ts)) if ts else self.top_level(str(p.get("channel")))
-            return {"ok": True, "messages": [m.__dict__ for m in found], "has_more": False}, {}
+            thread = p.get("ts")
+            listed = self.replies(str(thread)) if thread else self.top_level(str(p.get("channel")))
+            return {"ok": True, "messages": [m.__dict__ for m in listed], "has_more": False}, {}
         if method == "files.getUploadURLExternal":
             fid = f"F{next(self._ts):08d}"
             return {
