@@ -33,8 +33,8 @@ from bot.aws import AwsClients
 from bot.config import Settings, parse_accounts
 from bot.events import Record
 from bot.poller import Poller
-from bot.store import Store
 from bot.standins.cloudtrail import FakeCloudTrail, FakeCloudTrailServer, public_bpa_off, s3_record
+from bot.store import Store
 
 REGIONS = ("us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2", "eu-central-1", "sa-east-1")
 

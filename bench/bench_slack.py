@@ -102,7 +102,7 @@ def serve(conn: Connection, standin_url: str, db: str, alerts: int, index_now: s
     """Child process: the app on 127.0.0.1 with moto; sends {url, alerts} and serves until told to stop."""
     for key in [k for k in os.environ if k.startswith(("AWS_", "SLACK_"))]:
         del os.environ[key]
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 (moto)
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                       AWS_SESSION_TOKEN="testing", AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
     logging.basicConfig(level=logging.WARNING, format="app: %(levelname)s %(name)s: %(message)s")
     from moto import mock_aws
@@ -111,7 +111,7 @@ def serve(conn: Connection, standin_url: str, db: str, alerts: int, index_now: s
     from bot.config import Account, Settings
 
     with mock_aws():
-        settings = Settings(slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=standin_url,  # noqa: S106
+        settings = Settings(slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=standin_url,
                             alert_channel="C0ALERTS", responders=(RESPONDER,), accounts=(Account(ACCOUNT),),
                             regions=("us-east-1",), db_path=Path(db))  # fmt: skip
         app, services = create_app(settings)
@@ -250,7 +250,7 @@ def ensure_index(db: Path, events: int, bucket_count: int, seed: int) -> float |
             with store.atomic() as conn:
                 for table in conn.table_names():
                     if table not in keep and not table.startswith(("sqlite_", "events_")):
-                        conn.execute(f"delete from [{table}]")  # noqa: S608 (our own table names)
+                        conn.execute(f"delete from [{table}]")
             store.close()
             return None
         store.close()

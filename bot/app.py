@@ -89,7 +89,8 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
 
     def on_records(records: list[Record]) -> None:
         changes = alerts.process(records)
-        if changes:
+        # Without credentials (`poll --once` on a workstation) cards stay queued for the running bot.
+        if changes and settings.slack_bot_token and settings.alert_channel:
             outbox.flush()
             refresh = services.extra.get("refresh_home")
             if refresh is not None:
@@ -185,8 +186,9 @@ def start_http_thread(
     app: App, settings: Settings, *, host: str = "127.0.0.1", port: int = 0
 ) -> tuple[BaseWSGIServer, Callable[[], None]]:
     """Serve in a daemon thread (tests, demo); returns the server and a stop function."""
-    # A short loop timeout: stop() returns within 0.1 s instead of waitress' default 1 s.
-    server = serve_http(app, settings, host=host, port=port, asyncore_loop_timeout=0.1)
+    # waitress' default loop timeout (1 s): it reads asyncore_loop_timeout as an int, so 0.1 became 0, a
+    # select() that never waits and kept a core busy. stop() does not wait for it: pull_trigger wakes the loop.
+    server = serve_http(app, settings, host=host, port=port)
     thread = threading.Thread(target=server.run, name="http", daemon=True)
     thread.start()
 

@@ -15,10 +15,10 @@ refuse (`NoWriteAccess`) rather than fall back to the read role.
 from __future__ import annotations
 
 import threading
-from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Callable
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import botocore.session

@@ -269,7 +269,22 @@ def cli_poll(args: argparse.Namespace, *, on_records: OnRecords | None = None) -
             "bucketwatch poll: nothing to poll: set AWS_ACCOUNTS (and AWS_REGIONS) or TRAIL_BUCKETS.", file=sys.stderr
         )
         return 2
-    report = _open(settings, on_records).poll_once()
+    if on_records is not None:
+        report = _open(settings, on_records).poll_once()
+        posted = ""
+    else:
+        # The same wiring as `run`: new records become alerts (stored, then posted through the outbox), so
+        # nothing this cycle marks as seen is lost to the running bot.
+        from bot.app import build_services, build_web_client
+
+        services = build_services(settings, build_web_client(settings), Store(settings.db_path), AwsClients(settings))
+        report = services.poller.poll_once()
+        pending = len(services.outbox.pending())
+        posted = (
+            f"; {pending} Slack message(s) queued for the running bot (no SLACK_BOT_TOKEN/ALERT_CHANNEL here)"
+            if pending
+            else ""
+        )
     for finding in report.findings:
         print(format_finding(finding) + "\n")
     print(f"polled {len(report.sources)} source(s):")
@@ -277,7 +292,7 @@ def cli_poll(args: argparse.Namespace, *, on_records: OnRecords | None = None) -
         print(_format_source(source))
     print(
         f"{len(report.new_records)} new configuration change(s), {len(report.findings)} finding(s),"
-        f" {len(report.errors)} source(s) with errors"
+        f" {len(report.errors)} source(s) with errors{posted}"
     )
     return 1 if report.errors else 0
 

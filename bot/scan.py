@@ -28,8 +28,6 @@ _S3_NEEDLE = b'"eventSource":"s3.amazonaws.com"'
 _S3_NEEDLE_SPACED = b'"eventSource": "s3.amazonaws.com"'
 _CANONICAL_START = b'{"Records":[{"eventVersion":'
 _RECORD_START = b'},{"eventVersion":'
-# Counting with a leading brace is ~3× faster than with a leading quote (CPython's search skips further).
-_RECORD_COUNT = b'{"eventVersion":'
 _NAME_KEY = b'"eventName":"'
 # isal's stub types `error` as an instance; it is the class raised on bad deflate data or a bad CRC.
 _CORRUPT_GZIP: tuple[type[Exception], ...] = (
@@ -76,7 +74,7 @@ def _fast_records(blob: bytes, index: bool) -> tuple[list[dict[str, Any]], int] 
     if not blob.startswith(_CANONICAL_START) or _S3_NEEDLE_SPACED in blob:
         return None
     out: list[dict[str, Any]] = []
-    total = blob.count(_RECORD_COUNT)
+    total = blob.count(b'"eventVersion":')
     pos = blob.find(_S3_NEEDLE)
     while pos != -1:
         start = blob.rfind(_RECORD_START, 0, pos)

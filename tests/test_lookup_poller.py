@@ -13,8 +13,8 @@ from bot.events import Record
 from bot.poller import Poller
 from bot.sources import load_state
 from bot.sources.lookup import LOOKUP_EVENT_NAMES, TokenBucket
-from bot.store import Store
 from bot.standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
+from bot.store import Store
 
 ACCT_A = "111122223333"  # bare id: ambient credentials
 ACCT_B = "444455556666"  # read through a role, assumed at the fake's STS

@@ -7,19 +7,32 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from bot.__main__ import main
 from bot.index import who_changed
-from bot.store import Store
 from bot.standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
+from bot.store import Store
 
 ACCT_A = "111122223333"
 ACCT_B = "444455556666"
 
 
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """moto's server for the live verdict's S3 reads (LookupEvents is the CloudTrail stand-in's)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeCloudTrailServer]:
+def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto_url: str) -> Iterator[FakeCloudTrailServer]:
     monkeypatch.chdir(tmp_path)  # no developer .env leaks in
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3_CONTROL", moto_url)
     with FakeCloudTrailServer() as srv:
         srv.fake.default_account = ACCT_A
         monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", srv.url)
@@ -50,6 +63,19 @@ def test_poll_once_prints_findings_and_a_line_per_source(
     server.fake.deny_accounts.clear()
     assert main(["poll", "--once"]) == 0
     assert "0 new configuration change(s), 0 finding(s)" in capsys.readouterr().out
+
+
+def test_poll_once_opens_the_alert_and_queues_its_card_for_the_bot(
+    server: FakeCloudTrailServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.fake.add(public_bpa_off(bucket="brett-public-test-bucket", when=datetime.now(UTC) - timedelta(minutes=2)))
+    assert main(["poll", "--once"]) == 0
+    assert "1 Slack message(s) queued for the running bot" in capsys.readouterr().out
+    store = Store(tmp_path / "bw.db")
+    alerts = list(store.db.table("alerts").rows)
+    assert [(a["bucket"], a["status"]) for a in alerts] == [("brett-public-test-bucket", "open")]
+    assert main(["poll", "--once"]) == 0  # nothing new: no second alert, no second card
+    assert store.db.table("alerts").count == 1 and store.db.table("outbox").count == 1
 
 
 def test_poll_once_with_nothing_configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,

@@ -17,8 +17,8 @@ from bot.config import ConfigError, Settings
 from bot.events import Record
 from bot.poller import Poller
 from bot.sources.trail_bucket import TrailLocation, prune_read_files, start_after
-from bot.store import Store
 from bot.standins.cloudtrail import public_bpa_off, s3_record
+from bot.store import Store
 
 BUCKET = "org-trail-logs"
 ACCT = "111122223333"
