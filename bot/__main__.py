@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    parsers = {name: sub.add_parser(name, help=help_text, description=help_text) for name, (_, help_text) in COMMANDS.items()}
+    parsers = {
+        name: sub.add_parser(name, help=help_text, description=help_text) for name, (_, help_text) in COMMANDS.items()
+    }
 
     p = parsers["scan"]
     p.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for stdin")

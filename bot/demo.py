@@ -27,7 +27,7 @@ REGION = "us-east-1"
 CHANNEL = "C0SECURITY"
 ALICE, MALLORY = "U0ALICE", "U0MALLORY"
 NAMES = {ALICE: "alice", MALLORY: "mallory", "U0BOT": "bucketwatch"}
-SECRET = "demo-signing-secret"
+SECRET = "demo-signing-secret"  # noqa: S105 (signs requests to the demo's own local endpoint)
 SAMPLE = "samples/trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/26"
 ALL_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
@@ -178,7 +178,7 @@ class Demo:
         from bot.config import Account, Settings
 
         self.settings = Settings(
-            slack_bot_token="xoxb-demo",
+            slack_bot_token="xoxb-demo",  # noqa: S106 (the Slack stand-in accepts any token)
             slack_signing_secret=SECRET,
             slack_api_url=self.slack.url,
             alert_channel=CHANNEL,

@@ -12,7 +12,7 @@ import orjson
 from isal import isal_zlib
 
 from bot.events import Record, text
-from bot.store import Store, iso, utcnow
+from bot.store import Store, iso, parse_iso, utcnow
 from detections import WATCHED_EVENT_NAMES, evaluate
 from detections.base import acl_verdict, bpa_config, bpa_flags
 
@@ -112,7 +112,9 @@ class Change:
         return out
 
 
-def who_changed(store: Store, bucket: str, *, days: int = 90, now: datetime | None = None, limit: int = 50) -> list[Change]:
+def who_changed(
+    store: Store, bucket: str, *, days: int = 90, now: datetime | None = None, limit: int = 50
+) -> list[Change]:
     """The bucket's configuration changes in the last `days`, newest first (indexed by bucket, time)."""
     since = iso((now or utcnow()) - timedelta(days=days))
     rows = store.db.execute(
@@ -121,8 +123,6 @@ def who_changed(store: Store, bucket: str, *, days: int = 90, now: datetime | No
         " order by event_time desc limit ?",
         [bucket, since, limit],
     ).fetchall()
-    from bot.store import parse_iso
-
     return [
         Change(r[0], parse_iso(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]) for r in rows
     ]

@@ -212,7 +212,9 @@ def evaluate_policy(policy: Any, *, owner_account: str | None = None, kind: str 
     if not verdict.public:
         if cross:
             verdict.reasons.append(
-                "Not public, but other accounts are granted access: " + ", ".join(verdict.cross_account_principals) + "."
+                "Not public, but other accounts are granted access: "
+                + ", ".join(verdict.cross_account_principals)
+                + "."
             )
         else:
             verdict.reasons.append("Every Allow statement names fixed principals or fixed conditions.")

@@ -47,7 +47,8 @@ def render_blocks(blocks: list[dict[str, Any]], *, fallback: str = "", width: in
                 for para in _inline(_text_of(block["text"]), users).splitlines():
                     lines += textwrap.wrap(para, width) or [""]
             for fld in block.get("fields") or ():
-                lines += textwrap.wrap(_inline(_text_of(fld), users).replace("\n", " "), width, subsequent_indent="    ")
+                flat = _inline(_text_of(fld), users).replace("\n", " ")
+                lines += textwrap.wrap(flat, width, subsequent_indent="    ")
             accessory = block.get("accessory")
             if isinstance(accessory, dict) and accessory.get("type") == "button":
                 lines.append(f"    [ {_inline(_text_of(accessory.get('text')), users)} ]")

@@ -13,7 +13,7 @@ def title(record: Record) -> str:
 
 
 def changes(record: Record) -> list[Change]:
-    return [Change("bucket", "absent", "created")] + acl_changes(acl_verdict(record))
+    return [Change("bucket", "absent", "created"), *acl_changes(acl_verdict(record))]
 
 
 DETECTION = Detection(
