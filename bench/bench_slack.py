@@ -57,16 +57,24 @@ def _bpa_record(bucket: str, n: int) -> dict[str, Any]:
              "RestrictPublicBuckets": True}  # fmt: skip
     return {
         "eventVersion": "1.09",
-        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "accountId": ACCOUNT,
-                         "arn": f"arn:aws:iam::{ACCOUNT}:user/mallory", "userName": "mallory"},  # fmt: skip
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "AIDAEXAMPLE",
+            "accountId": ACCOUNT,
+            "arn": f"arn:aws:iam::{ACCOUNT}:user/mallory",
+            "userName": "mallory",
+        },
         "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60)),
         "eventSource": "s3.amazonaws.com",
         "eventName": "PutBucketPublicAccessBlock",
         "awsRegion": "us-east-1",
         "sourceIPAddress": "198.51.100.2",
         "userAgent": "aws-cli/2.15.0",
-        "requestParameters": {"bucketName": bucket, "Host": f"{bucket}.s3.amazonaws.com",
-                              "PublicAccessBlockConfiguration": flags},  # fmt: skip
+        "requestParameters": {
+            "bucketName": bucket,
+            "Host": f"{bucket}.s3.amazonaws.com",
+            "PublicAccessBlockConfiguration": flags,
+        },
         "responseElements": None,
         "eventID": f"bench-ev-{n:06d}",
         "readOnly": False,
@@ -213,7 +221,9 @@ def ack_presses(url: str, standin: TimedStandin, alert_ids: list[int], *, one_at
     return times
 
 
-def who_changed_answers(url: str, standin: TimedStandin, buckets: list[str], tag: str) -> tuple[list[float], list[float]]:
+def who_changed_answers(
+    url: str, standin: TimedStandin, buckets: list[str], tag: str
+) -> tuple[list[float], list[float]]:
     """(ms to the answer at the response_url, ms to the ack) for `who-changed <bucket>` over `buckets`."""
     answers, acks = [], []
     standin.reset()
@@ -333,14 +343,14 @@ def main(argv: list[str] | None = None) -> int:
                 ("slash `help` → HTTP 200", lambda: slash_acks(url, "help", n)),
                 (f"slash `alerts` ({len(alert_ids)} open) → HTTP 200", lambda: slash_acks(url, "alerts", n)),
                 ("Acknowledge button, one at a time → HTTP 200",
-                 lambda: ack_presses(url, standin, presses[:n], one_at_a_time=True)),
+                 lambda presses=presses: ack_presses(url, standin, presses[:n], one_at_a_time=True)),
                 ("Acknowledge button, back to back → HTTP 200",
-                 lambda: ack_presses(url, standin, presses[n:], one_at_a_time=False)),
+                 lambda presses=presses: ack_presses(url, standin, presses[n:], one_at_a_time=False)),
             ]  # fmt: skip
             for k, (label, chosen) in enumerate(sets.items()):
                 part = chosen[n * r : n * (r + 1)]
-                batches.append((f"who-changed, {label}", lambda part=part, k=k: who_changed_answers(
-                    url, standin, part, f"r{r}s{k}")))  # fmt: skip
+                batches.append((f"who-changed, {label}", lambda part=part, tag=f"r{r}s{k}": who_changed_answers(
+                    url, standin, part, tag)))  # fmt: skip
             for label, run in batches:
                 before = cpu_seconds(proc.pid)
                 values = run()

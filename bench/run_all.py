@@ -13,6 +13,7 @@ from pathlib import Path
 
 import bench_policy
 import bench_scan
+import bench_slack
 import bench_who_changed
 import gen_trail
 import orjson
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         ("policy: bot.policy vs policyuniverse", bench_policy.main, ["--repeat", str(rounds)]),
         ("who-changed latency", bench_who_changed.main,
          ["--events", str(events), "--db", str(index_db), "--queries", str(queries), "--repeat", str(rounds)]),
+        ("Slack responses through the app", bench_slack.main,
+         ["--events", str(events), "--requests", str(300 if args.full else 100), "--repeat", str(rounds)]),
     )  # fmt: skip
     for title, run, argv_step in steps:
         print(f"\n== {title}", flush=True)

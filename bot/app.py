@@ -218,8 +218,13 @@ def configure_logging(level: str) -> None:
         level=getattr(logging, level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # slack-sdk logs request bodies at DEBUG; keep them (and their tokens) out even at DEBUG.
-    logging.getLogger("slack_sdk").setLevel(max(logging.INFO, logging.getLogger().level))
+    # These libraries log request and response bodies and headers at DEBUG: Slack tokens, STS AssumeRole
+    # credentials, x-amz-security-token. Keep them out of the log even when LOG_LEVEL=DEBUG.
+    for name in SECRET_BEARING_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+
+
+SECRET_BEARING_LOGGERS = ("slack_sdk", "slack_bolt", "botocore", "boto3", "urllib3", "s3transfer")
 
 
 def cli_run(args: argparse.Namespace) -> int:

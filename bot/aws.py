@@ -29,7 +29,7 @@ from botocore.credentials import (
     CredentialResolver,
     DeferredRefreshableCredentials,
 )
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.config import Account, Settings
 
@@ -51,6 +51,17 @@ class NoWriteAccess(AwsError):
 
 class NoCredentials(AwsError):
     """There are no ambient credentials to call AWS (or to assume a role with)."""
+
+
+# What an AWS call may raise: the service refused, the SDK failed, or the account cannot be reached at
+# all (unknown account, no remediation role configured).
+AWS_ERRORS = (ClientError, BotoCoreError, AwsError)
+# Error codes that mean "this principal may not": IAM and SCP denials (AccessDenied*), a bucket whose
+# owner disabled all access, EC2-style UnauthorizedOperation, and bare HTTP 403s (HEAD requests and
+# S3-compatible endpoints carry no error body, so botocore names the code after the status).
+DENIED = frozenset(
+    {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "UnauthorizedOperation", "Forbidden", "403"}
+)
 
 
 SessionFactory = Callable[[], botocore.session.Session]
@@ -248,4 +259,6 @@ def request_id(exc_or_response: Any) -> str:
     if not isinstance(response, dict):
         return ""
     meta = response.get("ResponseMetadata") or {}
-    return str(meta.get("RequestId") or (meta.get("HTTPHeaders") or {}).get("x-amzn-requestid") or "")
+    headers = meta.get("HTTPHeaders") or {}
+    # S3 names the header x-amz-request-id; most other services x-amzn-requestid.
+    return str(meta.get("RequestId") or headers.get("x-amz-request-id") or headers.get("x-amzn-requestid") or "")

@@ -1,7 +1,9 @@
-"""S3 Block Public Access: the actions that read, put and delete it, and pure helpers about it.
+"""S3 Block Public Access: the one read of it, the actions that put and delete it, pure helpers about it.
 
 One action per kind of target (bucket, account), registered in ACTIONS with the IAM permissions it
-needs, as Cloud Custodian registers `set-public-block`. bot.remediation drives them.
+needs, as Cloud Custodian registers `set-public-block`. bot.remediation drives them; bot.exposure and
+bot.doctor read through `read_bpa` too. Detections import FLAGS from here, so this module loads no AWS
+SDK at import: bot.aws (boto3) is imported inside the functions that call AWS.
 """
 
 from __future__ import annotations
@@ -10,17 +12,51 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from bot.aws import AwsError
-
+# The four flags, in the order the S3 console and API documentation list them.
 FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
-_DENIED = ("AccessDenied", "AccessDeniedException", "AllAccessDisabled", "UnauthorizedOperation")
+ABSENT_CODE = "NoSuchPublicAccessBlockConfiguration"
 _THROTTLED = ("Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded", "TooManyRequests")
-# AwsError: the account cannot be reached at all (unknown account, no remediation role configured).
-AWS_ERRORS = (ClientError, BotoCoreError, AwsError)
 
 Config = dict[str, bool]
+
+
+@dataclass(frozen=True)
+class BpaRead:
+    """One GetPublicAccessBlock: the flags, no configuration (every flag off), or a refusal."""
+
+    config: Config | None = None  # None: absent or denied
+    denied: ClientError | None = None  # the refusal, kept for its message and request id
+
+    @property
+    def state(self) -> str:
+        """present | absent | denied."""
+        return "denied" if self.denied is not None else "absent" if self.config is None else "present"
+
+
+def _params(account: str, bucket: str | None) -> dict[str, str]:
+    return {"AccountId": account} if bucket is None else {"Bucket": bucket}
+
+
+def read_bpa(client: Any, account: str, bucket: str | None) -> BpaRead:
+    """Block Public Access of `bucket` (an s3 client) or, bucket None, of the account (s3control).
+
+    Absent and denied are answers; any other error (NoSuchBucket, throttling past the retries) raises.
+    """
+    from bot.aws import DENIED, error_code
+
+    try:
+        response = client.get_public_access_block(**_params(account, bucket))
+    except ClientError as exc:
+        code = error_code(exc)
+        if code == ABSENT_CODE:
+            return BpaRead()
+        if code in DENIED:
+            return BpaRead(denied=exc)
+        raise
+    got = response.get("PublicAccessBlockConfiguration") or {}
+    return BpaRead({flag: bool(got.get(flag, False)) for flag in FLAGS})
 
 
 class BpaAction:
@@ -35,26 +71,25 @@ class BpaAction:
     def __init__(self, client: Any, account: str, bucket: str | None):
         self.client, self.account, self.bucket = client, account, bucket
 
-    def params(self) -> dict[str, str]:
-        raise NotImplementedError
-
     def read(self) -> Config | None:
-        """The current configuration; None when there is none (every flag off)."""
-        try:
-            response = self.client.get_public_access_block(**self.params())
-        except ClientError as exc:
-            if _code(exc) == "NoSuchPublicAccessBlockConfiguration":
-                return None
-            raise
-        got = response.get("PublicAccessBlockConfiguration") or {}
-        return {flag: bool(got.get(flag, False)) for flag in FLAGS}
+        """The current configuration; None when there is none (every flag off). A refusal raises."""
+        got = read_bpa(self.client, self.account, self.bucket)
+        if got.denied is not None:
+            raise got.denied
+        return got.config
 
     def write(self, config: Config) -> str:
-        response = self.client.put_public_access_block(**self.params(), PublicAccessBlockConfiguration=config)
-        return _request_id(response)
+        """Put the configuration; the AWS request id."""
+        from bot.aws import request_id
+
+        params = _params(self.account, self.bucket)
+        return request_id(self.client.put_public_access_block(**params, PublicAccessBlockConfiguration=config))
 
     def delete(self) -> str:
-        return _request_id(self.client.delete_public_access_block(**self.params()))
+        """Delete the configuration (every flag off); the AWS request id."""
+        from bot.aws import request_id
+
+        return request_id(self.client.delete_public_access_block(**_params(self.account, self.bucket)))
 
 
 ACTIONS: dict[str, type[BpaAction]] = {}
@@ -79,9 +114,6 @@ class BucketPublicBlock(BpaAction):
     write_permission = "s3:PutBucketPublicAccessBlock"
     permissions = (read_permission, write_permission)
 
-    def params(self) -> dict[str, str]:
-        return {"Bucket": self.bucket or ""}
-
 
 @register("set-account-public-block")
 class AccountPublicBlock(BpaAction):
@@ -89,9 +121,6 @@ class AccountPublicBlock(BpaAction):
     read_permission = "s3:GetAccountPublicAccessBlock"
     write_permission = "s3:PutAccountPublicAccessBlock"
     permissions = (read_permission, write_permission)
-
-    def params(self) -> dict[str, str]:
-        return {"AccountId": self.account}
 
 
 def action_for(bucket: str | None) -> type[BpaAction]:
@@ -146,18 +175,20 @@ class FixPlan:
 
 def explain(exc: Exception, cls: type[BpaAction], account: str, bucket: str | None) -> tuple[str, str, str]:
     """(error code, plain-text message naming what is missing, AWS request id) for an AWS error."""
+    from bot.aws import DENIED, AwsError, error_code, request_id
+
     resource = f"arn:aws:s3:::{bucket}" if bucket else f"account {account}"
     if isinstance(exc, AwsError):
         return type(exc).__name__, f"Cannot fix {resource}: {exc}", ""
     if not isinstance(exc, ClientError):
         return type(exc).__name__, f"Could not reach AWS for {resource}: {exc}", ""
-    code, op, request_id = _code(exc), exc.operation_name, _request_id(exc.response)
+    code, op = error_code(exc), exc.operation_name
     permission = cls.read_permission if op.startswith("Get") else cls.write_permission
-    if code in _DENIED and op == "AssumeRole":
+    if code in DENIED and op == "AssumeRole":
         message = (
             f"AccessDenied: the bot may not assume the remediation role in account {account} (sts:AssumeRole)"
         )
-    elif code in _DENIED:
+    elif code in DENIED:
         message = f"AccessDenied: the remediation role needs {permission} on {resource}"
     elif code == "NoSuchBucket":
         message = f"NoSuchBucket: bucket {bucket} no longer exists in account {account}; nothing to fix."
@@ -165,13 +196,5 @@ def explain(exc: Exception, cls: type[BpaAction], account: str, bucket: str | No
         message = f"{code}: AWS throttled {op} on {resource} and retries ran out; try again in a minute."
     else:
         message = f"{code}: {op} on {resource} failed: {exc.response.get('Error', {}).get('Message', '')}"
-    return code, message.rstrip(": "), request_id
+    return code, message.rstrip(": "), request_id(exc)
 
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _request_id(response: Any) -> str:
-    meta = response.get("ResponseMetadata") or {}
-    return str(meta.get("RequestId") or meta.get("HTTPHeaders", {}).get("x-amz-request-id") or "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import orjson
 
 from bot.config import load_settings
 from bot.events import Record
-from bot.index import ingest, who_changed
+from bot.index import ingest
 from bot.policy import evaluate_document
 from bot.scan import FileResult, ScanError, ScanStats, expand_paths, scan, scan_stream
 from bot.store import Store
@@ -34,7 +35,16 @@ def format_finding(finding: Finding) -> str:
         f"    from   {finding.source_ip or '?'} using {finding.agent_kind}: {finding.user_agent[:120]}",
     ]
     lines += [f"    change {change}" for change in finding.changes]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(line: str) -> str:
+    """Caller-chosen text (user agents, session names) shown with control characters escaped, so an
+    ANSI sequence in a user agent cannot rewrite the responder's terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line)
 
 
 def _progress(total: int, enabled: bool) -> Any:
@@ -61,7 +71,13 @@ def cli_scan(args: argparse.Namespace) -> int:
         return EXIT_UNREADABLE
     bar = _progress(total, not args.no_progress)
     out = sys.stdout
+    # A damaged file found inside a directory is bad input (counted, skipped); a file named on the
+    # command line that cannot be read is an error the caller must see in the exit code.
+    named = {str(Path(p)) for p in args.paths if p != "-" and not Path(p).is_dir()}
+    failed_named = []
     for result in results:
+        if result.error and result.path in named:
+            failed_named.append(result.error)
         _emit(result, args.format, out)
         stats.add(result.stats)
         if store is not None and result.index_records:
@@ -78,7 +94,9 @@ def cli_scan(args: argparse.Namespace) -> int:
     print(summary, file=sys.stderr)
     for example in stats.malformed_examples:
         print(f"  skipped {example}", file=sys.stderr)
-    return EXIT_OK
+    for error in failed_named:
+        print(f"bucketwatch scan: {error}", file=sys.stderr)
+    return EXIT_UNREADABLE if failed_named else EXIT_OK
 
 
 def _emit(result: FileResult, fmt: str, out: Any) -> None:
@@ -106,16 +124,27 @@ def cli_policy(args: argparse.Namespace) -> int:
 
 
 def cli_who_changed(args: argparse.Namespace) -> int:
-    store = Store(load_settings(dotenv=Path(".env")).db_path)
-    changes = who_changed(store, args.bucket, days=args.days)
+    """The same answer as the slash command: the index first, LookupEvents when it has nothing."""
+    from bot.aws import AwsClients
+    from bot.who_changed import timeline
+
+    settings = load_settings(dotenv=Path(".env"))
+    store = Store(settings.db_path)
+    answer = timeline(store, AwsClients(settings) if settings.accounts else None, args.bucket, days=args.days)
+    changes = answer.changes
+    for where, error in answer.errors.items():
+        print(f"bucketwatch who-changed: {where}: {error}", file=sys.stderr)
     if args.format == "jsonl":
         for change in changes:
             print(orjson.dumps(change.as_dict()).decode())
         return EXIT_OK
+    source = {"index": "local index", "lookup": "CloudTrail LookupEvents, now in the local index"}.get(
+        answer.source, "local index and CloudTrail"
+    )
     if not changes:
-        print(f"No configuration changes to {args.bucket} in the last {args.days} days in the local index.")
+        print(f"No configuration changes to {args.bucket} in the last {args.days} days ({source}).")
         return EXIT_OK
-    print(f"Configuration changes to {args.bucket}, last {args.days} days, newest first (local index):")
+    print(f"Configuration changes to {args.bucket}, last {args.days} days, newest first ({source}):")
     for c in changes:
         when = c.event_time.strftime("%Y-%m-%d %H:%M:%SZ") if c.event_time else "?"
         print(f"  {when}  {c.actor}  from {c.source_ip or '?'} via {c.agent_kind}  {c.event_name}: {c.summary}")

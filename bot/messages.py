@@ -295,3 +295,58 @@ def home_alert(alert: Alert) -> str:
     return (
         f"*#{alert.id}* {escape(alert.title)}\n{target(alert)} · account {code(alert.account)} · {escape(alert.region)}"
     )
+
+
+# ---- slash command: ack outside the alert channel, revoke, quarantine (H14) ----------------------
+
+
+def channel(channel_id: str) -> str:
+    """A channel mention for an id from settings; anything else shown as code."""
+    return f"<#{channel_id}>" if channel_id.isalnum() and channel_id[:1] in "CG" else code(channel_id)
+
+
+def ack_elsewhere(alert_channel: str) -> str:
+    if not alert_channel:
+        return ":no_entry: Only responders may acknowledge with the slash command here (ALERT_CHANNEL is not set)."
+    return (
+        f":no_entry: Acknowledge from the alert channel, {channel(alert_channel)} (the card's button or this"
+        " command typed there); responders may acknowledge from anywhere."
+    )
+
+
+ACK_ELSEWHERE_LINE = "refused (typed outside the alert channel, not a responder)"
+
+
+def no_exception(exception_id: int) -> str:
+    return f"There is no exception #{exception_id}; `allowlist` shows the active ones."
+
+
+def already_revoked(row: ExceptionRow) -> str:
+    when = slack_date(row.revoked_at) if row.revoked_at else "earlier"
+    return f"Exception #{row.id} was already revoked ({when}); nothing to do."
+
+
+def revoked_told(row: ExceptionRow, alert_ids: list[int]) -> str:
+    where = code(row.bucket) if row.bucket else f"account {code(row.account)}"
+    text = f":wastebasket: Exception #{row.id} revoked: changes making {where} public alert again from now on."
+    closed = ", ".join(f"#{a}" for a in alert_ids)
+    text += (
+        f" Alerts it closed as accepted ({closed}) stay closed: they are not reopened automatically."
+        if closed
+        else " Alerts it closed as accepted stay closed: they are not reopened automatically."
+    )
+    return text + f" If {where} is still public, it alerts on its next change; `who-changed` shows the last ones."
+
+
+def revoked_line(user_id: str, row: ExceptionRow) -> str:
+    return (
+        f":wastebasket: {user(user_id)} revoked exception #{row.id} ({escape(row.reason)}). This alert stays"
+        " closed; the next change opens a new alert."
+    )
+
+
+def quarantine_line(counts: dict[str, int]) -> str:
+    """`status`: unreadable input kept per source (table `quarantine`)."""
+    total = sum(counts.values())
+    parts = ", ".join(f"{code(source)} {n}" for source, n in counts.items())
+    return f":warning: {total} malformed entr{'y' if total == 1 else 'ies'} quarantined (table `quarantine`): {parts}"

@@ -74,7 +74,7 @@ class SourceHealth:
 
     source: str
     last_success: datetime | None
-    lag_seconds: float | None  # now − watermark: how far behind this source's reading is
+    lag_seconds: float | None  # now − newest event seen (bot.sources.event_lag); None before any event
     last_error: str | None
     last_attempt: datetime | None = None
 
@@ -210,7 +210,7 @@ class Poller:
         out = []
         for name in self.source_names():
             state = states.get(name, SourceState(name))
-            lag = (now - state.watermark).total_seconds() if state.watermark else None
+            lag = state.lag(now)
             out.append(SourceHealth(name, state.last_success, lag, state.last_error, state.last_attempt))
         return out
 

@@ -1,13 +1,15 @@
 """Auto-resolve rules: which later events restore the block that detections reported, and what they clear.
 
-`restoration(record)` is the rule (which detections a successful fix covers, and the sentence the
-channel sees); `clear_covered` marks an alert's findings fixed by it; `restored_later` finds a fix
-already in the who-changed index for a late-delivered finding. Lifecycle changes and Slack messages
-stay in bot.alerts.
+`RESTORE_EVENTS` is the one list of event names that can close an exposure (the LookupEvents poller
+asks for each of them too); `restoration(record)` is the rule (which detections a successful fix
+covers, and the sentence the channel sees); `clear_covered` marks an alert's findings fixed by it;
+`restored_later` finds a fix already in the who-changed index for a late-delivered finding.
+Lifecycle changes and Slack messages stay in bot.alerts.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import orjson
@@ -15,6 +17,7 @@ import sqlite_utils
 from isal import isal_zlib
 
 from bot.events import Record, get_ci, text
+from bot.finding_codec import finding_json
 from bot.policy import GRANT_HEADERS, evaluate_policy
 from bot.store import iso
 from detections import REGISTRY
@@ -27,6 +30,16 @@ class Restoration:
 
     covers: frozenset[str]
     reason: str
+    # Access points share the account's alert: deleting one clears only the findings that name it.
+    access_point: str | None = None
+
+    def clears(self, detection: str, finding_text: str | None = None) -> bool:
+        """Whether this restore closes a finding of `detection` (stored as `finding_text`)."""
+        if detection not in self.covers:
+            return False
+        if self.access_point is None or detection != "access_point_policy_public":
+            return True
+        return access_point_of(finding_text) == self.access_point
 
 
 _HOW = {"Console": " in the console", "CLI": " with the AWS CLI", "Terraform": " with Terraform",
@@ -34,10 +47,32 @@ _HOW = {"Console": " in the console", "CLI": " with the AWS CLI", "Terraform": "
 # Bucket-level BPA with all four flags on neutralises every bucket finding except cross-account grants.
 _BUCKET_WIDE = frozenset(d.id for d in REGISTRY if d.id != "bucket_policy_cross_account"
                          and not d.id.startswith("account_"))
+# A deleted bucket exposes nothing: every bucket finding on it is closed, cross-account grants too.
+_WHOLE_BUCKET = frozenset(d.id for d in REGISTRY if not d.id.startswith("account_"))
 _ACL = frozenset({"bucket_acl_public", "bucket_created_public"})
+_ACCESS_POINT = frozenset({"access_point_policy_public"})
 RESTORE_EVENTS = frozenset({"PutBucketPublicAccessBlock", "PutAccountPublicAccessBlock", "PutBucketAcl",
                             "DeleteBucketPolicy", "PutBucketPolicy", "PutBucketOwnershipControls",
-                            "DeleteBucketWebsite"})
+                            "DeleteBucketWebsite", "DeleteBucket", "DeleteAccessPoint", "DeleteAccessPointPolicy"})
+
+
+def acl_said(record: Record) -> bool:
+    """Whether an ACL write's record carries the ACL it set (canned header, grants, or grant headers)."""
+    params = record.params
+    return bool(text(get_ci(params, "x-amz-acl"))) or any(
+        get_ci(params, h) is not None for h in ("AccessControlPolicy", *GRANT_HEADERS))
+
+
+def access_point_of(finding_text: str | None) -> str | None:
+    """The access point a stored access_point_policy_public finding names (its change says which)."""
+    try:
+        changes = json.loads(finding_text or "{}").get("change_list") or []
+    except ValueError:
+        return None
+    for what, *_ in changes:
+        if isinstance(what, str) and what.startswith("access point ") and what.endswith(" policy"):
+            return what[len("access point "):-len(" policy")]
+    return None
 
 
 def restoration(record: Record) -> Restoration | None:
@@ -53,12 +88,17 @@ def restoration(record: Record) -> Restoration | None:
             return Restoration(frozenset({"account_bpa_weakened", "account_bpa_deleted"}),
                                f"Account-level Block Public Access re-enabled {by}")
         return Restoration(_BUCKET_WIDE, f"Block Public Access re-enabled {by}")
+    if name == "DeleteBucket":
+        return Restoration(_WHOLE_BUCKET, f"Bucket deleted {by}")
+    if name in ("DeleteAccessPoint", "DeleteAccessPointPolicy"):
+        point = text(find_key(record.params, "name"))
+        if not point:
+            return None  # which access point is unknown: clearing all of them would be a guess
+        what = "deleted" if name == "DeleteAccessPoint" else "policy deleted"
+        return Restoration(_ACCESS_POINT, f"Access point {point} {what} {by}", access_point=point)
     if name == "PutBucketAcl":
-        params = record.params
         # A PutBucketAcl whose record carries no ACL says nothing about what it set.
-        said = text(get_ci(params, "x-amz-acl")) or any(
-            get_ci(params, h) is not None for h in ("AccessControlPolicy", *GRANT_HEADERS))
-        if not said or acl_verdict(record).public:
+        if not acl_said(record) or acl_verdict(record).public:
             return None
         return Restoration(_ACL, f"Public ACL grants removed {by}")
     if name == "DeleteBucketPolicy":
@@ -89,10 +129,11 @@ def clear_covered(db: sqlite_utils.Database, alert_id: int, record: Record,
     if used.fetchone():
         return None
     when = iso(record.event_time)
-    sql = "SELECT rowid, detection, event_time FROM alert_findings WHERE alert_id = ? AND cleared_by IS NULL"
+    sql = ("SELECT rowid, detection, event_time, finding FROM alert_findings"
+           " WHERE alert_id = ? AND cleared_by IS NULL")
     pending = list(db.execute(sql, [alert_id]).fetchall())
     # Only findings older than the fix are fixed by it (events arrive late and out of order).
-    hit = [r for r in pending if r[1] in restored.covers and (not r[2] or not when or r[2] <= when)]
+    hit = [r for r in pending if restored.clears(r[1], r[3]) and (not r[2] or not when or r[2] <= when)]
     if not hit:
         return None
     db.conn.executemany("UPDATE alert_findings SET cleared_by = ? WHERE rowid = ?",
@@ -114,9 +155,10 @@ def restored_later(db: sqlite_utils.Database, finding: Finding) -> tuple[str, st
         except Exception:  # noqa: S112 - a damaged index row is skipped, not fatal
             continue
         restored = restoration(record)
-        if restored is not None and finding.detection in restored.covers:
+        if restored is not None and restored.clears(finding.detection, finding_json(finding)):
             return record.actor.display, restored.reason
     return None
 
 
-__all__ = ["RESTORE_EVENTS", "Restoration", "clear_covered", "restoration", "restored_later"]
+__all__ = ["RESTORE_EVENTS", "Restoration", "access_point_of", "acl_said", "clear_covered", "restoration",
+           "restored_later"]

@@ -186,6 +186,7 @@ class FileResult:
     findings: list[Finding]
     index_records: list[dict[str, Any]]
     error: str | None = None
+    path: str = ""
 
 
 def scan_file(path: Path, index: bool = False) -> FileResult:
@@ -196,8 +197,10 @@ def scan_file(path: Path, index: bool = False) -> FileResult:
     except ScanError as exc:
         # A damaged file in a big tree is bad input: counted and skipped, never fatal.
         _malformed(stats, str(path), str(exc))
-        return FileResult(stats, [], [], error=str(exc))
-    return scan_blob(blob, stats, label=str(path), index=index)
+        return FileResult(stats, [], [], error=str(exc), path=str(path))
+    result = scan_blob(blob, stats, label=str(path), index=index)
+    result.path = str(path)
+    return result
 
 
 def scan_blob(blob: bytes, stats: ScanStats, *, label: str, index: bool = False) -> FileResult:

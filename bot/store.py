@@ -277,3 +277,22 @@ def _m0007_sources(db: sqlite_utils.Database) -> None:
     db.table("trail_files").create({"key": str, "prefix": str, "read_at": str}, pk="key")
     db.table("trail_files").create_index(["prefix", "key"])
     db.table("seen_events").create_index(["seen_at"])
+
+
+@MIGRATIONS(name="0008_sources_lag_quarantine")
+def _m0008_sources(db: sqlite_utils.Database) -> None:
+    # Lag is now − the newest event a source returned (bot.sources.event_lag), not now − watermark.
+    db.table("poller_state").add_column("newest_event", str)
+    # A bad entry served again by the overlap is looked up by (source, raw) before it is kept again.
+    db.table("quarantine").create_index(["source"])
+
+
+@MIGRATIONS(name="0009_alerts_closed_by_slack")
+def _m0009_alerts(db: sqlite_utils.Database) -> None:
+    # closed_by holds a Slack user id or an AWS actor's name; only the former may become a mention.
+    db.table("alerts").add_column("closed_by_slack", int)
+    # Fixed, and accepted other than by an exception, were always closed by a press in Slack.
+    db.execute(
+        "UPDATE alerts SET closed_by_slack = 1 WHERE status = 'fixed'"
+        " OR (status = 'accepted' AND closed_by NOT LIKE 'exception #%')"
+    )

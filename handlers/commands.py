@@ -3,6 +3,12 @@
 Slack wants an answer within 3 seconds: fast subcommands (store reads only) answer in the ack itself;
 slow ones (AWS reads, Slack calls) ack first and answer through `respond` (the response_url). Unknown
 or malformed input gets the help text, never an exception's text.
+
+Who may do what (docs/slack.md): `ack` is for people in the alert channel — the command typed there
+(Slack sends the channel it was typed in) — or responders anywhere; `fix`, `undo`, `allow` and
+`revoke` are for responders. Reads (`alerts`, `status`, `allowlist`, `digest`, `who-changed`) answer
+anyone who can use the command: App Home already shows every workspace member the open alerts,
+exceptions and poller health, so hiding them here would protect nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot import messages as msg
-from handlers import int_value, sections, user_of
+from bot.exceptions import ExceptionListError
+from bot.sources import quarantine_counts
+from handlers import deliver, int_value, sections, user_of
 from handlers import operations as ops
 from handlers.operations import Reply
 
@@ -37,6 +45,7 @@ class Context:
     services: Services
     user: str
     command: str
+    channel: str = ""  # where the command was typed (Slack's channel_id; a DM id in direct messages)
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,19 @@ def _alerts(ctx: Context, args: list[str]) -> Reply:
 
 
 def _ack(ctx: Context, args: list[str]) -> Reply:
-    return ops.acknowledge(ctx.services, _id(args), ctx.user)
+    alert_id, s = _id(args), ctx.services
+    # DESIGN: "Acknowledge: anyone in the alert channel". Typing the command in that channel shows
+    # membership (Slack delivers it only to people who can post there); responders may ack anywhere.
+    if (ctx.channel and ctx.channel == s.settings.alert_channel) or s.permissions.is_responder(ctx.user):
+        return ops.acknowledge(s, alert_id, ctx.user)
+    # The refusal is the same whether or not the alert exists: it tells an outsider nothing.
+    alert = s.alerts.get(alert_id)
+    found = alert.id if alert is not None else None
+    s.audit.record(ctx.user, "ack", found, "refused", f"typed in {ctx.channel or '?'}, not the alert channel")
+    if alert is not None:
+        s.alerts.note(alert.id, msg.press_line(ctx.user, "Acknowledge", msg.ACK_ELSEWHERE_LINE))
+        deliver(s, alert.id)
+    return Reply(msg.ack_elsewhere(s.settings.alert_channel))
 
 
 def _fix(ctx: Context, args: list[str]) -> Reply:
@@ -96,6 +117,37 @@ def _allow(ctx: Context, args: list[str]) -> Reply:
     if len(args) < 3:
         raise Usage("Usage: `allow <bucket> <duration> <reason>`, e.g. `allow site-assets 30d public website`.")
     return ops.allow_bucket(ctx.services, _bucket(args), args[1], " ".join(args[2:]), ctx.user)
+
+
+def _revoke(ctx: Context, args: list[str]) -> Reply:
+    exception_id, s = _id(args, "exception"), ctx.services
+    refusal = ops.refuse(s, ctx.user, "revoke", "Revoke", None)
+    if refusal is not None:
+        return refusal
+    try:
+        row = s.exceptions.get(exception_id)
+    except ExceptionListError:
+        s.audit.record(ctx.user, "revoke", None, "not_found", f"exception #{exception_id}")
+        return Reply(msg.no_exception(exception_id))
+    if row.revoked_at is not None:
+        s.audit.record(ctx.user, "revoke", None, "already_revoked", f"exception #{row.id}")
+        return Reply(msg.already_revoked(row))
+    row = s.exceptions.revoke(row.id, ctx.user)
+    s.audit.record(ctx.user, "revoke", None, "revoked", f"exception #{row.id} for {row.bucket or row.account}")
+    # The alerts it closed stay closed (a revoke is not a finding); their threads are told, and the
+    # next change to the bucket opens a new alert because no exception covers it any more.
+    marker = re.compile(rf"exception #{row.id}\b")
+    closed = [
+        a
+        for a in s.alerts.alerts_for(row.bucket, row.account, open_only=False)
+        if a.status == "accepted" and marker.search(f"{a.closed_by or ''} {a.close_reason or ''}")
+    ]
+    for alert in closed:
+        s.audit.record(ctx.user, "revoke", alert.id, "revoked", f"exception #{row.id}; alert stays accepted")
+        if alert.ts:  # an alert the exception suppressed was never posted: no thread to tell
+            s.alerts.note(alert.id, msg.revoked_line(ctx.user, row))
+            deliver(s, alert.id)
+    return Reply(msg.revoked_told(row, [a.id for a in closed]))
 
 
 def _allowlist(ctx: Context, args: list[str]) -> Reply:
@@ -118,6 +170,9 @@ def _status(ctx: Context, args: list[str]) -> Reply:
     )
     health = s.poller.health()
     lines = [msg.health_line(h) for h in health] or [msg.NO_SOURCES]
+    quarantined = quarantine_counts(s.store)
+    if quarantined:
+        lines.append(msg.quarantine_line(quarantined))
     return Reply(head, sections(head, lines))
 
 
@@ -142,7 +197,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
             slow=True,
         ),
         Subcommand("alerts", "", "the open alerts", _alerts),
-        Subcommand("ack", "<id>", "acknowledge an alert", _ack, slow=True),
+        Subcommand(
+            "ack", "<id>", "acknowledge an alert (typed in the alert channel, or by a responder)", _ack, slow=True
+        ),
         Subcommand(
             "fix",
             "<bucket>",
@@ -165,6 +222,13 @@ SUBCOMMANDS: dict[str, Subcommand] = {
             slow=True,
         ),
         Subcommand("allowlist", "", "the active exceptions and when they end", _allowlist),
+        Subcommand(
+            "revoke",
+            "<exception-id>",
+            "end an exception now (responders); alerts it closed stay closed, the next change alerts",
+            _revoke,
+            slow=True,
+        ),
         Subcommand("status", "", "pollers' health, open alerts, dry-run mode, who may fix", _status),
         Subcommand("digest", "", "the daily digest, now", _digest, slow=True),
         Subcommand("help", "", "this list", _help),
@@ -206,7 +270,7 @@ def register(app: App, services: Services) -> None:
     def on_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         text = str(body.get("text") or "")
         sub, args = parse(text)
-        ctx = Context(services, user_of(body), command)
+        ctx = Context(services, user_of(body), command, str(body.get("channel_id") or ""))
         if sub is None or not sub.slow:
             try:
                 reply = answer(sub, ctx, args, text)

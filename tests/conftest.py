@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot.config import SETTINGS
 from bot.store import Store
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -18,8 +19,9 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test can reach a real account or workspace: fake credentials, no config files."""
+    settings_names = {setting.name for setting in SETTINGS}
     for name in list(os.environ):
-        if name.startswith(("AWS_", "SLACK_", "BOTO")) or name in ("ALERT_CHANNEL", "RESPONDERS", "DB_PATH"):
+        if name.startswith(("AWS_", "SLACK_", "BOTO", "MOTO_")) or name in settings_names:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

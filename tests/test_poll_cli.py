@@ -99,3 +99,15 @@ def test_backfill_fills_the_who_changed_index(
     changes = who_changed(Store(tmp_path / "bw.db"), "history", days=10)
     assert [c.event_name for c in changes] == ["PutBucketVersioning", "PutBucketPublicAccessBlock"]
     assert who_changed(Store(tmp_path / "bw.db"), "too-old", days=30) == []
+
+
+def test_who_changed_cli_asks_lookup_events_when_the_index_is_empty(
+    server: FakeCloudTrailServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.fake.add(public_bpa_off(bucket="never-polled-bucket", when=datetime.now(UTC) - timedelta(days=2)))
+    assert main(["who-changed", "never-polled-bucket", "--days", "7"]) == 0
+    out = capsys.readouterr().out
+    assert "CloudTrail LookupEvents" in out and "PutBucketPublicAccessBlock" in out
+    # Now it is in the index: the second answer comes from there.
+    assert main(["who-changed", "never-polled-bucket", "--days", "7"]) == 0
+    assert "(local index)" in capsys.readouterr().out

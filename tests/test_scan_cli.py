@@ -263,3 +263,27 @@ def test_multi_member_gzip_file(tmp_path: Path) -> None:
     done = _run("scan", str(path), "--format", "jsonl", tmp=tmp_path)
     assert done.returncode == 0, done.stderr
     assert sorted((f["event_id"], f["detection"]) for f in _findings(done.stdout)) == EXPECTED
+
+
+def test_a_named_file_that_cannot_be_read_fails_the_scan(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text('{"Records": []}')
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00not really gzip")
+    result = _run("scan", str(good), str(broken), tmp=tmp_path)
+    assert result.returncode != 0
+    assert "broken.json.gz" in result.stderr and "corrupt gzip" in result.stderr
+
+
+def test_terminal_output_escapes_control_characters(tmp_path: Path) -> None:
+    record = {
+        "eventVersion": "1.09", "eventSource": "s3.amazonaws.com", "eventName": "DeleteBucketPublicAccessBlock",
+        "eventID": "ansi-1", "eventTime": "2026-11-01T00:00:00Z", "awsRegion": "us-east-1",
+        "recipientAccountId": "111122223333", "userAgent": "\x1b[2J\x1b[31mowned",
+        "requestParameters": {"bucketName": "b1"}, "userIdentity": {"type": "IAMUser", "userName": "eve"},
+    }
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(record))
+    result = _run("scan", str(path), tmp=tmp_path)
+    assert result.returncode == 0
+    assert "\x1b" not in result.stdout and "\\x1b[2J" in result.stdout

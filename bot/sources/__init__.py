@@ -3,10 +3,15 @@
 A source fetches; it never stores. It returns a `SourceResult` holding the S3 configuration writes
 it read, and the poller stores them, hands them on, and only then marks them seen and moves the
 source's watermark (`commit`), so a crash or a failing callback never skips an event.
+
+Input a source cannot read (a LookupEvents entry whose CloudTrailEvent is not a JSON object, a log
+file that is not gzip or JSON, a record that is not an object) never fails a poll: it is counted,
+skipped, and kept in the `quarantine` table (written with the source's outcome) for a person to read.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +21,18 @@ import sqlite_utils
 
 from bot.events import Record
 from bot.store import Store, iso, parse_iso
+
+log = logging.getLogger(__name__)
+# Raw text kept per quarantined entry: enough to see what was wrong, bounded for a hostile input.
+QUARANTINE_RAW_CHARS = 64_000
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """One piece of input a source could not read: why, and its text."""
+
+    reason: str
+    raw: str
 
 
 @dataclass
@@ -28,8 +45,10 @@ class SourceResult:
     seen: int = 0  # every record the source returned, reads included
     calls: int = 0  # AWS requests made
     malformed: int = 0
+    quarantine: list[Quarantined] = field(default_factory=list)  # the malformed input itself
     error: str | None = None  # set: the watermark stays where it was
     watermark: datetime | None = None  # where the watermark moves once the records are handled
+    newest_event: datetime | None = None  # newest eventTime among everything read, reads included
     seconds: float = 0.0
     commit: Callable[[sqlite_utils.Database], None] | None = None  # source-specific progress (trail files)
 
@@ -43,8 +62,28 @@ class SourceState:
     last_success: datetime | None = None
     last_attempt: datetime | None = None
     last_error: str | None = None
-    lag_seconds: float | None = None
+    lag_seconds: float | None = None  # as measured at the last attempt; `lag(now)` for a fresh figure
     events_seen: int = 0
+    newest_event: datetime | None = None
+
+    def lag(self, now: datetime) -> float | None:
+        """Seconds between `now` and the newest event this source has ever returned (see `event_lag`)."""
+        return event_lag(self.newest_event, now)
+
+
+def event_lag(newest_event: datetime | None, now: datetime) -> float | None:
+    """now − the newest event time seen: how far behind real time the freshest thing we know is.
+
+    Not now − watermark: the watermark moves to the poll's own "now" on every successful poll (the
+    window to read next starts there, minus the overlap), so that difference is always about zero.
+    The newest event's age instead adds up CloudTrail's delivery delay (typically 5–15 minutes),
+    the poll interval, and any time the source has been failing. On a quiet account-region it also
+    grows with the quiet (no events, nothing newer to see): read it next to "last success".
+    None until the source has returned at least one event.
+    """
+    if newest_event is None:
+        return None
+    return max(0.0, (now - newest_event).total_seconds())
 
 
 def load_state(store: Store, source: str) -> SourceState:
@@ -60,6 +99,7 @@ def load_state(store: Store, source: str) -> SourceState:
         last_error=row["last_error"] or None,
         lag_seconds=row["lag_seconds"],
         events_seen=row["events_seen"] or 0,
+        newest_event=parse_iso(row.get("newest_event")),
     )
 
 
@@ -68,22 +108,55 @@ def all_states(store: Store) -> dict[str, SourceState]:
 
 
 def record_outcome(db: sqlite_utils.Database, result: SourceResult, now: datetime) -> None:
-    """Last attempt always; last success, watermark and lag only when the whole window was handled."""
+    """Last attempt, newest event, lag and quarantine always; last success and watermark only when the
+    whole window was handled."""
     previous = list(db.table("poller_state").rows_where("source = ?", [result.source]))
     seen_total = (previous[0]["events_seen"] or 0 if previous else 0) + result.seen
     row: dict[str, object] = {"source": result.source, "last_attempt": iso(now), "events_seen": seen_total}
+    # Events read in a failed window were still seen: they count toward the newest event (lag), even
+    # though the watermark stays and the window is read again.
+    newest = max(
+        (t for t in (parse_iso(previous[0].get("newest_event")) if previous else None, result.newest_event) if t),
+        default=None,
+    )
+    if newest is not None:
+        row["newest_event"] = iso(newest)
+    row["lag_seconds"] = event_lag(newest, now)
     if result.error is None:
         row["last_success"] = iso(now)
         row["last_error"] = None
         if result.watermark is not None:
             row["watermark"] = iso(result.watermark)
-            row["lag_seconds"] = max(0.0, (now - result.watermark).total_seconds())
     else:
         row["last_error"] = result.error
-        watermark = parse_iso(previous[0]["watermark"]) if previous else None
-        if watermark is not None:
-            row["lag_seconds"] = max(0.0, (now - watermark).total_seconds())
     db.table("poller_state").upsert(row, pk="source")
+    quarantine(db, result.source, result.quarantine, now)
+
+
+def quarantine(db: sqlite_utils.Database, source: str, entries: Iterable[Quarantined], now: datetime) -> int:
+    """Keep unreadable input for a person to look at; returns the rows added.
+
+    The lookback overlap (and a window read again after a failure) serves the same bad entry on
+    several polls: an entry already kept for this source is not added twice.
+    """
+    added = 0
+    table = db.table("quarantine")
+    for entry in entries:
+        raw = entry.raw[:QUARANTINE_RAW_CHARS]
+        known = db.execute("select 1 from quarantine where source = ? and raw = ? limit 1", [source, raw]).fetchone()
+        if known:
+            continue
+        table.insert({"at": iso(now), "source": source, "reason": entry.reason[:500], "raw": raw})
+        added += 1
+    if added:
+        log.warning("%s: %d malformed entr%s quarantined", source, added, "y" if added == 1 else "ies")
+    return added
+
+
+def quarantine_counts(store: Store) -> dict[str, int]:
+    """Quarantined entries per source (shown by `status`; the rows are in the `quarantine` table)."""
+    rows = store.db.execute("select source, count(*) from quarantine group by source order by source")
+    return {str(source): int(count) for source, count in rows}
 
 
 def unseen(store: Store, records: Iterable[Record]) -> list[Record]:

@@ -33,7 +33,7 @@ import orjson
 from bot.aws import AwsClients, error_message
 from bot.events import S3_SOURCE, Record
 from bot.index import is_config_write
-from bot.sources import SourceResult
+from bot.sources import Quarantined, SourceResult
 from detections import WATCHED_EVENT_NAMES
 
 PAGE_SIZE = 50
@@ -140,10 +140,19 @@ class _Window:
             self.result.seen += 1
             if str(entry.get("ReadOnly", "")).lower() != "true":
                 writes += 1
+            when = entry.get("EventTime")
+            if isinstance(when, datetime) and (self.result.newest_event is None or when > self.result.newest_event):
+                self.result.newest_event = when  # lag: see bot.sources.event_lag
             try:
                 raw = orjson.loads(entry.get("CloudTrailEvent") or b"")
-            except orjson.JSONDecodeError:
+                problem = "" if isinstance(raw, dict) else f"CloudTrailEvent is a {type(raw).__name__}, not an object"
+            except orjson.JSONDecodeError as exc:
+                problem = f"CloudTrailEvent is not JSON ({exc.msg})"
+            if problem:
+                # Counted and kept, never fatal: one bad entry must not cost the window it sits in.
                 self.result.malformed += 1
+                whole = orjson.dumps(entry, default=str).decode()  # the whole entry: EventId, time, text
+                self.result.quarantine.append(Quarantined(f"LookupEvents entry: {problem}", whole))
                 continue
             record = Record(raw)
             if record.event_id and record.event_id not in self.ids and is_config_write(record):

@@ -8,6 +8,9 @@ kept per prefix in `trail_progress`. Within one minute the random suffix does no
 a file delivered after we listed its minute can sort before the last key read. So the listing starts
 `OVERLAP` before the last key's minute, and files already read (table `trail_files`) are skipped:
 each file is read once, none is missed. The bucket is read with the ambient credentials.
+
+A file that is not gzip or JSON, and records in it that are not CloudTrail objects, are counted and
+quarantined (table `quarantine`); the file is marked read and the trail goes on.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from isal import igzip
 
 from bot.aws import AwsClients, error_message
 from bot.config import ConfigError
+from bot.events import unwrap
 from bot.index import is_config_write
 from bot.scan import ScanStats, parse_blob
-from bot.sources import SourceResult
+from bot.sources import Quarantined, SourceResult
 from bot.store import Store, iso
 
 logger = logging.getLogger(__name__)
@@ -119,6 +123,38 @@ def read_blob(body: bytes) -> bytes:
     return igzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
 
 
+def bad_pieces(blob: bytes) -> list[Quarantined]:
+    """What `parse_blob` counted as malformed in one file, with its text (read again only when it did)."""
+    try:
+        documents: list[tuple[str, Any]] = [("", orjson.loads(blob))]
+    except orjson.JSONDecodeError:
+        documents = []
+        for number, line in enumerate(blob.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                documents.append((f"line {number}: ", orjson.loads(line)))
+            except orjson.JSONDecodeError as exc:
+                text = line.decode("utf-8", "replace")
+                documents.append((f"line {number}: ", Quarantined(f"invalid JSON ({exc.msg})", text)))
+    out: list[Quarantined] = []
+    for where, document in documents:
+        if isinstance(document, Quarantined):
+            out.append(Quarantined(where + document.reason, document.raw))
+            continue
+        records = unwrap(document)
+        if not records:
+            out.append(Quarantined(where + "not a CloudTrail record or envelope", _text(document)))
+        for number, raw in enumerate(records, 1):
+            if not isinstance(raw, dict):
+                out.append(Quarantined(f"{where}record {number} is not a JSON object", _text(raw)))
+    return out
+
+
+def _text(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
 def _new_keys(s3: Any, store: Store, bucket: str, prefix: str, now: datetime, lookback: timedelta,
               calls: list[int]) -> list[str]:
     """Log file keys under one region prefix not read yet, oldest first."""
@@ -158,18 +194,27 @@ def poll_location(
         for prefix in region_prefixes(s3, location, calls):
             for key in _new_keys(s3, store, location.bucket, prefix, now, lookback, calls)[: max_files - len(read)]:
                 calls[0] += 1
+                uri = f"s3://{location.bucket}/{key}"
                 body = s3.get_object(Bucket=location.bucket, Key=key)["Body"].read()
                 try:
                     blob = read_blob(body)
                 except (OSError, EOFError, ValueError) as exc:
                     # A corrupt file is bad input: counted, marked read, never a reason to stop the trail.
-                    logger.warning("s3://%s/%s: unreadable log file (%s)", location.bucket, key, exc)
+                    # Its bytes stay in the bucket; the quarantine row says where.
+                    logger.warning("%s: unreadable log file (%s)", uri, exc)
                     stats.malformed += 1
+                    result.quarantine.append(Quarantined(f"{uri}: unreadable log file ({exc})"[:500], uri))
                     blob = b""
+                before = stats.malformed
                 for record in parse_blob(blob, stats, label=key, index=True) if blob else ():
+                    when = record.event_time
+                    if when is not None and (result.newest_event is None or when > result.newest_event):
+                        result.newest_event = when  # lag: see bot.sources.event_lag
                     if record.event_id and record.event_id not in ids and is_config_write(record):
                         ids.add(record.event_id)
                         result.records.append(record)
+                if stats.malformed > before:
+                    result.quarantine += [Quarantined(f"{uri}: {q.reason}", q.raw) for q in bad_pieces(blob)]
                 read.append((f"s3://{location.bucket}/{prefix}", f"s3://{location.bucket}/{key}"))
     except Exception as exc:  # recorded per source; files read before the error are still committed
         result.error = error_message(exc)

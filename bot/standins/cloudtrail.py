@@ -82,7 +82,7 @@ class FakeCloudTrail:
             "EventTime": when,
             "EventSource": record["eventSource"],
             "Username": identity.get("userName") or str(identity.get("arn", "")).rsplit("/", 1)[-1],
-            "Resources": [],
+            "Resources": _resources(record),
             "CloudTrailEvent": json.dumps(record),
         }
         with self._lock:
@@ -198,10 +198,19 @@ class FakeCloudTrail:
         return 200, xml
 
 
+def _resources(record: dict[str, Any]) -> list[dict[str, str]]:
+    """What LookupEvents lists under Resources for an S3 call: the bucket, by name."""
+    params = record.get("requestParameters")
+    bucket = params.get("bucketName") if isinstance(params, dict) else None
+    return [{"ResourceType": "AWS::S3::Bucket", "ResourceName": str(bucket)}] if bucket else []
+
+
 def _matches(entry: dict[str, Any], attribute: tuple[str, str] | None) -> bool:
     if attribute is None:
         return True
     key, value = attribute
+    if key in ("ResourceName", "ResourceType"):
+        return any(resource.get(key) == value for resource in entry.get("Resources") or ())
     field_name = {"EventId": "EventId", "EventName": "EventName", "ReadOnly": "ReadOnly", "Username": "Username",
                   "EventSource": "EventSource", "AccessKeyId": "AccessKeyId"}.get(key)
     if field_name is None:
