@@ -17,21 +17,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bot.aws import DENIED, error_code
+from bot.bpa import FLAGS, action_for, read_bpa
 from bot.policy import evaluate_acl, evaluate_policy
 from bot.store import iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
 
-FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
-DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "Forbidden", "403"})
+# What a read returned instead of a value: not configured, or refused (AccessDenied).
 _ABSENT = object()
-
-
-class _Denied:
-    """Marker for a read that was AccessDenied."""
-
-
-DENIED = _Denied()
+_REFUSED = object()
 
 
 @dataclass(frozen=True)
@@ -79,50 +74,31 @@ class ExposureVerdict:
             return None
 
 
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 def _read(call: Any, absent: str, action: str, denied: list[str], **kwargs: Any) -> Any:
-    """One AWS read: the response, `_ABSENT` for the not-configured code, `DENIED` when refused."""
+    """One AWS read: the response, `_ABSENT` for the not-configured code, `_REFUSED` when denied."""
     try:
         return call(**kwargs)
     except ClientError as error:
-        code = _code(error)
+        code = error_code(error)
         if code == absent:
             return _ABSENT
-        if code in DENIED_CODES:
+        if code in DENIED:
             denied.append(action)
-            return DENIED
+            return _REFUSED
         raise
 
 
-def read_account_bpa(s3control: Any, account_id: str, denied: list[str]) -> Any:
-    """Account Block Public Access flags, `_ABSENT` or `DENIED`."""
-    got = _read(
-        s3control.get_public_access_block,
-        "NoSuchPublicAccessBlockConfiguration",
-        "s3:GetAccountPublicAccessBlock",
-        denied,
-        AccountId=account_id,
-    )
-    return _flags(got)
-
-
-def read_bucket_bpa(s3: Any, bucket: str, denied: list[str]) -> Any:
-    """Bucket Block Public Access flags, `_ABSENT` or `DENIED`."""
-    got = _read(
-        s3.get_public_access_block,
-        "NoSuchPublicAccessBlockConfiguration",
-        "s3:GetBucketPublicAccessBlock",
-        denied,
-        Bucket=bucket,
-    )
-    return _flags(got)
+def read_bpa_flags(client: Any, account_id: str, bucket: str | None, denied: list[str]) -> Any:
+    """Block Public Access flags of the bucket (s3) or, bucket None, the account (s3control), `_ABSENT` or `_REFUSED`."""
+    got = read_bpa(client, account_id, bucket)
+    if got.denied is not None:
+        denied.append(action_for(bucket).read_permission)
+        return _REFUSED
+    return _ABSENT if got.config is None else got.config
 
 
 def read_policy_status(s3: Any, bucket: str, denied: list[str]) -> Any:
-    """AWS's own IsPublic for the bucket policy, `_ABSENT` (no policy) or `DENIED`."""
+    """AWS's own IsPublic for the bucket policy, `_ABSENT` (no policy) or `_REFUSED`."""
     got = _read(
         s3.get_bucket_policy_status, "NoSuchBucketPolicy", "s3:GetBucketPolicyStatus", denied, Bucket=bucket
     )
@@ -132,19 +108,19 @@ def read_policy_status(s3: Any, bucket: str, denied: list[str]) -> Any:
 
 
 def read_policy(s3: Any, bucket: str, denied: list[str]) -> Any:
-    """The bucket policy text, `_ABSENT` or `DENIED`."""
+    """The bucket policy text, `_ABSENT` or `_REFUSED`."""
     got = _read(s3.get_bucket_policy, "NoSuchBucketPolicy", "s3:GetBucketPolicy", denied, Bucket=bucket)
     return got.get("Policy", "") if isinstance(got, dict) else got
 
 
 def read_acl(s3: Any, bucket: str, denied: list[str]) -> Any:
-    """The bucket ACL's grants, or `DENIED`."""
+    """The bucket ACL's grants, or `_REFUSED`."""
     got = _read(s3.get_bucket_acl, "", "s3:GetBucketAcl", denied, Bucket=bucket)
     return got.get("Grants", []) if isinstance(got, dict) else got
 
 
 def read_ownership(s3: Any, bucket: str, denied: list[str]) -> Any:
-    """The Object Ownership setting, `_ABSENT` (legacy: ACLs apply) or `DENIED`."""
+    """The Object Ownership setting, `_ABSENT` (legacy: ACLs apply) or `_REFUSED`."""
     got = _read(
         s3.get_bucket_ownership_controls,
         "OwnershipControlsNotFoundError",
@@ -158,20 +134,13 @@ def read_ownership(s3: Any, bucket: str, denied: list[str]) -> Any:
     return got
 
 
-def _flags(got: Any) -> Any:
-    if isinstance(got, dict):
-        config = got.get("PublicAccessBlockConfiguration", {})
-        return {f: bool(config.get(f)) for f in FLAGS}
-    return got
-
-
 def _state(flags: Any) -> str:
-    return "denied" if flags is DENIED else "absent" if flags is _ABSENT else "present"
+    return "denied" if flags is _REFUSED else "absent" if flags is _ABSENT else "present"
 
 
 def _flag(flags: Any, name: str) -> bool | None:
     """One flag: True/False, None when the read was denied (absent configuration = off)."""
-    if flags is DENIED:
+    if flags is _REFUSED:
         return None
     if flags is _ABSENT:
         return False
@@ -214,13 +183,13 @@ def live_verdict(
 ) -> ExposureVerdict:
     """Read the current configuration and say whether the bucket (or account guard) is open now."""
     denied: list[str] = []
-    account_bpa = read_account_bpa(s3control_client, account_id, denied)
+    account_bpa = read_bpa_flags(s3control_client, account_id, None, denied)
     if bucket is None:
         return _account_verdict(account_id, account_bpa, denied)
     try:
-        bucket_bpa = read_bucket_bpa(s3_client, bucket, denied)
+        bucket_bpa = read_bpa_flags(s3_client, account_id, bucket, denied)
     except ClientError as error:
-        if _code(error) == "NoSuchBucket":
+        if error_code(error) == "NoSuchBucket":
             return ExposureVerdict(
                 False,
                 f"Not public now: bucket {bucket} no longer exists.",
@@ -247,7 +216,7 @@ def live_verdict(
     if isinstance(policy, str):
         judged = evaluate_policy(policy, owner_account=account_id)
         access = _policy_access(judged.public_statements)
-        policy_public = judged.public if status in (DENIED, _ABSENT) else bool(status)
+        policy_public = judged.public if status in (_REFUSED, _ABSENT) else bool(status)
     elif policy is _ABSENT or status is _ABSENT:
         policy_public = False
     else:
@@ -269,7 +238,7 @@ def live_verdict(
             sentences.append(f"anyone can {access} via the bucket policy")
 
     # ACL: public grants count unless ignored or ACLs are disabled by BucketOwnerEnforced.
-    if grants is DENIED:
+    if grants is _REFUSED:
         unknown = True
     else:
         public = evaluate_acl({"Grants": grants}).public_grants
@@ -364,7 +333,7 @@ def _account_verdict(account_id: str, account_bpa: Any, denied: list[str]) -> Ex
         "checked_at": utcnow(),
         "account_bpa": account_bpa if isinstance(account_bpa, dict) else None,
     }
-    if account_bpa is DENIED:
+    if account_bpa is _REFUSED:
         return ExposureVerdict(
             None, "Could not tell: s3:GetAccountPublicAccessBlock was denied.", denied=denied, **common
         )

@@ -24,7 +24,8 @@ def test_debug_logging_keeps_assumed_role_credentials_out(
     caplog.set_level(logging.DEBUG)
     with mock_aws():
         sts = boto3.client("sts", region_name="us-east-1")
-        credentials = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/r", RoleSessionName="bucketwatch")["Credentials"]
+        role = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/r", RoleSessionName="bucketwatch")
+        credentials = role["Credentials"]
         client = boto3.client(
             "s3",
             region_name="us-east-1",

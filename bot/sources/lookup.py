@@ -33,6 +33,7 @@ import orjson
 from bot.aws import AwsClients, error_message
 from bot.events import S3_SOURCE, Record
 from bot.index import is_config_write
+from bot.restore import RESTORE_EVENTS
 from bot.sources import Quarantined, SourceResult
 from detections import WATCHED_EVENT_NAMES
 
@@ -41,18 +42,7 @@ HISTORY = timedelta(days=90)  # LookupEvents serves the last 90 days only
 # Data events (object-level) never reach LookupEvents; the trail bucket source reads those.
 DATA_EVENT_NAMES = frozenset({"PutObject", "CopyObject", "PutObjectAcl"})
 # Writes that close an exposure: auto-resolve must see them even in a read-heavy window.
-RESTORE_EVENT_NAMES = frozenset(
-    {
-        "PutBucketPublicAccessBlock",
-        "PutAccountPublicAccessBlock",
-        "PutBucketAcl",
-        "DeleteBucketPolicy",
-        "DeleteBucket",
-        "DeleteBucketWebsite",
-        "DeleteAccessPoint",
-        "DeleteAccessPointPolicy",
-    }
-)
+RESTORE_EVENT_NAMES = RESTORE_EVENTS
 LOOKUP_EVENT_NAMES: tuple[str, ...] = tuple(sorted((WATCHED_EVENT_NAMES | RESTORE_EVENT_NAMES) - DATA_EVENT_NAMES))
 # A page with fewer writes than this share of its events is "dominated by reads".
 WRITE_SHARE = 0.5
