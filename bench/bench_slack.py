@@ -85,7 +85,7 @@ def _bpa_record(bucket: str, n: int) -> dict[str, Any]:
     }
 
 
-def _open_alerts(services: Any, count: int) -> list[int]:
+def _open_alerts(services: Any, first: int, count: int) -> list[int]:
     """`count` weakened-BPA buckets in moto, their CloudTrail records processed, the cards posted."""
     import boto3
 
@@ -93,9 +93,9 @@ def _open_alerts(services: Any, count: int) -> list[int]:
 
     s3 = boto3.client("s3", region_name="us-east-1")
     ids: list[int] = []
-    for start in range(0, count, 100):
+    for start in range(first, first + count, 100):
         records = []
-        for n in range(start, min(count, start + 100)):
+        for n in range(start, min(first + count, start + 100)):
             bucket = f"bench-alert-{n:05d}"
             s3.create_bucket(Bucket=bucket)
             s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=_bpa_record(bucket, n)[
@@ -106,8 +106,12 @@ def _open_alerts(services: Any, count: int) -> list[int]:
     return ids
 
 
-def serve(conn: Connection, standin_url: str, db: str, alerts: int, index_now: str) -> None:
-    """Child process: the app on 127.0.0.1 with moto; sends {url, alerts} and serves until told to stop."""
+def serve(conn: Connection, standin_url: str, db: str, listed: int, index_now: str) -> None:
+    """Child process: the app on 127.0.0.1 with moto, `listed` alerts open; then serves the parent's commands.
+
+    ("open", k) opens k more alerts and sends their ids; ("resolve", ids) closes them as a fix seen in
+    CloudTrail would, so the open list keeps its size between rounds; "stop" ends.
+    """
     for key in [k for k in os.environ if k.startswith(("AWS_", "SLACK_"))]:
         del os.environ[key]
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
@@ -127,9 +131,17 @@ def serve(conn: Connection, standin_url: str, db: str, alerts: int, index_now: s
         fixed = datetime.fromisoformat(index_now)
         services.clock = lambda: fixed
         server, stop = start_http_thread(app, settings)
-        ids = _open_alerts(services, alerts)
-        conn.send({"url": f"http://127.0.0.1:{server.effective_port}/slack/events", "alerts": ids})
-        conn.recv()  # "stop"
+        opened = len(_open_alerts(services, 0, listed))
+        conn.send({"url": f"http://127.0.0.1:{server.effective_port}/slack/events", "listed": opened})
+        while (command := conn.recv()) != "stop":
+            if command[0] == "open":
+                conn.send(_open_alerts(services, opened, command[1]))
+                opened += command[1]
+            else:
+                for alert_id in command[1]:
+                    services.alerts.transition(alert_id, "resolved", "bucketwatch", "bench: private again")
+                services.outbox.flush()
+                conn.send(None)
         stop()
 
 
@@ -304,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, help="index file (default bench/out/slack-index[-N].db, reused)")
     parser.add_argument("--requests", type=int, default=300, help="requests per measurement and round")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--listed", type=int, default=25, help="open alerts that `alerts` lists")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -320,16 +333,21 @@ def main(argv: list[str] | None = None) -> int:
     with TimedStandin() as standin:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
-        alerts = 2 * n * rounds
-        proc = ctx.Process(target=serve, args=(child, standin.url, str(db), alerts, bwc.NOW.isoformat()), daemon=True)
+        args_child = (child, standin.url, str(db), args.listed, bwc.NOW.isoformat())
+        proc = ctx.Process(target=serve, args=args_child, daemon=True)
         began = time.perf_counter()
         proc.start()
         if not parent.poll(900):
             proc.kill()
             raise SystemExit("the app did not start")
         info = parent.recv()
-        url, alert_ids = info["url"], info["alerts"]
-        print(f"app up with {len(alert_ids)} open alerts in {time.perf_counter() - began:.0f} s", flush=True)
+        url, listed = info["url"], info["listed"]
+        print(f"app up with {listed} open alerts in {time.perf_counter() - began:.0f} s", flush=True)
+
+        def child(command: Any) -> Any:
+            parent.send(command)
+            return parent.recv()
+
         # Warm up: imports on first use, SQLite's page cache (a running bot's would be warm).
         slash_acks(url, "help", 20)
         slash_acks(url, "alerts", 5)
@@ -337,31 +355,30 @@ def main(argv: list[str] | None = None) -> int:
             who_changed_answers(url, standin, chosen, f"warm{k}")
         runs: dict[str, list[list[float]]] = {}
         cpu: dict[str, list[float]] = {}
+
+        def record(label: str, run: Any) -> Any:
+            """Run one batch, keeping its times under `label` and the app's CPU ms per request."""
+            before = cpu_seconds(proc.pid)
+            values = run()
+            cpu.setdefault(label, []).append((cpu_seconds(proc.pid) - before) * 1000 / n)
+            runs.setdefault(label, []).append(values[0] if isinstance(values, tuple) else values)
+            return values
+
         for r in range(rounds):
-            presses = alert_ids[2 * n * r : 2 * n * (r + 1)]
-            batches: list[tuple[str, Any]] = [
-                ("slash `help` → HTTP 200", lambda: slash_acks(url, "help", n)),
-                (f"slash `alerts` ({len(alert_ids)} open) → HTTP 200", lambda: slash_acks(url, "alerts", n)),
-                ("Acknowledge button, one at a time → HTTP 200",
-                 lambda presses=presses: ack_presses(url, standin, presses[:n], one_at_a_time=True)),
-                ("Acknowledge button, back to back → HTTP 200",
-                 lambda presses=presses: ack_presses(url, standin, presses[n:], one_at_a_time=False)),
-            ]  # fmt: skip
+            record("slash `help` → HTTP 200", lambda: slash_acks(url, "help", n))
+            record(f"slash `alerts` ({listed} open) → HTTP 200", lambda: slash_acks(url, "alerts", n))
+            # Presses go to freshly opened alerts, closed again after, so `alerts` always lists the same.
+            ids = child(("open", 2 * n))
+            record("Acknowledge button, one at a time → HTTP 200",
+                   lambda ids=ids: ack_presses(url, standin, ids[:n], one_at_a_time=True))  # fmt: skip
+            record("Acknowledge button, back to back → HTTP 200",
+                   lambda ids=ids: ack_presses(url, standin, ids[n:], one_at_a_time=False))  # fmt: skip
+            child(("resolve", ids))
             for k, (label, chosen) in enumerate(sets.items()):
-                part = chosen[n * r : n * (r + 1)]
-                batches.append((f"who-changed, {label}", lambda part=part, tag=f"r{r}s{k}": who_changed_answers(
-                    url, standin, part, tag)))  # fmt: skip
-            for label, run in batches:
-                before = cpu_seconds(proc.pid)
-                values = run()
-                used = (cpu_seconds(proc.pid) - before) * 1000 / n
-                if isinstance(values, tuple):  # who-changed: the answer, and the ack on the way
-                    runs.setdefault(f"{label} → answer at response_url", []).append(values[0])
-                    runs.setdefault(f"{label} → HTTP 200 (ack)", []).append(values[1])
-                    cpu.setdefault(f"{label} → answer at response_url", []).append(used)
-                else:
-                    runs.setdefault(label, []).append(values)
-                    cpu.setdefault(label, []).append(used)
+                part, tag = chosen[n * r : n * (r + 1)], f"r{r}s{k}"
+                answered = record(f"who-changed, {label} → answer at response_url",
+                                  lambda part=part, tag=tag: who_changed_answers(url, standin, part, tag))  # fmt: skip
+                runs.setdefault(f"who-changed, {label} → HTTP 200 (ack)", []).append(answered[1])
             print(f"  round {r + 1} of {rounds} done", file=sys.stderr, flush=True)
         parent.send("stop")
         proc.join(10)

@@ -3,7 +3,8 @@
 open → acknowledged → fixed / accepted / resolved, every change a row in alert_history. Slack is
 never called from here: cards, thread replies and card updates go to the outbox in the same
 transaction as the change that caused them, and `Outbox.flush()` sends them. Which events count as
-a fix lives in bot.restore; how findings are stored lives in bot.finding_codec.
+a fix lives in bot.restore; how findings are stored in bot.finding_codec; their before values come
+from bot.prior; the Alert row and its statuses are in bot.lifecycle; thread wording in bot.messages.
 """
 
 from __future__ import annotations
@@ -11,19 +12,32 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlite_utils.db import Table
 
 from bot import cards
+from bot import messages as msg
 from bot.events import Record
 from bot.exposure import ExposureVerdict
 from bot.finding_codec import finding_dict, finding_from_json, finding_json
-from bot.mrkdwn import escape
+from bot.lifecycle import (
+    ALLOWED_FROM,
+    CLOSED,
+    OPEN,
+    SYSTEM,
+    Alert,
+    AlertChange,
+    AlertError,
+    AlertNotFound,
+    AlertStateError,
+    is_public_detection,
+    resource_key,
+)
+from bot.prior import with_before
 from bot.restore import RESTORE_EVENTS, Restoration, clear_covered, restoration, restored_later
-from bot.store import Store, iso, parse_iso, utcnow
+from bot.store import Store, iso, utcnow
 from detections import BY_ID, evaluate
 from detections.base import SEVERITIES, Finding
 
@@ -32,94 +46,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OPEN = ("open", "acknowledged")
-CLOSED = ("fixed", "accepted", "resolved")
-ALLOWED_FROM = {"acknowledged": ("open",), "fixed": OPEN, "accepted": OPEN, "resolved": OPEN, "open": CLOSED}
 REPLY_CAP = 5  # thread replies per detection per alert; a bulk upload of public objects must not flood
-SYSTEM = "bucketwatch"
 
 VerdictFn = Callable[[str, str | None, str], ExposureVerdict | None]
+# (bucket, account) → an exception row (or anything with id/owner/reason/expires_at, or a `marker`) or None.
 ExceptionsFn = Callable[[str | None, str | None], Any]
-
-
-class AlertError(Exception):
-    """Base class for alert lifecycle errors."""
-
-
-class AlertNotFound(AlertError):
-    """No alert has that id."""
-
-
-class AlertStateError(AlertError):
-    """The alert is not in a status the requested change can start from."""
-
-    def __init__(self, alert_id: int, status: str, wanted: str):
-        super().__init__(f"alert {alert_id} is {status}, cannot become {wanted}")
-        self.alert_id, self.status, self.wanted = alert_id, status, wanted
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One row of the alerts table."""
-
-    id: int
-    resource_key: str
-    account: str
-    region: str
-    bucket: str | None
-    detection: str
-    severity: str
-    title: str
-    status: str
-    opened_at: datetime | None
-    updated_at: datetime | None
-    first_event_id: str
-    actor: str
-    verdict: str | None  # the live verdict's one line
-    channel: str | None
-    ts: str | None
-    acknowledged_by: str | None
-    acknowledged_at: datetime | None
-    closed_by: str | None
-    closed_at: datetime | None
-    close_reason: str | None
-    verdict_json: str | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN
-
-    @property
-    def label(self) -> str:
-        """`bucket-name` or `account 111122223333`."""
-        return self.bucket or f"account {self.account}"
-
-    @property
-    def exposure(self) -> ExposureVerdict | None:
-        return ExposureVerdict.from_json(self.verdict_json)
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Alert:
-        values: dict[str, Any] = {f.name: row.get(f.name) for f in fields(cls)}
-        for name in ("opened_at", "updated_at", "acknowledged_at", "closed_at"):
-            values[name] = parse_iso(values[name])
-        values["bucket"] = values["bucket"] or None
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class AlertChange:
-    """What `process` did: opened, added, suppressed (exception), resolved, partial (some restored)."""
-
-    alert_id: int
-    kind: str
-    event_id: str
-    detection: str
-    status: str
-
-
-def resource_key(account: str, bucket: str | None) -> str:
-    return f"{account}/{bucket or '*'}"
 
 
 class AlertService:
@@ -221,6 +152,7 @@ class AlertService:
         key = resource_key(finding.account, finding.bucket)
         if self._seen(finding):
             return None
+        finding = with_before(self.store.db, finding)  # "BlockPublicAcls: on → off", not "? → false"
         verdict = exception = None
         if self._open_for(key) is None:
             # Slow look-ups (AWS reads) happen outside the lock; only a new alert needs them.
@@ -290,7 +222,9 @@ class AlertService:
         return AlertChange(alert_id, kind, finding.event_id, finding.detection, status)
 
     def _suppress(self, key: str, finding: Finding, exception: Any) -> AlertChange:
-        marker = f"exception #{getattr(exception, 'id', '?')}"
+        # An allow-list row is "exception #N"; a bucket tag names itself (bot.allow_tag.TagAllowance).
+        tag = getattr(exception, "marker", None)
+        marker = tag or f"exception #{getattr(exception, 'id', '?')}"
         where = "resource_key = ? AND status = 'accepted' AND closed_by = ?"
         rows = list(self._t("alerts").rows_where(where, [key, marker], order_by="id desc", limit=1))
         if rows:
@@ -301,6 +235,8 @@ class AlertService:
             until = getattr(exception, "expires_at", None)
             until = f", until {until:%Y-%m-%d}" if isinstance(until, datetime) else ""
             reason = f"Covered by {marker} (owner {owner}{until}): {getattr(exception, 'reason', '')}"
+            if tag:
+                reason = f"Covered by the {tag}: the bucket's owner says it is public on purpose"
             alert_id = self._new_alert(key, finding, "accepted", closed_by=marker,
                                        closed_at=iso(self.clock()), close_reason=reason)
         return AlertChange(alert_id, "suppressed", finding.event_id, finding.detection, "accepted")
@@ -309,7 +245,7 @@ class AlertService:
         self._insert_finding(alert.id, finding)
         updates: dict[str, Any] = {"updated_at": iso(self.clock())}
         worse = SEVERITIES.index(finding.severity) < SEVERITIES.index(alert.severity)
-        if worse or (finding.public and not _is_public_detection(alert.detection)):
+        if worse or (finding.public and not is_public_detection(alert.detection)):
             # The card's header names the worst thing that happened (a precursor that became an exposure).
             updates.update(detection=finding.detection, title=finding.title, severity=finding.severity)
         self._t("alerts").update(alert.id, updates)
@@ -318,6 +254,9 @@ class AlertService:
             same = self.store.db.execute(sql, [alert.id, finding.detection]).fetchone()[0]
             if same <= REPLY_CAP:
                 self.outbox.enqueue_thread(alert.id, *cards.finding_reply(alert, finding))
+            elif same == REPLY_CAP + 1:  # counts only grow, under the lock: this note is posted once
+                name = BY_ID[finding.detection].name if finding.detection in BY_ID else finding.detection
+                self.outbox.enqueue_thread(alert.id, *cards.thread_note(msg.reply_cap_note(name, REPLY_CAP)))
             self.outbox.enqueue_update(alert.id)
         return AlertChange(alert.id, "added", finding.event_id, finding.detection, alert.status)
 
@@ -332,19 +271,21 @@ class AlertService:
                 return []
             if left:
                 if self.outbox is not None:
-                    note = f":large_yellow_circle: {escape(restored.reason)}. Still open: {', '.join(left)}."
-                    self.outbox.enqueue_thread(alert.id, *cards.thread_note(note))
+                    self.outbox.enqueue_thread(alert.id, *cards.thread_note(msg.partial_note(restored.reason, left)))
                 return [AlertChange(alert.id, "partial", record.event_id, "", alert.status)]
             done = self.transition(alert.id, "resolved", record.actor.display, restored.reason)
             if self.outbox is not None:
-                note = f":large_green_circle: Resolved: {escape(restored.reason)}. Nothing left to fix."
-                self.outbox.enqueue_thread(alert.id, *cards.thread_note(note))
+                self.outbox.enqueue_thread(alert.id, *cards.thread_note(msg.resolved_note(restored.reason)))
             return [AlertChange(alert.id, "resolved", record.event_id, "", done.status)]
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def transition(self, alert_id: int, to_status: str, who: str, note: str = "", *,
-                   expect: tuple[str, ...] | None = None) -> Alert:
-        """Compare-and-set the status; AlertStateError (with the current status) if it moved on already."""
+                   expect: tuple[str, ...] | None = None, slack_user: bool = False) -> Alert:
+        """Compare-and-set the status; AlertStateError (with the current status) if it moved on already.
+
+        `slack_user`: `who` is a Slack user id (a press), so the card may mention them; otherwise it
+        is an AWS actor's or the bot's name, shown as text.
+        """
         allowed = expect if expect is not None else ALLOWED_FROM[to_status]
         now = iso(self.clock())
         with self._lock, self.store.atomic() as db:
@@ -358,10 +299,10 @@ class AlertService:
                 if to_status == "acknowledged":
                     sets.update(acknowledged_by=who, acknowledged_at=now)
                 elif to_status in CLOSED:
-                    sets.update(closed_by=who, closed_at=now, close_reason=note)
+                    sets.update(closed_by=who, closed_at=now, close_reason=note, closed_by_slack=int(slack_user))
                 else:
-                    sets.update(dict.fromkeys(("closed_by", "closed_at", "close_reason", "acknowledged_by",
-                                               "acknowledged_at")))
+                    sets.update(dict.fromkeys(("closed_by", "closed_at", "close_reason", "closed_by_slack",
+                                               "acknowledged_by", "acknowledged_at")))
                 assignments = ", ".join(f"{k} = ?" for k in sets)
                 cursor = db.execute(f"UPDATE alerts SET {assignments} WHERE id = ? AND status = ?",  # noqa: S608
                                     [*sets.values(), alert_id, current.status])
@@ -379,8 +320,7 @@ class AlertService:
         alert = self.transition(alert_id, "open", SYSTEM, why)
         if self.outbox is not None:
             if alert.ts:
-                note = f":red_circle: Reopened: {escape(why)}"
-                self.outbox.enqueue_thread(alert_id, *cards.thread_note(note))
+                self.outbox.enqueue_thread(alert_id, *cards.thread_note(msg.reopened_note(why)))
             else:
                 self.outbox.enqueue_card(alert_id)  # Accepted by an exception, never posted: post it now.
         return alert
@@ -410,12 +350,8 @@ class AlertService:
         return verdict
 
 
-def _is_public_detection(detection_id: str) -> bool:
-    found = BY_ID.get(detection_id)
-    return bool(found and found.public)
-
-
-# Names other modules import from here, including the ones now living in bot.restore / bot.finding_codec.
+# Names other modules import from here, including the ones living in bot.lifecycle, bot.restore and
+# bot.finding_codec.
 __all__ = [
     "ALLOWED_FROM", "CLOSED", "OPEN", "REPLY_CAP", "RESTORE_EVENTS", "SYSTEM", "Alert", "AlertChange",
     "AlertError", "AlertNotFound", "AlertService", "AlertStateError", "ExceptionsFn", "Restoration",

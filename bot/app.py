@@ -52,6 +52,8 @@ def build_web_client(settings: Settings) -> WebClient:
 def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsClients) -> Services:
     """Every service, wired once: alerts post through the outbox; the poller feeds the alerts."""
     from bot.alerts import AlertService
+    from bot.aliases import AccountAliases
+    from bot.allow_tag import AllowedPublic
     from bot.audit import AuditLog
     from bot.digest import DigestService
     from bot.exceptions import ExceptionList
@@ -71,7 +73,12 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
 
     exceptions = ExceptionList(store)
     outbox = Outbox(store, slack, settings.alert_channel)
-    alerts = AlertService(store, verdict_fn=verdict, exceptions_fn=exceptions.active_for, outbox=outbox)
+    # S3 (bucket tags) follows a bucket to its region; IAM is global: the first region serves both.
+    home = settings.regions[0] if settings.regions else "us-east-1"
+    # The allow list, then the bucket's own tag bucketwatch:public=allowed.
+    allowed = AllowedPublic(exceptions.active_for, lambda account: aws.client("s3", account, home))
+    aliases = AccountAliases(lambda account: aws.client("iam", account, home))
+    alerts = AlertService(store, verdict_fn=verdict, exceptions_fn=allowed, outbox=outbox, alias_fn=aliases)
     services = Services(
         settings=settings,
         store=store,

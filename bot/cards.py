@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.models.blocks import (
@@ -25,6 +26,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.exposure import FLAGS, ExposureVerdict
+from bot.messages import closer
 from bot.mrkdwn import code, escape, link, plain, quote_path, slack_date, truncate, truncate_plain, user
 
 if TYPE_CHECKING:
@@ -66,13 +68,13 @@ def status_line(alert: Alert) -> str:
         return f":eyes: *Acknowledged* by {user(alert.acknowledged_by)} {slack_date(alert.acknowledged_at)}"
     if alert.status == "fixed":
         extra = f" — {escape(alert.close_reason)}" if alert.close_reason else ""
-        return f":white_check_mark: *Fixed* by {user(alert.closed_by)} {slack_date(alert.closed_at)}{extra}"
+        return f":white_check_mark: *Fixed* by {closer(alert)} {slack_date(alert.closed_at)}{extra}"
     if alert.status == "resolved":
         reason = escape(alert.close_reason or "the block was restored")
         return f":white_check_mark: *Resolved* because {reason} {slack_date(alert.closed_at)}"
     if alert.status == "accepted":
-        who = user(alert.closed_by) if alert.closed_by and not alert.closed_by.startswith("exception") else ""
-        by = f" by {who}" if who else ""
+        # Accepted by an exception or a bucket tag: the reason names it; only a person is "by".
+        by = f" by {closer(alert)}" if alert.closed_by_slack else ""
         return f":ballot_box_with_check: *Accepted as expected*{by}: {escape(alert.close_reason or '')}"
     emoji = SEVERITY_EMOJI.get(alert.severity, ":red_circle:")
     return f"{emoji} *Open* · {escape(alert.severity)} · alert #{alert.id}"
@@ -151,14 +153,33 @@ def verdict_text(verdict: ExposureVerdict | None) -> str:
     return truncate(out, SECTION_TEXT)
 
 
+def fixable(alert: Alert, verdict: ExposureVerdict | None) -> bool:
+    """Whether re-enabling Block Public Access closes this alert.
+
+    Yes for public access (the alert's worst detection is a public one: a later public finding
+    raises it); for a precursor only when the live check shows it public now with flags off. A
+    cross-account grant names fixed accounts, which Block Public Access does not restrict.
+    """
+    if alert.is_public_detection:
+        return True
+    return bool(verdict is not None and verdict.public_now and verdict.flags_off())
+
+
+def _as_of(moment: datetime) -> str:
+    # Plain text: the confirm dialog is not the place for Slack's <!date> sequences.
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def fix_confirm(alert: Alert, verdict: ExposureVerdict | None) -> ConfirmObject:
-    """Slack's confirm dialog for the fix: names the bucket (or account) and the flags that will change."""
-    flags = verdict.flags_off() if verdict is not None else list(FLAGS)
+    """Slack's confirm dialog: the target, and the flags off at the last live check (the fix reads them again)."""
     target = f"bucket {code(alert.bucket)}" if alert.bucket else f"account {code(alert.account)}"
-    text = (
-        f"Turns on {', '.join(flags) or 'nothing (all four are on)'} for {target}. "
-        "The current settings are saved first, so Undo restores them exactly."
-    )
+    if verdict is None or verdict.checked_at is None:
+        seen = f"No live check yet: turns on every flag that is off for {target} when pressed."
+    else:
+        off = verdict.flags_off()
+        listed = ", ".join(off) if off else "none (all four were on)"
+        seen = f"Flags off as of {_as_of(verdict.checked_at)}: {listed}. Turns on those still off for {target}."
+    text = f"{seen} The current settings are saved first, so Undo restores them exactly."
     return ConfirmObject(
         title="Re-enable Block Public Access?",
         text=MarkdownTextObject(text=truncate(text, CONFIRM_TEXT)),
@@ -169,12 +190,12 @@ def fix_confirm(alert: Alert, verdict: ExposureVerdict | None) -> ConfirmObject:
 
 
 def buttons(alert: Alert, verdict: ExposureVerdict | None) -> list[ButtonElement]:
-    """The buttons the status still calls for; each value is the alert id and nothing else."""
+    """The buttons the status (and the kind of alert) still calls for; each value is the alert id only."""
     value = str(alert.id)
     out = []
     if alert.status == "open":
         out.append(ButtonElement(text="Acknowledge", action_id="ack", value=value, style="primary"))
-    if alert.is_open:
+    if alert.is_open and fixable(alert, verdict):
         out.append(
             ButtonElement(
                 text="Re-enable Block Public Access",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import orjson
 from bot.config import load_settings
 from bot.events import Record
 from bot.index import ingest
+from bot.mrkdwn import strip_controls
 from bot.policy import evaluate_document
 from bot.scan import FileResult, ScanError, ScanStats, expand_paths, scan, scan_stream
 from bot.store import Store
@@ -35,16 +35,8 @@ def format_finding(finding: Finding) -> str:
         f"    from   {finding.source_ip or '?'} using {finding.agent_kind}: {finding.user_agent[:120]}",
     ]
     lines += [f"    change {change}" for change in finding.changes]
-    return "\n".join(printable(line) for line in lines)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(line: str) -> str:
-    """Caller-chosen text (user agents, session names) shown with control characters escaped, so an
-    ANSI sequence in a user agent cannot rewrite the responder's terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line)
+    # Caller-chosen text (user agents, session names) must not carry terminal escape sequences.
+    return "\n".join(strip_controls(line) for line in lines)
 
 
 def _progress(total: int, enabled: bool) -> Any:

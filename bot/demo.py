@@ -22,6 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from bot.bpa import FLAGS
+
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
 CHANNEL = "C0SECURITY"
@@ -29,7 +31,6 @@ ALICE, MALLORY = "U0ALICE", "U0MALLORY"
 NAMES = {ALICE: "alice", MALLORY: "mallory", "U0BOT": "bucketwatch"}
 SECRET = "demo-signing-secret"  # noqa: S105 (signs requests to the demo's own local endpoint)
 SAMPLE = "samples/trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/26"
-ALL_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
 
 class Story:
@@ -139,7 +140,7 @@ class Demo:
         # What the sample trail did, done to the buckets so the live verdict has something real to read.
         s3.put_public_access_block(
             Bucket="brett-public-test-bucket",
-            PublicAccessBlockConfiguration={flag: False for flag in ALL_FLAGS},
+            PublicAccessBlockConfiguration={flag: False for flag in FLAGS},
         )
         policy = {
             "Version": "2012-10-17",
@@ -169,7 +170,7 @@ class Demo:
             config = self.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
         except ClientError:
             return "no Block Public Access configuration"
-        return ", ".join(f"{flag}={'on' if config[flag] else 'off'}" for flag in ALL_FLAGS)
+        return ", ".join(f"{flag}={'on' if config[flag] else 'off'}" for flag in FLAGS)
 
     # ---- the bot ---------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The daily digest: the last 24 h of alerts, what is still open, exceptions ending, poller health.
 
-Reads the tables (alerts, alert_history, exceptions, poller_state) directly, so it needs only the
-store; the live re-check is an injected callable. The figures, as a reader can check them on cards:
+Reads the alert tables directly, exceptions through bot.exceptions and poller health through
+bot.poller (the one "healthy" rule), so it needs only the store; the live re-check is an injected
+callable. The figures, as a reader can check them on cards:
 - window: the 24 h before `now`; the chart's days are local days in DIGEST_TZ.
 - new: alerts opened in the window. open / acknowledged: status right now.
 - fixed / accepted / resolved: alerts that moved to that status in the window (alert_history,
@@ -24,21 +25,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.alerts import CLOSED
+
 # Rendering lives in bot.digest_render; QUIET_LINE, chart_lines and the rest stay importable from here.
 from bot.digest_render import (  # noqa: F401
     BAR,
     BAR_WIDTH,
     CHART_DAYS,
-    MAX_BLOCKS,
     MAX_RECHECKS,
     QUIET_LINE,
-    TEXT_LIMIT,
     Digest,
     Fmt,
     chart_lines,
     median_duration,
     render,
 )
+from bot.exceptions import EXPIRING_WITHIN, ExceptionList, ExceptionRow
+from bot.poller import STALE_AFTER, SourceHealth, source_health
 from bot.store import Store, iso, parse_iso, utcnow
 
 if TYPE_CHECKING:
@@ -46,8 +49,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WINDOW, EXPIRING_WITHIN = timedelta(hours=24), timedelta(days=7)
-CLOSED, FIX_STATUSES = ("fixed", "accepted", "resolved"), ("fixed", "resolved")
+WINDOW = timedelta(hours=24)
+FIX_STATUSES = ("fixed", "resolved")
 
 Recheck = Callable[[str, str | None, str], bool | None]
 
@@ -65,25 +68,6 @@ class OpenAlert:
     status: str
     opened_at: datetime
     acknowledged_by: str | None
-
-
-@dataclass(frozen=True)
-class Expiring:
-    id: int
-    account: str | None
-    bucket: str | None
-    reason: str
-    owner: str
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class PollerHealth:
-    source: str
-    last_success: datetime | None
-    lag_seconds: float | None
-    last_error: str | None
-    healthy: bool
 
 
 @dataclass(frozen=True)
@@ -119,8 +103,8 @@ class Figures:
     rechecked: bool = False  # a re-check function was wired
     recheck_unknown: int = 0
     recheck_skipped: int = 0
-    expiring: list[Expiring] = field(default_factory=list)
-    pollers: list[PollerHealth] = field(default_factory=list)
+    expiring: list[ExceptionRow] = field(default_factory=list)
+    pollers: list[SourceHealth] = field(default_factory=list)
     chart: list[tuple[date, int]] = field(default_factory=list)
 
     @property
@@ -164,7 +148,7 @@ class DigestService:
         digest_time: str = "09:00",
         clock: Callable[[], datetime] = utcnow,
         recheck: Recheck | None = None,
-        poller_stale_after: timedelta = timedelta(minutes=30),
+        poller_stale_after: timedelta = STALE_AFTER,
     ):
         self.store, self.tz, self.zone = store, tz, ZoneInfo(tz)
         hh, _, mm = digest_time.partition(":")
@@ -221,21 +205,8 @@ class DigestService:
         fig.acknowledged = len(fig.open_alerts) - fig.open
         self._recheck_open(fig)
 
-        for r in self._rows("SELECT id, account, bucket, reason, owner, expires_at FROM exceptions"
-                            " WHERE revoked_at IS NULL AND expires_at BETWEEN ? AND ? ORDER BY expires_at",
-                            iso(now - timedelta(days=1)), iso(now + EXPIRING_WITHIN + timedelta(days=1))):
-            ends = _when(r[5])
-            if ends is not None and now < ends <= now + EXPIRING_WITHIN:
-                fig.expiring.append(Expiring(r[0], r[1] or None, r[2] or None, r[3] or "", r[4] or "", ends))
-
-        for source, success, attempt, error, lag in self._rows(
-            "SELECT source, last_success, last_attempt, last_error, lag_seconds FROM poller_state"
-        ):
-            ok_at, tried_at = _when(success), _when(attempt)
-            # An error counts until a later attempt succeeds (the poller may leave last_error set).
-            failing = bool(error) and (ok_at is None or (tried_at is not None and tried_at > ok_at))
-            stale = ok_at is None or now - ok_at > self.poller_stale_after
-            fig.pollers.append(PollerHealth(source, ok_at, lag, error or None, not (failing or stale)))
+        fig.expiring = ExceptionList(self.store, clock=lambda: now).expiring(EXPIRING_WITHIN)
+        fig.pollers = source_health(self.store, now, stale_after=self.poller_stale_after)
         fig.pollers.sort(key=lambda p: (p.healthy, p.source))  # what needs a look comes first
         return fig
 
@@ -325,25 +296,12 @@ class DigestService:
     def expiry_reminders(self, now: datetime | None = None) -> list[ExpiryReminder]:
         """Claim expired, not yet notified exceptions: one reminder each, and which alert to re-open."""
         now = now or self.clock()
-        out = []
-        for ex_id, account, bucket, reason, owner, expires_at in self._rows(
-            "SELECT id, account, bucket, reason, owner, expires_at FROM exceptions"
-            " WHERE revoked_at IS NULL AND expiry_notified_at IS NULL AND expires_at <= ?"
-            " ORDER BY expires_at",
-            iso(now + timedelta(days=1)),
-        ):
-            ended = _when(expires_at)
-            if ended is None or ended > now:
-                continue
-            with self.store.atomic() as db:
-                claimed = db.execute("UPDATE exceptions SET expiry_notified_at = ?"
-                                     " WHERE id = ? AND expiry_notified_at IS NULL", [iso(now), ex_id])
-            if claimed.rowcount == 1:  # else another worker sends this one
-                out.append(self._reminder(ex_id, account or None, bucket or None, reason or "", owner, ended))
-        return out
+        allow = ExceptionList(self.store, clock=lambda: now)
+        # mark_notified is the claim: False when another worker sends this one.
+        return [self._reminder(row) for row in allow.due_for_expiry_notice() if allow.mark_notified(row.id)]
 
-    def _reminder(self, ex_id: int, account: str | None, bucket: str | None, reason: str, owner: str | None,
-                  ended: datetime) -> ExpiryReminder:
+    def _reminder(self, row: ExceptionRow) -> ExpiryReminder:
+        account, bucket = row.account, row.bucket
         where, params = ("bucket IS NULL", []) if bucket is None else ("bucket = ?", [bucket])
         if account is not None:  # an exception without an account covered the bucket in every account
             where, params = where + " AND account = ?", [*params, account]
@@ -351,8 +309,8 @@ class DigestService:
                           " ORDER BY id DESC LIMIT 1", *params)
         alert_id, alert_account, region, status, channel, ts = rows[0] if rows else (None,) * 6
         f = Fmt(self.zone, slack=True)
-        text = (f"⏰ Exception #{ex_id} for {f.where(account, bucket)} expired {f.when(ended)}"
-                f" (reason: {f.esc(reason)}; owner {f.who(owner)}). Changes to it alert again from now.")
+        text = (f"⏰ Exception #{row.id} for {f.where(account, bucket)} expired {f.when(row.expires_at)}"
+                f" (reason: {f.esc(row.reason)}; owner {f.who(row.owner)}). Changes to it alert again from now.")
         still_public = None
         if status == "accepted":
             still_public = self._check(alert_account or "", bucket, region or "")
@@ -362,12 +320,11 @@ class DigestService:
                 None: f" Could not re-check it: alert #{alert_id} stays accepted; check it by hand.",
             }[still_public]
         reopen = alert_id if still_public else None
-        return ExpiryReminder(ex_id, account, bucket, alert_id, still_public, reopen, text, channel, ts)
+        return ExpiryReminder(row.id, account, bucket, alert_id, still_public, reopen, text, channel, ts)
 
     def release_reminder(self, exception_id: int) -> None:
         """Forget that a reminder went out (its post failed) so the next run sends it."""
-        with self.store.atomic() as db:
-            db.execute("UPDATE exceptions SET expiry_notified_at = NULL WHERE id = ?", [exception_id])
+        ExceptionList(self.store).release_notice(exception_id)
 
     def notify_expired(
         self,
@@ -395,24 +352,23 @@ class DigestService:
 
 
 def cli_digest(args: argparse.Namespace) -> int:
-    """`python -m bot digest [--post]`: print the digest, or post it to ALERT_CHANNEL."""
+    """`python -m bot digest [--post]`: the digest `/bucketwatch digest` shows, printed or posted to ALERT_CHANNEL."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.app import build_services, build_web_client
+    from bot.aws import AwsClients
     from bot.config import ConfigError, load_settings
 
     settings = load_settings(dotenv=Path(".env"))
-    service = DigestService(Store(settings.db_path), tz=settings.digest_tz, digest_time=settings.digest_time)
+    # The bot's own wiring, so the digest is re-checked against AWS exactly as the slash command's is.
+    services = build_services(settings, build_web_client(settings), Store(settings.db_path), AwsClients(settings))
     if not getattr(args, "post", False):
-        print(service.build().plain)
+        print(services.digest.build().plain)
         return 0
     if not (settings.alert_channel and settings.slack_bot_token):
         raise ConfigError("posting the digest needs ALERT_CHANNEL and SLACK_BOT_TOKEN")
-    from slack_sdk import WebClient
-    from slack_sdk.errors import SlackApiError
-    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     try:
-        ts = service.post(client, settings.alert_channel)
+        ts = services.digest.post(services.slack, settings.alert_channel)
     except SlackApiError as exc:
         print(f"bucketwatch digest: Slack refused the post: {exc.response.get('error')}", file=sys.stderr)
         return 1

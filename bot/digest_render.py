@@ -6,7 +6,6 @@ mrkdwn (or stripped of control characters for a terminal), and the blocks stay w
 
 from __future__ import annotations
 
-import re
 import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -21,8 +20,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.cards import MAX_BLOCKS, SECTION_TEXT
 from bot.durations import format_duration
-from bot.mrkdwn import code, escape, slack_date, user
+from bot.mrkdwn import code, escape, slack_date, strip_controls, user
 
 if TYPE_CHECKING:
     from bot.digest import Figures
@@ -31,9 +31,7 @@ QUIET_LINE = "All quiet: no new or open public-access alerts in the last 24 h; p
 CHART_DAYS = 14
 # A re-check reads several AWS APIs per bucket; past this many the digest says how many it skipped.
 MAX_RECHECKS = 100
-TEXT_LIMIT, MAX_BLOCKS = 3000, 50  # Slack: characters per section text, blocks per message
 BAR, BAR_WIDTH = "▇", 20
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def median_duration(values: list[timedelta]) -> timedelta | None:
@@ -58,7 +56,7 @@ class Fmt:
         self.zone, self.slack = zone, slack
 
     def esc(self, value: object) -> str:
-        return escape(value) if self.slack else _CONTROL.sub(" ", str(value or ""))
+        return escape(value) if self.slack else strip_controls(value)
 
     def who(self, value: str | None) -> str:
         return user(value) if self.slack else self.esc(value or "someone")
@@ -129,7 +127,7 @@ def _sections(fig: Figures, f: Fmt) -> list[tuple[str, list[str], bool]]:
     return out
 
 
-def _fit(head: str, lines: list[str], limit: int = TEXT_LIMIT) -> str:
+def _fit(head: str, lines: list[str], limit: int = SECTION_TEXT) -> str:
     """`head` and as many lines as fit in `limit` characters, then "… and N more"."""
     text = head
     for i, line in enumerate(lines):

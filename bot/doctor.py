@@ -20,8 +20,10 @@ from botocore.exceptions import ClientError
 from slack_sdk.errors import SlackApiError
 
 from bot.aws import error_code, error_message
+from bot.bpa import read_bpa
 from bot.config import Settings, load_settings
 from bot.manifest import BOT_SCOPES, ESSENTIAL_SCOPES
+from bot.permissions import slack_error
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -47,7 +49,7 @@ def _guard(name: str, essential: bool, run: Callable[[], Check]) -> Check:
     try:
         return run()
     except SlackApiError as exc:
-        return Check(False, name, f"Slack said {exc.response.get('error', 'error')}", essential)
+        return Check(False, name, f"Slack said {slack_error(exc)}", essential)
     except Exception as exc:
         return Check(False, name, error_message(exc) if isinstance(exc, ClientError) else error_code(exc), essential)
 
@@ -121,13 +123,11 @@ def check_aws(settings: Settings, aws: AwsClients, *, now: datetime | None = Non
             return Check(True, f"AWS {acct} identity", arn)
 
         def account_bpa(acct: str = acct) -> Check:
-            try:
-                aws.client("s3control", acct, home).get_public_access_block(AccountId=acct)
-            except ClientError as exc:
-                if error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
-                    raise
-                return Check(True, f"AWS {acct} account BPA read", "readable (no configuration set)")
-            return Check(True, f"AWS {acct} account BPA read", "readable")
+            got = read_bpa(aws.client("s3control", acct, home), acct, None)
+            if got.denied is not None:
+                raise got.denied  # _guard words it as every other refusal
+            detail = "readable (no configuration set)" if got.config is None else "readable"
+            return Check(True, f"AWS {acct} account BPA read", detail)
 
         checks.append(_guard(f"AWS {acct} identity", True, identity))
         checks.append(_guard(f"AWS {acct} account BPA read", False, account_bpa))

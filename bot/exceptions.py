@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bot.aws import DENIED, error_code
 from bot.store import Store, iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 # A bucket carrying this tag is public on purpose (static website, public dataset).
 ALLOW_TAG_KEY = "bucketwatch:public"
 ALLOW_TAG_VALUE = "allowed"
+# "Ending soon" in the digest and on App Home.
+EXPIRING_WITHIN = timedelta(days=7)
 
 
 class ExceptionListError(ValueError):
@@ -143,6 +146,10 @@ class ExceptionList:
         )
         return cursor.rowcount == 1
 
+    def release_notice(self, exception_id: int) -> None:
+        """Forget that the expiry reminder went out (its post failed), so the next run sends it."""
+        self.store.db.execute("UPDATE exceptions SET expiry_notified_at = NULL WHERE id = ?", [exception_id])
+
     def tag_allows(
         self, s3_client: Any, bucket: str, *, on_error: Callable[[str], None] | None = None
     ) -> bool:
@@ -155,10 +162,10 @@ def tag_allows(s3_client: Any, bucket: str, *, on_error: Callable[[str], None] |
     try:
         response = s3_client.get_bucket_tagging(Bucket=bucket)
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = error_code(exc)
         if code in ("NoSuchTagSet", "NoSuchBucket"):
             return False
-        if code in ("AccessDenied", "AccessDeniedException", "AllAccessDisabled"):
+        if code in DENIED:
             # Not fatal (the alert still goes out), but the operator must learn the role lacks a read.
             message = f"AccessDenied: the read-only role needs s3:GetBucketTagging on arn:aws:s3:::{bucket}"
             log.warning(message)

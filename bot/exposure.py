@@ -89,7 +89,7 @@ def _read(call: Any, absent: str, action: str, denied: list[str], **kwargs: Any)
 
 
 def read_bpa_flags(client: Any, account_id: str, bucket: str | None, denied: list[str]) -> Any:
-    """Block Public Access flags of the bucket (s3) or, bucket None, the account (s3control), `_ABSENT` or `_REFUSED`."""
+    """The bucket's (s3 client) or, bucket None, the account's BPA flags, `_ABSENT` or `_REFUSED`."""
     got = read_bpa(client, account_id, bucket)
     if got.denied is not None:
         denied.append(action_for(bucket).read_permission)

@@ -113,16 +113,26 @@ class Change:
 
 
 def who_changed(
-    store: Store, bucket: str, *, days: int = 90, now: datetime | None = None, limit: int = 50
+    store: Store,
+    bucket: str,
+    *,
+    days: int = 90,
+    now: datetime | None = None,
+    limit: int = 50,
+    account: str | None = None,
 ) -> list[Change]:
-    """The bucket's configuration changes in the last `days`, newest first (indexed by bucket, time)."""
+    """The bucket's configuration changes in the last `days`, newest first (indexed by bucket, time).
+
+    `bucket=''` is account-level writes, of every account unless `account` narrows it to one.
+    """
     since = iso((now or utcnow()) - timedelta(days=days))
-    rows = store.db.execute(
-        "select event_id, event_time, event_name, account, region, actor, actor_arn, source_ip, user_agent,"
-        " agent_kind, summary from events where bucket = ? and event_time >= ?"
-        " order by event_time desc limit ?",
-        [bucket, since, limit],
-    ).fetchall()
+    where, params = "bucket = ? and event_time >= ?", [bucket, since]
+    if account:
+        where += " and account = ?"
+        params.append(account)
+    columns = "event_id, event_time, event_name, account, region, actor, actor_arn, source_ip, user_agent, agent_kind"
+    sql = f"select {columns}, summary from events where {where} order by event_time desc limit ?"  # noqa: S608
+    rows = store.db.execute(sql, [*params, limit]).fetchall()
     return [
         Change(r[0], parse_iso(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]) for r in rows
     ]

@@ -2,7 +2,8 @@
 
 Functions return Slack mrkdwn. Anything a caller or an AWS record chose (bucket names, reasons, actor
 names, user agents, AWS error text) is escaped here with bot.mrkdwn, so a `<!channel>` in it is text.
-Slack user ids become mentions through `mrkdwn.user`, which escapes anything that is not an id.
+Slack user ids become mentions through `mrkdwn.user`, called only on values known to be Slack ids
+(an IAM user may be named `U12345678`); an AWS actor's name goes through `mrkdwn.escape`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ def target(alert: Alert) -> str:
 
 def alert_ref(alert: Alert) -> str:
     return f"alert #{alert.id} ({target(alert)})"
+
+
+def closer(alert: Alert) -> str:
+    """Who closed the alert: a mention for a Slack user, plain text for an AWS actor or an exception."""
+    if alert.closed_by_slack:
+        return user(alert.closed_by)
+    return escape(alert.closed_by or "someone")
 
 
 # ---- slash command -----------------------------------------------------------------------------
@@ -136,14 +144,49 @@ def already(alert: Alert) -> str:
     if alert.status == "acknowledged":
         return f"{alert_ref(alert).capitalize()} was already acknowledged by {user(alert.acknowledged_by)}."
     if alert.status in ("fixed", "accepted", "resolved"):
-        by = f" by {user(alert.closed_by)}" if alert.closed_by else ""
+        by = f" by {closer(alert)}" if alert.closed_by else ""
         return f"{alert_ref(alert).capitalize()} is already {alert.status}{by}; nothing to do."
     return f"{alert_ref(alert).capitalize()} is {alert.status}."
+
+
+def not_fixable(alert: Alert) -> str:
+    """Told to whoever asks to fix an alert that Block Public Access would not close."""
+    return (
+        f":no_entry_sign: {alert_ref(alert).capitalize()} is not public access ({escape(alert.title)}), so"
+        " re-enabling Block Public Access would not close it and nothing was changed. Change the bucket"
+        " policy or grant itself, or use *Mark as expected…* if it is meant to be."
+    )
+
+
+NOT_FIXABLE_LINE = "refused (Block Public Access does not close this kind of alert)"
 
 
 def press_line(user_id: str, action: str, outcome: str) -> str:
     """The thread line for a press that changed nothing (refused, already done, failed)."""
     return f"{user(user_id)} pressed *{escape(action)}*: {outcome}"
+
+
+# ---- thread notes from the alert engine ----------------------------------------------------------
+
+
+def resolved_note(reason: str) -> str:
+    return f":large_green_circle: Resolved: {escape(reason)}. Nothing left to fix."
+
+
+def partial_note(reason: str, left: list[str]) -> str:
+    return f":large_yellow_circle: {escape(reason)}. Still open: {escape(', '.join(left))}."
+
+
+def reopened_note(why: str) -> str:
+    return f":red_circle: Reopened: {escape(why)}"
+
+
+def reply_cap_note(detection_name: str, shown: int) -> str:
+    """Once per detection per alert, when its thread replies stop (a bulk change must not flood)."""
+    return (
+        f":information_source: …and more changes of this kind ({escape(detection_name)}); after {shown} replies"
+        " they are no longer posted one by one. See *Who changed this?* for all of them."
+    )
 
 
 # ---- permissions -------------------------------------------------------------------------------

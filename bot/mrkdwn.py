@@ -35,6 +35,11 @@ def plain(text: object) -> str:
     return value.replace("<", "‹").replace(">", "›")
 
 
+def strip_controls(text: object) -> str:
+    """Text for a terminal: control and bidi characters become spaces (newlines, tabs and `<` stay)."""
+    return _CONTROL.sub(" ", "" if text is None else str(text))
+
+
 def code(text: object, *, empty: str = "(none)") -> str:
     """Inline code of hostile text; a backtick inside cannot close the span early."""
     value = escape(text)

@@ -77,7 +77,7 @@ class Permissions:
                 users = self._fetch(group)
             except (SlackApiError, SlackClientError, OSError) as exc:
                 # Fall back to the last members we knew; with none, deny rather than guess.
-                log.warning("usergroups.users.list failed for %s: %s", group, _reason(exc))
+                log.warning("usergroups.users.list failed for %s: %s", group, slack_error(exc))
                 if cached is not None:
                     # Keep serving the stale list, but ask again after the next TTL, not every press.
                     self._members[group] = _Members(cached.users, now)
@@ -92,7 +92,8 @@ class Permissions:
         return frozenset(str(u) for u in response.get("users") or ())
 
 
-def _reason(exc: Exception) -> str:
+def slack_error(exc: BaseException) -> str:
+    """Slack's error code of a failed call (`not_in_channel`), else the exception's class name."""
     if isinstance(exc, SlackApiError):
         return str(exc.response.get("error", "error"))
     return type(exc).__name__

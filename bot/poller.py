@@ -68,19 +68,60 @@ class PollReport:
         return [s for s in self.sources if s.error]
 
 
+# A source whose last success is older than this is "late" (several POLL_SECONDS cycles missed).
+STALE_AFTER = timedelta(minutes=30)
+
+
 @dataclass(frozen=True)
 class SourceHealth:
-    """Per source, for `status` and the digest."""
+    """One source's health: the one rule `status`, App Home and the digest show."""
 
     source: str
     last_success: datetime | None
-    lag_seconds: float | None  # now − newest event seen (bot.sources.event_lag); None before any event
+    lag_seconds: float | None  # now − the newest event this source returned (bot.sources.event_lag)
     last_error: str | None
     last_attempt: datetime | None = None
+    checked_at: datetime | None = None  # when this was measured; staleness is judged against it
+    stale_after: timedelta = STALE_AFTER
+
+    @property
+    def failing(self) -> bool:
+        """An error counts until a later attempt succeeds (last_error may stay set after a success)."""
+        if not self.last_error:
+            return False
+        return self.last_success is None or (self.last_attempt is not None and self.last_attempt > self.last_success)
+
+    @property
+    def stale(self) -> bool:
+        """Never succeeded, or not for longer than `stale_after` before `checked_at`."""
+        if self.last_success is None:
+            return True
+        return self.checked_at is not None and self.checked_at - self.last_success > self.stale_after
+
+    @property
+    def healthy(self) -> bool:
+        return not (self.failing or self.stale)
 
     @property
     def ok(self) -> bool:
-        return self.last_success is not None and not self.last_error
+        """Same as `healthy` (the name bot.messages reads)."""
+        return self.healthy
+
+
+def source_health(
+    store: Store, now: datetime, names: list[str] | None = None, *, stale_after: timedelta = STALE_AFTER
+) -> list[SourceHealth]:
+    """Health of `names` (polled or not yet), or of every source in poller_state when None."""
+    states = all_states(store)
+    out = []
+    for name in states if names is None else names:
+        state = states.get(name, SourceState(name))
+        out.append(
+            SourceHealth(
+                name, state.last_success, state.lag(now), state.last_error, state.last_attempt, now, stale_after
+            )
+        )
+    return out
 
 
 @dataclass
@@ -204,15 +245,8 @@ class Poller:
         prune_read_files(self.store)
 
     def health(self) -> list[SourceHealth]:
-        """Every configured source, polled or not yet, with its lag measured now."""
-        now = self.clock()
-        states = all_states(self.store)
-        out = []
-        for name in self.source_names():
-            state = states.get(name, SourceState(name))
-            lag = state.lag(now)
-            out.append(SourceHealth(name, state.last_success, lag, state.last_error, state.last_attempt))
-        return out
+        """Every configured source, polled or not yet, judged (and its lag measured) now."""
+        return source_health(self.store, self.clock(), self.source_names())
 
     def backfill(self, days: int, progress: Callable[[str, int, str | None], None] | None = None) -> BackfillReport:
         """Fill the who-changed index from LookupEvents history (≤ 90 days); alerts nothing, moves no watermark."""

@@ -7,7 +7,6 @@ process, and a partial unique index on `remediations` (one live fix per alert, m
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -16,45 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-# The Block Public Access actions and helpers live in bot.bpa; the unused names are re-exported so
-# `from bot.remediation import FLAGS, ACTIONS, ...` keeps working for existing callers.
-from bot.bpa import (  # noqa: F401
-    ACTIONS,
-    AWS_ERRORS,
+from bot.alerts import CLOSED
+from bot.aws import AWS_ERRORS
+from bot.bpa import (
     FLAGS,
-    AccountPublicBlock,
     BpaAction,
-    BucketPublicBlock,
     Config,
     FixPlan,
     action_for,
     changes_needed,
     describe_config,
     explain,
-    register,
     target_label,
 )
-from bot.store import Store, iso, parse_iso, utcnow
-
-CLOSED = ("fixed", "resolved", "accepted")
-_LIVE = "status IN ('applying', 'applied', 'undoing')"  # the statuses the unique index covers
-
-
-class AlertLike(Protocol):
-    """What remediation needs from an alert (bot.alerts' alert has more)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def account(self) -> str: ...
-    @property
-    def region(self) -> str: ...
-    @property
-    def bucket(self) -> str | None: ...
-    @property
-    def detection(self) -> str: ...
-    @property
-    def status(self) -> str: ...
+from bot.remediation_store import AlertLike, Remediation, RemediationRows
+from bot.store import Store, iso, utcnow
 
 
 class AwsLike(Protocol):
@@ -95,26 +70,6 @@ class UndoOutcome(Outcome):
     """An undo: undone | dry_run | already_undone | nothing_to_undo | not_found | in_progress | failed."""
 
 
-@dataclass(frozen=True)
-class Remediation:
-    """One row of `remediations`."""
-
-    id: int
-    alert_id: int
-    account: str
-    region: str
-    bucket: str | None
-    status: str  # applying | applied | dry_run | no_change | failed | undoing | undone
-    snapshot: Config | None  # None: there was no configuration
-    applied: Config | None
-    by: str
-    at: datetime | None
-    undone_by: str = ""
-    undone_at: datetime | None = None
-    request_id: str = ""
-    error: str = ""
-
-
 class Remediator:
     """Re-enables Block Public Access for an alert's bucket or account, and restores it on undo."""
 
@@ -129,6 +84,7 @@ class Remediator:
         stale_after: timedelta = timedelta(minutes=5),
     ):
         self.store, self.aws, self.dry_run, self.clock = store, aws, dry_run, clock
+        self.rows = RemediationRows(store)
         self.claim_wait_seconds = claim_wait_seconds
         self.stale_after = stale_after
         self._locks: dict[str, threading.Lock] = {}
@@ -145,11 +101,11 @@ class Remediator:
         return FixPlan(*where, current, changes_needed(current))
 
     def get(self, remediation_id: int) -> Remediation | None:
-        return self._one("id = ?", [remediation_id])
+        return self.rows.get(remediation_id)
 
     def live_fix(self, alert_id: int) -> Remediation | None:
         """The applied (or in-flight) fix of this alert, if any: what Undo acts on."""
-        return self._one(f"alert_id = ? AND {_LIVE}", [alert_id])
+        return self.rows.live(alert_id)
 
     def fix(self, alert: AlertLike, user: str) -> FixOutcome:
         """Turn the weakened flags on once, however many presses; every presser gets the outcome."""
@@ -185,8 +141,7 @@ class Remediator:
                 return UndoOutcome(
                     "dry_run", message, row.alert_id, row.applied, row.snapshot, remediation_id=row.id
                 )
-            claim = "UPDATE remediations SET status = 'undoing' WHERE id = ? AND status = 'applied'"
-            if self.store.db.execute(claim, [row.id]).rowcount != 1:
+            if not self.rows.claim_undo(row.id):
                 # Another process got there between our read and this update.
                 fresh = self.get(remediation_id)
                 assert fresh is not None
@@ -200,7 +155,7 @@ class Remediator:
 
     def undo_alert(self, alert_id: int, user: str) -> UndoOutcome:
         """Undo the live fix of an alert (a button's value carries only the alert id)."""
-        row = self.live_fix(alert_id) or self._one("alert_id = ? AND status = 'undone'", [alert_id])
+        row = self.live_fix(alert_id) or self.rows.latest("alert_id = ? AND status = 'undone'", [alert_id])
         if row is None:
             return UndoOutcome("nothing_to_undo", f"Alert #{alert_id} has no applied fix to undo.", alert_id)
         return self.undo(row.id, user)
@@ -220,7 +175,7 @@ class Remediator:
         plan = self.plan(alert)
         if plan.error:
             return FixOutcome("failed", plan.error, alert.id)
-        rid = self._insert(alert, user, "dry_run", snapshot=plan.current, applied=plan.after)
+        rid = self.rows.insert(alert, user, "dry_run", self.clock(), snapshot=plan.current, applied=plan.after)
         label = target_label(alert.account, alert.bucket)
         if plan.changes:
             message = f"Dry run: would turn on {', '.join(plan.changes)} for {label}. Nothing was changed."
@@ -244,14 +199,14 @@ class Remediator:
         deadline = time.monotonic() + self.claim_wait_seconds
         while True:
             try:
-                return self._insert(alert, user, "applying")
+                return self.rows.insert(alert, user, "applying", self.clock())
             except sqlite3.IntegrityError:
                 live = self.live_fix(alert.id)
             if live is not None and live.status == "applied":
                 return _already_fixed(live)
             if live is not None and live.status == "applying" and self._stale(live):
                 # The process applying it died; without this the alert could never be fixed again.
-                self._update(live.id, "failed", error="abandoned: the process applying it stopped")
+                self.rows.update(live.id, "failed", error="abandoned: the process applying it stopped")
             elif time.monotonic() >= deadline:
                 message = f"A fix or undo of {target_label(alert.account, alert.bucket)} is already running;"
                 message += " its result will be posted in the thread."
@@ -268,7 +223,7 @@ class Remediator:
             before = target.read()
             changes = changes_needed(before)
             if not changes:
-                self._update(rid, "no_change", snapshot=before, applied=before)
+                self.rows.update(rid, "no_change", snapshot=before, applied=before)
                 message = f"Block Public Access is already fully on for {label}; nothing to change."
                 return FixOutcome("no_change", message, alert.id, before, before, "", rid, user, self.clock())
             desired = (
@@ -277,7 +232,7 @@ class Remediator:
             request_id = target.write(desired)
         except AWS_ERRORS as exc:
             code, message, request_id = explain(exc, cls, alert.account, alert.bucket)
-            self._update(rid, "failed", snapshot=before, error=message, request_id=request_id)
+            self.rows.update(rid, "failed", snapshot=before, error=message, request_id=request_id)
             return FixOutcome(
                 "failed", message, alert.id, before, None, request_id, rid, user, error_code=code
             )
@@ -287,7 +242,7 @@ class Remediator:
             after: Config | None = target.read()
         except AWS_ERRORS as exc:
             after, problem = None, explain(exc, cls, alert.account, alert.bucket)[1]
-        self._update(rid, "applied", snapshot=before, applied=after or desired, request_id=request_id)
+        self.rows.update(rid, "applied", snapshot=before, applied=after or desired, request_id=request_id)
         status, turned_on = "applied", ", ".join(changes)
         message = (
             f"Re-enabled Block Public Access for {label}: turned on {turned_on}. Read back: all four on."
@@ -310,12 +265,12 @@ class Remediator:
             request_id = target.delete() if row.snapshot is None else target.write(dict(row.snapshot))
         except AWS_ERRORS as exc:
             code, message, request_id = explain(exc, cls, row.account, row.bucket)
-            self._update(row.id, "applied", error=message)
+            self.rows.update(row.id, "applied", error=message)
             return UndoOutcome(
                 "failed", message, row.alert_id, current, None, request_id, row.id, error_code=code
             )
         now = self.clock()
-        self._update(row.id, "undone", undone_by=user, undone_at=iso(now), error=None)
+        self.rows.update(row.id, "undone", undone_by=user, undone_at=iso(now), error=None)
         # Someone may have changed it after the fix; the snapshot still wins, but say what was overwritten.
         note = (
             "" if current == row.applied else f" (it had changed since the fix: {describe_config(current)})"
@@ -346,46 +301,6 @@ class Remediator:
 
     def _stale(self, row: Remediation) -> bool:
         return row.at is not None and self.clock() - row.at > self.stale_after
-
-    def _one(self, where: str, params: list[Any]) -> Remediation | None:
-        rows = list(
-            self.store.db.table("remediations").rows_where(where, params, order_by="id desc", limit=1)
-        )
-        return _remediation(rows[0]) if rows else None
-
-    def _insert(
-        self,
-        alert: AlertLike,
-        user: str,
-        status: str,
-        *,
-        snapshot: Config | None = None,
-        applied: Config | None = None,
-    ) -> int:
-        # One INSERT outside an explicit transaction: a read inside BEGIN would make SQLite refuse the
-        # write with "database is locked" (no busy wait) when another process committed meanwhile.
-        table = self.store.db.table("remediations")
-        table.insert(
-            {
-                "alert_id": alert.id,
-                "target": f"{alert.account}/{alert.bucket or '*'}",
-                "account": alert.account,
-                "region": alert.region,
-                "bucket": alert.bucket,
-                "snapshot": json.dumps(snapshot),
-                "applied": json.dumps(applied),
-                "by": user,
-                "at": iso(self.clock()),
-                "status": status,
-            }
-        )
-        return int(table.last_pk or 0)
-
-    def _update(self, rid: int, status: str, **values: Any) -> None:
-        for key in ("snapshot", "applied"):
-            if key in values:
-                values[key] = json.dumps(values[key])
-        self.store.db.table("remediations").update(rid, {"status": status, **values})
 
 
 def _already_fixed(live: Remediation) -> FixOutcome:
@@ -427,22 +342,3 @@ def _undo_refusal(row: Remediation) -> UndoOutcome | None:
         message = f"Fix #{row.id} was not applied ({row.status}); nothing to undo."
         return UndoOutcome("nothing_to_undo", message, row.alert_id, remediation_id=row.id)
     return None
-
-
-def _remediation(r: dict[str, Any]) -> Remediation:
-    return Remediation(
-        id=r["id"],
-        alert_id=r["alert_id"],
-        account=r["account"] or "",
-        region=r.get("region") or "us-east-1",
-        bucket=r["bucket"] or None,
-        status=r["status"] or "",
-        snapshot=json.loads(r["snapshot"]) if r["snapshot"] else None,
-        applied=json.loads(r["applied"]) if r["applied"] else None,
-        by=r["by"] or "",
-        at=parse_iso(r["at"]),
-        undone_by=r["undone_by"] or "",
-        undone_at=parse_iso(r["undone_at"]),
-        request_id=r.get("request_id") or "",
-        error=r.get("error") or "",
-    )

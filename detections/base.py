@@ -8,11 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot.bpa import FLAGS
 from bot.events import Actor, Record, first, get_ci, text
 from bot.policy import GRANT_HEADERS, Verdict, evaluate_acl
 
 SEVERITIES = ("critical", "high", "medium", "low")
-FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
 
 @dataclass(frozen=True)

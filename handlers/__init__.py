@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
+from bot.cards import MAX_BLOCKS, SECTION_TEXT
 from bot.mrkdwn import truncate
+from bot.permissions import slack_error
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -23,9 +25,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SECTION_TEXT = 3000  # Slack: characters per section text
-MESSAGE_BLOCKS = 50  # Slack: blocks per message (100 in a view)
-# Slack truncates very long messages and they read badly on a phone: past this, cut with a note.
+# Slack's own limits (SECTION_TEXT, MAX_BLOCKS) live in bot.cards. This one is ours: Slack truncates very
+# long messages and they read badly on a phone, so past it `sections` cuts with a note.
 MESSAGE_TEXT = 12000
 
 
@@ -70,7 +71,7 @@ def tell(client: WebClient, body: dict[str, Any], text: str, blocks: list[Any] |
             client.chat_postMessage(channel=user, text=truncate(text, SECTION_TEXT), blocks=blocks)
     except (SlackApiError, SlackClientError, OSError) as exc:
         # The press itself was handled and audited; only the private reply was lost.
-        log.warning("could not tell %s: %s", user, _slack_error(exc))
+        log.warning("could not tell %s: %s", user, slack_error(exc))
 
 
 def deliver(services: Services, alert_id: int | None = None, *, wait: float = 3.0) -> None:
@@ -94,7 +95,7 @@ def _due_for(services: Services, alert_id: int) -> bool:
 
 
 def sections(
-    head: str, lines: list[str], *, max_blocks: int = MESSAGE_BLOCKS - 2, max_chars: int = MESSAGE_TEXT, note: str = ""
+    head: str, lines: list[str], *, max_blocks: int = MAX_BLOCKS - 2, max_chars: int = MESSAGE_TEXT, note: str = ""
 ) -> list[Block]:
     """`head` then `lines` packed into section blocks under Slack's limits, with a note when cut."""
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(head, SECTION_TEXT)))]
@@ -122,8 +123,3 @@ def sections(
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(text, SECTION_TEXT))]))
     return blocks
 
-
-def _slack_error(exc: BaseException) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error", "error"))
-    return type(exc).__name__

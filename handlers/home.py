@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -25,7 +24,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot import messages as msg
-from bot.cards import buttons, status_line
+from bot.cards import SECTION_TEXT, buttons, status_line
+from bot.exceptions import EXPIRING_WITHIN
 from bot.mrkdwn import truncate
 
 if TYPE_CHECKING:
@@ -37,11 +37,10 @@ log = logging.getLogger(__name__)
 VIEW_BLOCKS = 100  # Slack: blocks per Home tab view
 SHOWN_ALERTS = 25  # three blocks each, leaving room for exceptions and pollers
 REMEMBERED_VIEWERS = 50
-EXPIRING_WITHIN = timedelta(days=7)
 
 
 def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))
+    return SectionBlock(text=MarkdownTextObject(text=truncate(text, SECTION_TEXT)))
 
 
 def home_view(services: Services) -> View:

@@ -24,12 +24,13 @@ from slack_sdk.models.blocks import (
 
 from bot import messages as msg
 from bot.alerts import OPEN, Alert, AlertStateError
-from bot.cards import fix_confirm
+from bot.cards import fix_confirm, fixable
 from bot.durations import DurationError, parse_duration
 from bot.exceptions import ExceptionListError
+from bot.index import who_changed as indexed_changes
 from bot.mrkdwn import truncate
 from bot.sources.lookup import LookupTarget
-from bot.who_changed import timeline
+from bot.who_changed import Timeline, timeline
 from handlers import SECTION_TEXT, deliver, sections
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def acknowledge(services: Services, alert_id: int, user: str) -> Reply:
     if alert is None:
         return _missing(services, user, "ack", alert_id)
     try:
-        done = services.alerts.transition(alert_id, "acknowledged", user, expect=("open",))
+        done = services.alerts.transition(alert_id, "acknowledged", user, expect=("open",), slack_user=True)
     except AlertStateError:
         current = services.alerts.get(alert_id) or alert
         services.audit.record(user, "ack", alert_id, f"already_{current.status}")
@@ -101,12 +102,16 @@ def acknowledge(services: Services, alert_id: int, user: str) -> Reply:
 
 def fix_prompt(services: Services, bucket: str, user: str) -> Reply:
     """`fix <bucket>`: the same danger button and confirm dialog as the card, for each open alert."""
-    alerts = services.alerts.alerts_for(bucket)
-    if not alerts:
+    found = services.alerts.alerts_for(bucket)
+    if not found:
         return Reply(msg.no_open_alert_on(bucket))
-    refusal = refuse(services, user, "fix", "Re-enable Block Public Access", alerts[0].id)
+    refusal = refuse(services, user, "fix", "Re-enable Block Public Access", found[0].id)
     if refusal is not None:
         return refusal
+    alerts = [a for a in found if fixable(a, a.exposure)]
+    if not alerts:
+        services.audit.record(user, "fix", found[0].id, "not_fixable", found[0].detection)
+        return Reply(msg.not_fixable(found[0]))
     blocks: list[Block] = []
     for alert in alerts[:10]:
         plan = services.remediator.plan(alert)
@@ -132,8 +137,14 @@ def fix(services: Services, alert_id: int, user: str) -> Reply:
     refusal = refuse(services, user, "fix", "Re-enable Block Public Access", alert_id)
     if refusal is not None:
         return refusal
-    outcome = services.remediator.fix(alert, user)
     label = "Re-enable Block Public Access"
+    if alert.is_open and not fixable(alert, alert.exposure):
+        # A button from before this rule, or a typed id: closing it as fixed would be untrue.
+        services.audit.record(user, "fix", alert_id, "not_fixable", alert.detection)
+        services.alerts.note(alert_id, msg.press_line(user, label, msg.NOT_FIXABLE_LINE))
+        deliver(services, alert_id)
+        return Reply(msg.not_fixable(alert))
+    outcome = services.remediator.fix(alert, user)
     services.audit.record(user, "fix", alert_id, outcome.status, outcome.message, outcome.request_id)
     if outcome.status in ("applied", "unverified"):
         reply = _fixed(services, alert, user, outcome)
@@ -187,7 +198,7 @@ def undo_button(remediation_id: int) -> ButtonElement:
 
 def _close(services: Services, alert_id: int, status: str, user: str, note: str) -> None:
     try:
-        services.alerts.transition(alert_id, status, user, note, expect=OPEN)
+        services.alerts.transition(alert_id, status, user, note, expect=OPEN, slack_user=True)
     except AlertStateError:
         pass  # Already closed by an event or another press: the card says so already.
 
@@ -217,7 +228,7 @@ def undo(services: Services, user: str, *, remediation_id: int | None = None, al
     services.audit.record(user, "undo", alert_id, outcome.status, outcome.message, outcome.request_id)
     if outcome.status == "undone":
         try:
-            services.alerts.transition(alert_id, "open", user, "fix undone", expect=("fixed",))
+            services.alerts.transition(alert_id, "open", user, "fix undone", expect=("fixed",), slack_user=True)
         except AlertStateError:
             pass
         try:
@@ -301,12 +312,19 @@ def allow_bucket(services: Services, bucket: str, duration: str, reason: str, us
 
 def who_changed(services: Services, bucket: str, user: str, *, days: int = 90, alert: Alert | None = None) -> Reply:
     """Anyone: the bucket's timeline, newest first, saying which source answered."""
-    targets = [LookupTarget(alert.account, alert.region)] if alert is not None and alert.account else None
-    if not bucket:
-        targets = []  # an account-level alert: its changes are in the index under no bucket
-    found = timeline(
-        services.store, services.aws, bucket, days=days, targets=targets, now=services.clock(), limit=TIMELINE_LINES
-    )
+    if not bucket and alert is not None:
+        # An account-level alert: its changes are in the index under no bucket, and only this
+        # account's (every account's account-level writes share bucket '').
+        rows = indexed_changes(
+            services.store, "", account=alert.account, days=days, now=services.clock(), limit=TIMELINE_LINES
+        )
+        found = Timeline("", days, rows, "index" if rows else "none")
+    else:
+        targets = [LookupTarget(alert.account, alert.region)] if alert is not None and alert.account else None
+        found = timeline(
+            services.store, services.aws, bucket, days=days, targets=targets, now=services.clock(),
+            limit=TIMELINE_LINES,
+        )
     alert_id = alert.id if alert is not None else None
     services.audit.record(user, "who_changed", alert_id, found.source, f"{len(found.changes)} changes to {bucket}")
     if alert_id is not None:

@@ -189,7 +189,7 @@ def test_exception_records_the_finding_but_posts_no_card(store: Store, slack_sta
     assert [c.kind for c in first + again] == ["suppressed", "suppressed"]
     assert first[0].alert_id == again[0].alert_id
     alert = service.get(first[0].alert_id)
-    assert alert.status == "accepted"
+    assert alert is not None and alert.status == "accepted" and alert.close_reason
     assert "exception #7" in alert.close_reason and "public website" in alert.close_reason
     assert len(service.findings(alert.id)) == 2
     assert asked[0] == (BUCKET, ACCOUNT)
@@ -197,7 +197,8 @@ def test_exception_records_the_finding_but_posts_no_card(store: Store, slack_sta
     # The exception expired while the bucket is still public: the alert reopens and its card is posted.
     service.reopen(alert.id, "exception #7 expired and the bucket is still public")
     assert outbox.flush() == 1
-    assert service.get(alert.id).status == "open" and len(slack_standin.top_level()) == 1
+    reopened = service.get(alert.id)
+    assert reopened is not None and reopened.status == "open" and len(slack_standin.top_level()) == 1
 
 
 def test_precursor_alone_is_a_low_alert_that_escalates_in_place(wired: SimpleNamespace) -> None:
@@ -245,7 +246,7 @@ def test_transition_is_compare_and_set(wired: SimpleNamespace) -> None:
     def press(user: str) -> None:
         barrier.wait()
         try:
-            wired.service.transition(alert_id, "fixed", user, "BPA re-enabled")
+            wired.service.transition(alert_id, "fixed", user, "BPA re-enabled", slack_user=True)
             results.append("won")
         except AlertStateError as error:
             results.append(error.status)

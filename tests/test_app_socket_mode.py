@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto import mock_aws
@@ -13,11 +14,13 @@ from bot.app import create_app, socket_mode_handler
 from tests.slack_requests import (
     BYSTANDER,
     HOSTILE_AGENT,
+    RESPONDER,
     BotApp,
     block_action,
     eventually,
     make_settings,
     slash_body,
+    view_submission,
 )
 from tests.slack_standin import SlackStandin, slack_standin
 from tests.socket_mode_standin import SocketModeStandin
@@ -66,3 +69,42 @@ def test_button_press_updates_the_card(socket_bot: tuple[BotApp, SocketModeStand
     assert eventually(lambda: f"<@{BYSTANDER}>" in json.dumps(card.blocks))
     sent = json.dumps([c.params for c in bot.standin.calls])
     assert "<!channel>" not in sent and "&lt;!channel&gt;" in sent
+
+
+def test_allow_modal_is_opened_and_submitted_over_the_socket(socket_bot: tuple[BotApp, SocketModeStandin]) -> None:
+    bot, socket = socket_bot
+    alert = bot.open_alert("socket-site")
+    socket.wait_ack(socket.send("interactive", block_action("allow", str(alert.id), user=RESPONDER)))
+    [opened] = bot.standin.wait_for("views.open")
+    view = opened.params["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert view["callback_id"] == "allow_modal" and view["private_metadata"] == str(alert.id)
+
+    def submit(reason: str, expiry: str, user: str = RESPONDER) -> dict[str, Any]:
+        values = {
+            "reason": {"reason": {"type": "plain_text_input", "value": reason}},
+            "expiry": {"expiry": {"type": "plain_text_input", "value": expiry}},
+        }
+        payload = view_submission(view["callback_id"], values, view["private_metadata"], user=user)
+        return socket.wait_ack(socket.send("interactive", payload))
+
+    # Invalid input: the errors travel back in the envelope's ack, under the fields, and nothing changes.
+    refused = submit("", "soonish")
+    assert refused["payload"]["response_action"] == "errors"
+    assert set(refused["payload"]["errors"]) == {"reason", "expiry"}
+    assert bot.services.alerts.get(alert.id).status == "open"
+    # Someone outside RESPONDERS who kept the modal open: the modal closes, the refusal is a direct message.
+    assert not submit("looks fine", "7d", user=BYSTANDER).get("payload")
+    assert eventually(lambda: any(
+        c.params.get("channel") == BYSTANDER and "Only responders" in str(c.params.get("text"))
+        for c in bot.standin.calls_to("chat.postMessage")
+    ))
+    assert bot.services.exceptions.list_active() == []
+    # A valid submission: an empty ack closes the modal; the exception exists and the card says accepted.
+    accepted = submit("<!channel> public website", "2w")
+    assert not accepted.get("payload")
+    assert eventually(lambda: bot.services.alerts.get(alert.id).status == "accepted")
+    [row] = bot.services.exceptions.list_active()
+    assert (row.bucket, row.owner, row.reason) == ("socket-site", RESPONDER, "<!channel> public website")
+    assert eventually(lambda: "Accepted as expected" in json.dumps(bot.standin.message(alert.ts).blocks))
+    assert "<!channel>" not in json.dumps([c.params for c in bot.standin.calls_to("chat.update")])

@@ -105,5 +105,8 @@ def test_error_helpers() -> None:
     assert error_message(denied) == "AccessDenied: no"
     assert request_id(denied) == "R1"
     assert request_id({"ResponseMetadata": {"RequestId": "R2"}}) == "R2"
+    # S3 and other services name the request id header differently.
+    assert request_id({"ResponseMetadata": {"HTTPHeaders": {"x-amz-request-id": "S3R"}}}) == "S3R"
+    assert request_id({"ResponseMetadata": {"HTTPHeaders": {"x-amzn-requestid": "CTR"}}}) == "CTR"
     assert request_id(None) == ""
     assert error_code(EndpointConnectionError(endpoint_url="http://x")) == "EndpointConnectionError"

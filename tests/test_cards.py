@@ -42,7 +42,7 @@ def test_card_content_links_and_buttons(store: Store) -> None:
     body = json.dumps(dicts(blocks), ensure_ascii=False)
     assert "bw-data-prod" in text and "sam@example.com" in text
     for expected in ("SSO · MFA yes", "CLI `aws-cli/2.15.0 Python/3.11`", "`203.0.113.7`", "<!date^",
-                     "`111122223333`", "us-east-1", "`BlockPublicAcls`: ? → false",
+                     "`111122223333`", "us-east-1", "`BlockPublicAcls`: unknown → off",
                      "https://s3.console.aws.amazon.com/s3/buckets/bw-data-prod?region=us-east-1&tab=permissions",
                      "https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/evt-"):
         assert expected in body, expected
@@ -61,7 +61,8 @@ def test_fix_confirm_names_only_the_flags_that_will_change(store: Store) -> None
     v = dataclasses.replace(verdict(), bucket_bpa=partly)
     _, blocks = alert_card(alert, service.finding_objects(alert.id), v)
     confirm = dicts(blocks)[-1]["elements"][1]["confirm"]["text"]["text"]
-    assert "Turns on BlockPublicPolicy, RestrictPublicBuckets for bucket" in confirm
+    assert "Flags off as of 2026-11-26 09:45 UTC: BlockPublicPolicy, RestrictPublicBuckets." in confirm
+    assert "Turns on those still off for bucket `bw-data-prod`" in confirm
 
 
 @pytest.mark.parametrize(("status", "expected_actions", "status_text"), [
@@ -76,10 +77,24 @@ def test_buttons_give_way_as_the_status_moves(store: Store, status: str, expecte
     service, alert = open_alert(store, bpa(ALL_OFF))
     when = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
     moved = dataclasses.replace(alert, status=status, acknowledged_by="U0ALICE", acknowledged_at=when,
-                                closed_by="U0ALICE", closed_at=when, close_reason="done")
+                                closed_by="U0ALICE", closed_by_slack=True, closed_at=when, close_reason="done")
     _, blocks = alert_card(moved, service.finding_objects(alert.id), moved.exposure)
     assert [e["action_id"] for e in dicts(blocks)[-1]["elements"]] == expected_actions
     assert status_text in dicts(blocks)[1]["text"]["text"]
+
+
+@pytest.mark.parametrize(("public_now", "flags", "offered"), [
+    (False, ALL_OFF, False),  # a precursor on a bucket not public now: Block Public Access closes nothing
+    (True, ALL_OFF, True),  # public now through something older, with flags off: the fix helps
+    (True, dict.fromkeys(ALL_OFF, True), False),  # public now, but every flag is on already
+])
+def test_a_precursor_offers_the_fix_only_when_the_live_check_calls_for_it(
+        store: Store, public_now: bool, flags: dict[str, bool], offered: bool) -> None:
+    service, alert = open_alert(store, make_record("PutBucketWebsite", {"WebsiteConfiguration": {}}))
+    assert alert.detection == "website_enabled"
+    v = dataclasses.replace(verdict(public=public_now), bucket_bpa=flags)
+    _, blocks = alert_card(alert, service.finding_objects(alert.id), v)
+    assert ("fix" in [e["action_id"] for e in dicts(blocks)[-1]["elements"]]) is offered
 
 
 def test_oversized_content_is_cut_with_a_note_not_rejected(store: Store) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from botocore.stub import ANY, Stubber
 
 from bot.events import Record
 from bot.index import ingest
+from bot.mrkdwn import slack_date
+from bot.sources import Quarantined, SourceResult, record_outcome
 from handlers.commands import SUBCOMMANDS, help_text
 from tests.slack_requests import (
     ACCOUNT,
@@ -18,6 +21,10 @@ from tests.slack_requests import (
     BotApp,
     bot_app,
     bpa_record,
+    encode_form,
+    eventually,
+    post,
+    slash_body,
 )
 from tests.slack_standin import slack_standin
 
@@ -41,6 +48,7 @@ def test_every_subcommand_has_help_and_the_help_names_them_all() -> None:
         "status",
         "digest",
         "help",
+        "revoke",
     }
 
 
@@ -94,11 +102,113 @@ def test_allow_then_allowlist(bot_app: BotApp) -> None:
     assert "is not a duration" in bot_app.answer("allow public-site soonish reason")["text"]
 
 
+def answer_in(bot_app: BotApp, text: str, channel: str, *, user: str) -> dict[str, Any]:
+    """What `user` sees after typing the command in `channel` (not the alert channel)."""
+    before = len(bot_app.responses())
+    fields = slash_body(text, user=user, command=bot_app.settings.slash_command, channel=channel)
+    fields["response_url"] = bot_app.standin.response_url("slash")
+    reply = post(bot_app.url, encode_form(fields))
+    assert reply.status == 200
+    if reply.body:
+        return dict(reply.json())
+    found = eventually(lambda: len(bot_app.responses()) > before and bot_app.responses()[-1])
+    assert found, f"no answer to {text!r}"
+    return dict(found)
+
+
+def thread_texts(bot_app: BotApp, ts: str, wanted: str) -> str:
+    """The card's thread once a line containing `wanted` arrived (sent after the answer)."""
+    eventually(lambda: wanted in json.dumps([m.text for m in bot_app.standin.replies(ts)]))
+    return json.dumps([m.text for m in bot_app.standin.replies(ts)])
+
+
+def test_ack_typed_outside_the_alert_channel_is_for_responders_only(bot_app: BotApp) -> None:
+    alert = bot_app.open_alert("acked-elsewhere")
+    refused = answer_in(bot_app, f"ack {alert.id}", "C0RANDOM", user=BYSTANDER)
+    assert refused["response_type"] == "ephemeral"
+    assert refused["text"].startswith(":no_entry: Acknowledge from the alert channel, <#C0ALERTS>")
+    assert bot_app.services.alerts.get(alert.id).status == "open"
+    # An alert that does not exist gets the same answer: the refusal tells an outsider nothing.
+    assert answer_in(bot_app, "ack 999", "C0RANDOM", user=BYSTANDER)["text"] == refused["text"]
+    rows = [(r.user, r.action, r.alert_id, r.outcome) for r in bot_app.services.audit.recent()]
+    assert rows == [(BYSTANDER, "ack", None, "refused"), (BYSTANDER, "ack", alert.id, "refused")]
+    thread = thread_texts(bot_app, alert.ts, "refused")
+    assert f"<@{BYSTANDER}> pressed *Acknowledge*: refused (typed outside the alert channel" in thread
+    # A responder may acknowledge from anywhere, a direct message included.
+    answer_in(bot_app, f"ack {alert.id}", "D0DIRECT", user=RESPONDER)
+    assert bot_app.services.alerts.get(alert.id).acknowledged_by == RESPONDER
+
+
+def test_revoke_ends_an_exception_and_leaves_its_alerts_closed(bot_app: BotApp) -> None:
+    alert = bot_app.open_alert("site-x")
+    assert "Exception #1" in bot_app.answer("allow site-x 30d public website")["text"]
+    assert bot_app.services.alerts.get(alert.id).status == "accepted"
+    assert "Only responders may revoke" in bot_app.answer("revoke 1", user=BYSTANDER)["text"]
+    assert [r.id for r in bot_app.services.exceptions.list_active()] == [1]
+
+    said = bot_app.answer("revoke #1")["text"]
+    assert said.startswith(":wastebasket: Exception #1 revoked: changes making `site-x` public alert again")
+    assert f"Alerts it closed as accepted (#{alert.id}) stay closed: they are not reopened automatically." in said
+    assert bot_app.services.exceptions.list_active() == []
+    revoked = bot_app.services.store.db.execute("select revoked_by from exceptions where id = 1").fetchone()
+    assert revoked == (RESPONDER,)
+    assert bot_app.services.alerts.get(alert.id).status == "accepted"
+    assert f"<@{RESPONDER}> revoked exception #1" in thread_texts(bot_app, alert.ts, "revoked exception")
+    assert "already revoked" in bot_app.answer("revoke 1")["text"]
+    assert "There is no exception #99" in bot_app.answer("revoke 99")["text"]
+    assert "Give the exception id as a number" in bot_app.answer("revoke everything")["text"]
+    audit = [(r.user, r.action, r.alert_id, r.outcome) for r in reversed(bot_app.services.audit.recent())]
+    assert [row for row in audit if row[1] == "revoke"] == [
+        (BYSTANDER, "revoke", None, "refused"),
+        (RESPONDER, "revoke", None, "revoked"),
+        (RESPONDER, "revoke", alert.id, "revoked"),
+        (RESPONDER, "revoke", None, "already_revoked"),
+        (RESPONDER, "revoke", None, "not_found"),
+    ]
+    # No exception covers the bucket any more: its next public change opens a new alert.
+    [change] = bot_app.services.alerts.process([Record(bpa_record("site-x", event_id="ev-after-revoke"))])
+    assert change.alert_id != alert.id and bot_app.services.alerts.get(change.alert_id).status == "open"
+
+
 def test_status_and_digest(bot_app: BotApp) -> None:
-    status = json.dumps(bot_app.answer("status"))
-    assert "lookup:123456789012:us-east-1" in status and "HTTP" in status and f"<@{RESPONDER}>" in status
+    services = bot_app.services
+    alert = bot_app.open_alert("shown-in-status")
+    now = datetime.now(UTC)
+    source = f"lookup:{ACCOUNT}:us-east-1"
+    bad = [Quarantined("LookupEvents entry: CloudTrailEvent is not JSON", f'{{"EventId": "bad-{n}"}}') for n in (1, 2)]
+    with services.store.atomic() as db:  # what a poll at `now` records: newest event read 7 minutes before
+        record_outcome(db, SourceResult(source, "lookup", watermark=now, newest_event=now - timedelta(minutes=7),
+                                        quarantine=bad), now)
+    services.clock = services.poller.clock = lambda: now
+
+    status = bot_app.answer("status")
+    assert status["text"] == "\n".join([
+        "*bucketwatch status* · 1 open alert · HTTP",
+        "Fixes change AWS.",
+        "Slack messages waiting to be sent: 0",
+        f"Only responders may fix, undo and allow: <@{RESPONDER}>",
+    ])
+    assert [b["text"]["text"] for b in status["blocks"]][1:] == [
+        f":white_check_mark: `{source}` · last success {slack_date(now)} · lag 7 minutes\n"
+        f":warning: 2 malformed entries quarantined (table `quarantine`): `{source}` 2"
+    ]
+
     digest = bot_app.answer("digest")
-    assert digest["text"] and digest["blocks"]
+    assert digest["text"] == (
+        f"bucketwatch digest for {now:%a %d %b}: new 1, open 1, acknowledged 0, fixed 0, accepted 0,"
+        " resolved 0; 0 still public."
+    )
+    blocks = digest["blocks"]
+    assert blocks[0]["text"]["text"] == f"Daily digest · {now:%a %d %b %Y}"
+    fields = [f["text"] for f in blocks[1]["fields"]]
+    assert fields[:3] == ["*New (24 h)*\n1", "*Open*\n1", "*Acknowledged*\n0"]
+    sections = {b["text"]["text"].split("\n")[0]: b["text"]["text"] for b in blocks if "text" in b}
+    assert sections["*Still open (1)*"] == (
+        f"*Still open (1)*\n• #{alert.id} `shown-in-status` ({ACCOUNT} us-east-1) · open · for less than a minute"
+    )
+    pollers = sections["*Pollers (1 healthy, 0 failing or late)*"]
+    assert pollers.startswith(f"*Pollers (1 healthy, 0 failing or late)*\n✅ {source} · last success <!date^")
+    assert pollers.endswith(" · lag 7 minutes")
 
 
 def test_long_lists_are_cut_with_a_note_within_slack_limits(bot_app: BotApp) -> None:

@@ -12,14 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto import mock_aws
 from slack_sdk import WebClient
 
 from bot.__main__ import main
+from bot.app import build_services, build_web_client
+from bot.aws import AwsClients
+from bot.config import load_settings
 from bot.digest import MAX_RECHECKS, QUIET_LINE, DigestPostError, DigestService, chart_lines
 from bot.store import Store, iso
+from handlers.commands import SUBCOMMANDS, Context, answer
 
 NOW = datetime(2025, 3, 24, 10, 0, tzinfo=UTC)  # 11:00 in Paris (CET), 03:00 in Los Angeles (PDT)
 H = timedelta(hours=1)
+M = timedelta(minutes=1)
 
 
 class SlackStandin:
@@ -169,17 +175,19 @@ def add_poller(
     *,
     error: str | None = None,
     attempt: datetime | None = None,
-    lag: float | None = 30.0,
+    newest: datetime | None = None,
 ) -> None:
+    """A poller_state row; `newest`: the newest event the source returned (lag = now − newest)."""
     store.db.table("poller_state").insert(
         {
             "source": source,
             "last_success": iso(ok),
             "last_attempt": iso(attempt or ok),
             "last_error": error,
-            "lag_seconds": lag,
-            "watermark": None,
+            "lag_seconds": None,
+            "watermark": iso(ok),
             "events_seen": 0,
+            "newest_event": iso(newest),
         }
     )
 
@@ -486,24 +494,54 @@ def test_expiry_reminder_reopens_an_accepted_alert_still_public(store: Store, sl
     assert len(reopened) == 1 and len(slack.posts()) == 3
 
 
-def test_cli_prints_and_posts_the_same_digest(
+class _FrozenClock(datetime):
+    """`datetime` whose now() is NOW: every clock in the bot reads bot.store.utcnow, which asks this."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> _FrozenClock:
+        frozen = NOW.astimezone(tz) if tz is not None else NOW.replace(tzinfo=None)
+        return cls.fromisoformat(frozen.isoformat())
+
+
+def test_cli_prints_and_posts_the_same_digest_as_the_slash_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], slack: SlackStandin
 ) -> None:
     db = tmp_path / "cli.db"
-    add_alert(Store(db), "<b>cli-bucket</b>", datetime.now(UTC) - H)
+    store = Store(db)
+    opened = add_alert(store, "<b>cli-bucket</b>", NOW - H)
+    add_alert(store, "acked", NOW - 5 * H, "acknowledged", moves=(("acknowledged", NOW - 4 * H),))
+    add_exception(store, "ends-soon", NOW + 2 * 24 * H)
+    add_poller(store, "lookup:111122223333:us-east-1", NOW - timedelta(minutes=2), newest=NOW - 7 * M)
     monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("DB_PATH", str(db))
-    monkeypatch.setenv("DIGEST_TZ", "Europe/Paris")
-    assert main(["digest"]) == 0
-    printed = capsys.readouterr().out
-    assert "Still open (1)" in printed and "<b>cli-bucket</b>" in printed and "New (24 h): 1" in printed
+    env = {"DB_PATH": str(db), "DIGEST_TZ": "Europe/Paris", "SLACK_BOT_TOKEN": "xoxb-test",
+           "SLACK_API_URL": slack.url, "ALERT_CHANNEL": "C0ALERTS", "AWS_ACCOUNTS": "111122223333"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("bot.store.datetime", _FrozenClock)  # the CLI and the bot share one frozen now
 
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
-    monkeypatch.setenv("SLACK_API_URL", slack.url)
-    monkeypatch.setenv("ALERT_CHANNEL", "C0ALERTS")
-    assert main(["digest", "--post"]) == 0
-    [post] = slack.posts()
-    assert post["channel"] == "C0ALERTS" and "&lt;b&gt;cli-bucket&lt;/b&gt;" in json.dumps(post["blocks"])
-    slack.fail_next = ["not_in_channel"]
-    assert main(["digest", "--post"]) == 1
-    assert "not_in_channel" in capsys.readouterr().err
+    with mock_aws():  # the live re-check reads moto, the same way on both sides
+        settings = load_settings()
+        services = build_services(settings, build_web_client(settings), Store(db), AwsClients(settings))
+        expected = services.digest.build(NOW)
+        slash = answer(SUBCOMMANDS["digest"], Context(services, "U0ALICE", "/bucketwatch"), [], "digest")
+        assert services.clock() == NOW and (slash.text, slash.blocks) == (expected.text, list(expected.blocks))
+
+        assert main(["digest"]) == 0
+        printed = capsys.readouterr().out
+        assert printed == expected.plain + "\n"
+        # What a person reads in the terminal, figure by figure (Paris is UTC+1 on 24 March 2025).
+        assert printed.startswith("Daily digest · Mon 24 Mar 2025 (last 24 h up to Mon 24 Mar 11:00 CET)")
+        assert "New (24 h): 2   Open: 1   Acknowledged: 1   Fixed (24 h): 0" in printed
+        assert "Time to acknowledge: median 1 hour, worst 1 hour (over 1)" in printed
+        assert f"• #{opened} <b>cli-bucket</b> (111122223333 us-east-1) · open · for 1 hour" in printed
+        assert "• ends-soon (any account) · ends Wed 26 Mar 11:00 CET · static site (U0CAROL)" in printed
+        assert "✅ lookup:111122223333:us-east-1 · last success Mon 24 Mar 10:58 CET · lag 7 minutes" in printed
+
+        assert main(["digest", "--post"]) == 0
+        [post] = slack.posts()
+        assert post["channel"] == "C0ALERTS" and post["text"] == slash.text
+        assert post["blocks"] == [b.to_dict() for b in slash.blocks]
+        assert "&lt;b&gt;cli-bucket&lt;/b&gt;" in json.dumps(post["blocks"])
+        slack.fail_next = ["not_in_channel"]
+        assert main(["digest", "--post"]) == 1
+        assert "not_in_channel" in capsys.readouterr().err

@@ -97,6 +97,8 @@ def test_expiry_reminder_is_due_once(allow: ExceptionList, clock: Clock) -> None
     assert allow.mark_notified(row.id) is True
     assert allow.mark_notified(row.id) is False  # a second worker does not remind again
     assert allow.due_for_expiry_notice() == []
+    allow.release_notice(row.id)  # its post failed: the next run sends it
+    assert allow.due_for_expiry_notice() == [row]
 
 
 @pytest.mark.parametrize(

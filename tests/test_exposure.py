@@ -11,7 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bot.exposure import FLAGS, ExposureVerdict, live_verdict
+from bot.bpa import FLAGS
+from bot.exposure import ExposureVerdict, live_verdict
 
 ACCOUNT = "123456789012"  # moto's default account
 BUCKET = "bw-exposure-test"

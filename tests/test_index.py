@@ -147,6 +147,19 @@ def test_who_changed_newest_first_within_days(store: Store) -> None:
     assert newest.as_dict()["event_time"].endswith("Z")
 
 
+def test_account_level_changes_can_be_narrowed_to_one_account(store: Store) -> None:
+    def account_write(event_id: str, account: str) -> Record:
+        raw = _rec(event_id, "PutAccountPublicAccessBlock", params=BPA_ON, recipientAccountId=account)
+        raw["requestParameters"] = {"Host": f"{account}.s3-control.us-east-2.amazonaws.com", **BPA_ON}
+        return Record(raw)
+
+    ingest(store, [account_write("mine", ACCT), account_write("theirs", "444455556666")])
+    # Every account's account-level writes are kept under bucket '': unfiltered, they mix.
+    assert sorted(_ids(who_changed(store, "", now=NOW))) == ["mine", "theirs"]
+    assert _ids(who_changed(store, "", now=NOW, account=ACCT)) == ["mine"]
+    assert _ids(who_changed(store, "", now=NOW, account="444455556666")) == ["theirs"]
+
+
 def test_summaries_say_what_changed() -> None:
     partial = {
         "PublicAccessBlockConfiguration": {

@@ -9,8 +9,10 @@ import pytest
 
 from bot.aws import AwsClients
 from bot.config import Settings, parse_accounts
+from bot.digest import DigestService
 from bot.events import Record
-from bot.poller import Poller
+from bot.messages import health_line
+from bot.poller import STALE_AFTER, Poller
 from bot.sources import load_state
 from bot.sources.lookup import LOOKUP_EVENT_NAMES, TokenBucket
 from bot.standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
@@ -90,8 +92,8 @@ def test_access_denied_on_one_account_is_recorded_while_the_other_flows(
     health = {h.source: h for h in poller.health()}
     denied = health[f"lookup:{ACCT_B}:us-east-1"]
     assert denied.last_error is not None and denied.last_error.startswith("AccessDenied")
-    assert denied.last_success is None and not denied.ok
-    assert health[f"lookup:{ACCT_A}:us-east-1"].ok
+    assert denied.last_success is None and denied.failing and not denied.healthy
+    assert health[f"lookup:{ACCT_A}:us-east-1"].healthy
     assert load_state(store, f"lookup:{ACCT_B}:us-east-1").last_attempt is not None
     assert [s.source for s in report.errors] == [f"lookup:{ACCT_B}:us-east-1"]
     # The role account was really read through its assumed role (the fake's keys name the account).
@@ -204,3 +206,91 @@ def test_token_bucket_spaces_calls() -> None:
     for _ in range(4):
         bucket.acquire()
     assert slept == [0.5, 0.5, 0.5]
+
+
+def spoil(server: FakeCloudTrailServer, event: dict[str, object], text: str) -> None:
+    """Serve `event`'s LookupEvents entry with `text` as its CloudTrailEvent."""
+    for stored in server.fake.events[(ACCT_A, "us-east-1")]:
+        if stored.entry["EventId"] == event["eventID"]:
+            stored.entry["CloudTrailEvent"] = text
+
+
+def test_malformed_entries_are_quarantined_once_and_the_poll_goes_on(
+    server: FakeCloudTrailServer, store: Store
+) -> None:
+    good = server.fake.add(public_bpa_off(bucket="still-alerted", when=ago(2)))
+    not_json = server.fake.add(public_bpa_off(bucket="x", when=ago(3)))
+    a_list = server.fake.add(public_bpa_off(bucket="y", when=ago(4)))
+    spoil(server, not_json, '{"eventVersion": "1.09", "eventName": ')
+    spoil(server, a_list, "[1, 2]")
+    calls: list[list[Record]] = []
+    poller = make_poller(store, calls)
+    report = poller.poll_once()
+    mine = next(s for s in report.sources if s.source == f"lookup:{ACCT_A}:us-east-1")
+    assert mine.error is None and (mine.seen, mine.new) == (3, 1)
+    assert [r.event_id for batch in calls for r in batch] == [good["eventID"]]
+    rows = sorted(store.db["quarantine"].rows, key=lambda r: r["reason"])
+    assert [(r["source"], r["reason"]) for r in rows] == [
+        (f"lookup:{ACCT_A}:us-east-1", "LookupEvents entry: CloudTrailEvent is a list, not an object"),
+        (f"lookup:{ACCT_A}:us-east-1", "LookupEvents entry: CloudTrailEvent is not JSON (unexpected end of data)"),
+    ]
+    # The whole entry is kept: its EventId and the text that did not parse.
+    assert a_list["eventID"] in rows[0]["raw"] and "[1, 2]" in rows[0]["raw"]
+    assert not_json["eventID"] in rows[1]["raw"] and '\\"eventName\\": ' in rows[1]["raw"]
+    # The overlap serves both again on the next poll: still two rows, the watermark moves on.
+    poller.poll_once()
+    assert store.db["quarantine"].count == 2
+    assert load_state(store, f"lookup:{ACCT_A}:us-east-1").last_error is None
+
+
+def test_lag_is_the_age_of_the_newest_event_seen_not_of_the_watermark(
+    server: FakeCloudTrailServer, store: Store
+) -> None:
+    now = [datetime.now(UTC).replace(microsecond=0)]
+    newest = now[0] - timedelta(minutes=7)
+    server.fake.add(s3_record("GetBucketAcl", when=newest))  # a read counts: it is an event seen
+    server.fake.add(public_bpa_off(when=now[0] - timedelta(minutes=9)))
+    poller = make_poller(store, [])
+    poller.clock = lambda: now[0]
+    source = f"lookup:{ACCT_A}:us-east-1"
+
+    def lag() -> float | None:
+        return {h.source: h for h in poller.health()}[source].lag_seconds
+
+    poller.poll_once()
+    state = load_state(store, source)
+    assert state.watermark == now[0]  # the watermark still marks what was read: up to the poll's now
+    assert state.newest_event == newest and state.lag_seconds == lag() == 7 * 60
+    now[0] += timedelta(minutes=5)  # a quiet poll: nothing newer, so the newest event ages
+    poller.poll_once()
+    assert load_state(store, source).watermark == now[0] and lag() == 12 * 60
+    server.fake.deny_accounts.add(ACCT_A)  # failing: the watermark stays, the lag keeps growing
+    now[0] += timedelta(minutes=5)
+    poller.poll_once()
+    state = load_state(store, source)
+    assert state.watermark == now[0] - timedelta(minutes=5) and state.last_error
+    assert state.lag_seconds == lag() == 17 * 60
+    # A source that has never returned an event has no lag to show, rather than a made-up one.
+    assert {h.source: h for h in poller.health()}[f"lookup:{ACCT_B}:us-east-1"].lag_seconds is None
+
+
+def test_status_app_home_and_digest_judge_health_by_one_rule(server: FakeCloudTrailServer, store: Store) -> None:
+    now = [datetime.now(UTC).replace(microsecond=0)]
+    server.fake.deny_accounts.add(ACCT_B)
+    poller = make_poller(store, [])
+    poller.clock = lambda: now[0]
+    poller.poll_once()
+    ok, denied = f"lookup:{ACCT_A}:us-east-1", f"lookup:{ACCT_B}:us-east-1"
+
+    def judged() -> dict[str, bool]:
+        return {h.source: h.healthy for h in poller.health()}
+
+    def digest() -> dict[str, bool]:
+        return {p.source: p.healthy for p in DigestService(store, tz="UTC").figures(now[0]).pollers}
+
+    assert judged() == digest() == {ok: True, denied: False}
+    now[0] += STALE_AFTER + timedelta(minutes=1)  # no poll since: late, though its last poll went fine
+    late = {h.source: h for h in poller.health()}[ok]
+    assert late.stale and not late.failing
+    assert judged() == digest() == {ok: False, denied: False}
+    assert health_line(late).startswith(":warning:")  # what `status` and App Home show

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +57,23 @@ def test_manifest_socket_mode_needs_no_urls() -> None:
     assert "request_url" not in manifest["settings"]["event_subscriptions"]
 
 
-def _doctor(settings: Settings, standin: SlackStandin, cloudtrail: Any = None) -> tuple[int, str]:
+def _doctor(
+    settings: Settings, standin: SlackStandin, cloudtrail: Any = None, account_bpa: str | None = None
+) -> tuple[int, str]:
+    """Run doctor with LookupEvents stubbed (moto lacks it), and the account BPA read refused if asked."""
     slack = WebClient(token=settings.slack_bot_token, base_url=standin.url)
     aws = AwsClients(settings)
     client = aws.client("cloudtrail", ACCOUNT, "us-east-1")
     out = io.StringIO()
-    with Stubber(client) as stub:
+    with ExitStack() as stack:
+        stub = stack.enter_context(Stubber(client))
         if cloudtrail is None:
             stub.add_response("lookup_events", {"Events": []}, LOOKUP)
         else:
             stub.add_client_error("lookup_events", cloudtrail, "not allowed", 400, expected_params=LOOKUP)
+        if account_bpa is not None:
+            s3control = stack.enter_context(Stubber(aws.client("s3control", ACCOUNT, "us-east-1")))
+            s3control.add_client_error("get_public_access_block", account_bpa, "no", 403, {"AccountId": ACCOUNT})
         code = run_doctor(settings, slack=slack, aws=aws, out=out)
     return code, out.getvalue()
 
@@ -79,6 +87,7 @@ def test_doctor_passes_and_prints_no_secret(slack_standin: SlackStandin, tmp_pat
     assert code == 0, out
     assert "✓ Slack token" in out and "✓ scope commands" in out and "✓ alert channel: #alerts" in out
     assert f"✓ AWS {ACCOUNT} identity: arn:aws:" in out and f"✓ AWS {ACCOUNT} us-east-1 CloudTrail" in out
+    assert f"✓ AWS {ACCOUNT} account BPA read: readable (no configuration set)" in out
     assert "xoxb-very-secret-1" not in out and "shh-42" not in out and "SLACK_BOT_TOKEN = set" in out
     assert slack_standin.calls_to("auth.test")[0].token == "xoxb-very-secret-1"
 
@@ -95,6 +104,14 @@ def test_doctor_fails_on_a_missing_scope_and_denied_cloudtrail(slack_standin: Sl
     assert "✗ alert channel: #alerts (C0ALERTS): the bot is not a member" in out
     assert f"✗ AWS {ACCOUNT} us-east-1 CloudTrail: AccessDeniedException" in out
     assert "Traceback" not in out
+
+
+def test_doctor_marks_a_denied_account_bpa_read_as_degrading(slack_standin: SlackStandin, tmp_path: Path) -> None:
+    settings = make_settings(slack_standin, tmp_path)
+    with mock_aws():
+        code, out = _doctor(settings, slack_standin, account_bpa="AccessDenied")
+    assert code == 0, out  # the verdict degrades; the bot still posts and polls
+    assert f"✗ AWS {ACCOUNT} account BPA read: AccessDenied: no (not essential" in out
 
 
 def test_doctor_without_settings_says_what_is_missing(slack_standin: SlackStandin, tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from bot.aws import NoWriteAccess
-from bot.remediation import ACTIONS, FLAGS, Remediator
+from bot.bpa import ACTIONS, FLAGS
+from bot.remediation import Remediator
 from bot.store import Store, iso
 
 ACCOUNT = "123456789012"  # moto's default account: S3 Control checks AccountId against the caller

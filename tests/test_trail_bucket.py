@@ -16,6 +16,7 @@ from bot.aws import AwsClients
 from bot.config import ConfigError, Settings
 from bot.events import Record
 from bot.poller import Poller
+from bot.sources import load_state
 from bot.sources.trail_bucket import TrailLocation, prune_read_files, start_after
 from bot.standins.cloudtrail import public_bpa_off, s3_record
 from bot.store import Store
@@ -141,6 +142,37 @@ def test_corrupt_log_file_is_skipped_once_and_the_trail_goes_on(s3: Any, store: 
     assert gets == [bad, good] and len(calls) == 1
     poller.poll_once()
     assert gets == [bad, good]
+    # Kept once for a person to look at: the bytes stay in the bucket, the row says where.
+    [row] = store.db["quarantine"].rows
+    uri = f"s3://{BUCKET}/{bad}"
+    assert row["source"] == f"trail:{BUCKET}/trails" and row["raw"] == uri
+    assert row["reason"].startswith(f"{uri}: unreadable log file")
+
+
+def test_malformed_records_are_quarantined_and_the_good_ones_flow(s3: Any, store: Store) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    acl = public_object_acl(now - timedelta(minutes=3))
+    mixed = put_log(s3, [acl, 42, "<!channel>"], when=now - timedelta(minutes=2), suffix="mix1")
+    lines = put_log(s3, [], when=now - timedelta(minutes=1), suffix="jsl1")
+    good_line = json.dumps(public_bpa_off(when=now - timedelta(minutes=2), bucket="lines"))
+    s3.put_object(Bucket=BUCKET, Key=lines, Body=gzip.compress(f"{good_line}\nnot json at all\n".encode()))
+    calls: list[list[Record]] = []
+    poller = make_poller(store, calls)
+    report = poller.poll_once()
+    assert report.sources[0].error is None
+    assert sorted(r.bucket or "" for batch in calls for r in batch) == ["lines", "media"]
+    rows = [(r["reason"], r["raw"]) for r in store.db["quarantine"].rows_where(order_by="id")]
+    assert rows[:2] == [
+        (f"s3://{BUCKET}/{mixed}: record 2 is not a JSON object", "42"),
+        (f"s3://{BUCKET}/{mixed}: record 3 is not a JSON object", '"<!channel>"'),
+    ]
+    assert rows[2][0].startswith(f"s3://{BUCKET}/{lines}: line 2: invalid JSON (") and rows[2][1] == "not json at all"
+    assert len(rows) == 3
+    # Lag: the newest event read from the trail (see bot.sources.event_lag).
+    state = load_state(store, f"trail:{BUCKET}/trails")
+    assert state.newest_event == now - timedelta(minutes=2)
+    poller.poll_once()  # files are read once: nothing quarantined twice
+    assert store.db["quarantine"].count == 3
 
 
 def test_trail_locations_parse() -> None:
