@@ -29,13 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 ACCOUNT = "111122223333"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=12)
     parser.add_argument("--poll-seconds", type=int, default=5)
     parser.add_argument("--latency", type=float, nargs=2, default=(0.1, 0.3))
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT
     from moto.server import ThreadedMotoServer
@@ -62,7 +62,7 @@ def main() -> int:
         from bot.config import Account, Settings
 
         settings = Settings(
-            slack_bot_token="xoxb-bench",  # noqa: S106 (the stand-in accepts any token)
+            slack_bot_token="xoxb-bench",
             slack_api_url=slack.url, alert_channel="C0BENCH", accounts=(Account(ACCOUNT),),
             regions=("us-east-1",), poll_seconds=args.poll_seconds, db_path=Path(tmp) / "bench.db",
         )

@@ -146,7 +146,7 @@ def run(accounts: int, regions: int, latency: tuple[float, float], busy: int, wo
     return results
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--regions", type=int, default=4, choices=range(1, len(REGIONS) + 1))
@@ -154,7 +154,7 @@ def main() -> int:
     parser.add_argument("--busy", type=int, default=5, help="account-regions with read-heavy windows")
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     results = run(args.accounts, args.regions, tuple(args.latency), args.busy, args.workers)
     print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
     if args.json:

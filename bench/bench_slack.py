@@ -330,13 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"index: {args.events:,} events, {db.stat().st_size / 2**30:.2f} GiB"
           + (f", built in {built:.0f} s" if built else " (reused)"), flush=True)  # fmt: skip
 
-    with TimedStandin() as standin:
+    standin = TimedStandin()
+    with standin:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         args_child = (child, standin.url, str(db), args.listed, bwc.NOW.isoformat())
         proc = ctx.Process(target=serve, args=args_child, daemon=True)
         began = time.perf_counter()
         proc.start()
+        pid = proc.pid
+        assert pid is not None
         if not parent.poll(900):
             proc.kill()
             raise SystemExit("the app did not start")
@@ -344,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         url, listed = info["url"], info["listed"]
         print(f"app up with {listed} open alerts in {time.perf_counter() - began:.0f} s", flush=True)
 
-        def child(command: Any) -> Any:
+        def ask(command: Any) -> Any:
             parent.send(command)
             return parent.recv()
 
@@ -358,9 +361,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def record(label: str, run: Any) -> Any:
             """Run one batch, keeping its times under `label` and the app's CPU ms per request."""
-            before = cpu_seconds(proc.pid)
+            before = cpu_seconds(pid)
             values = run()
-            cpu.setdefault(label, []).append((cpu_seconds(proc.pid) - before) * 1000 / n)
+            cpu.setdefault(label, []).append((cpu_seconds(pid) - before) * 1000 / n)
             runs.setdefault(label, []).append(values[0] if isinstance(values, tuple) else values)
             return values
 
@@ -368,12 +371,12 @@ def main(argv: list[str] | None = None) -> int:
             record("slash `help` → HTTP 200", lambda: slash_acks(url, "help", n))
             record(f"slash `alerts` ({listed} open) → HTTP 200", lambda: slash_acks(url, "alerts", n))
             # Presses go to freshly opened alerts, closed again after, so `alerts` always lists the same.
-            ids = child(("open", 2 * n))
+            ids = ask(("open", 2 * n))
             record("Acknowledge button, one at a time → HTTP 200",
                    lambda ids=ids: ack_presses(url, standin, ids[:n], one_at_a_time=True))  # fmt: skip
             record("Acknowledge button, back to back → HTTP 200",
                    lambda ids=ids: ack_presses(url, standin, ids[n:], one_at_a_time=False))  # fmt: skip
-            child(("resolve", ids))
+            ask(("resolve", ids))
             for k, (label, chosen) in enumerate(sets.items()):
                 part, tag = chosen[n * r : n * (r + 1)], f"r{r}s{k}"
                 answered = record(f"who-changed, {label} → answer at response_url",

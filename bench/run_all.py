@@ -1,6 +1,6 @@
 """Run every benchmark and print its figures (`make bench`). Small sizes by default; --full for the documented ones.
 
-    python bench/run_all.py           # ~1 minute: 200k records, 200k indexed events, one round each
+    python bench/run_all.py           # a few minutes: 200k records, 200k indexed events, one round each
     python bench/run_all.py --full    # docs/benchmarks.md: 1M records / 600 files, 10M events, 3 rounds
 """
 
@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import bench_event_to_card
 import bench_policy
+import bench_poll
 import bench_scan
 import bench_slack
 import bench_who_changed
@@ -43,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         ("policy: bot.policy vs policyuniverse", bench_policy.main, ["--repeat", str(rounds)]),
         ("who-changed latency", bench_who_changed.main,
          ["--events", str(events), "--db", str(index_db), "--queries", str(queries), "--repeat", str(rounds)]),
+        ("polling: 100 accounts × 4 regions against the LookupEvents stand-in", bench_poll.main,
+         [] if args.full else ["--accounts", "25"]),
+        ("event to card through the running bot", bench_event_to_card.main,
+         ["--events", str(12 if args.full else 6)]),
         ("Slack responses through the app", bench_slack.main,
          ["--events", str(events), "--requests", str(300 if args.full else 100), "--repeat", str(rounds)]),
     )  # fmt: skip

@@ -78,9 +78,12 @@ class AlertService:
         rows = list(self._t("alerts").rows_where("id = ?", [alert_id]))
         return Alert.from_row(rows[0]) if rows else None
 
-    def open_alerts(self) -> list[Alert]:
-        rows = self._t("alerts").rows_where(f"status IN {OPEN}", order_by="opened_at desc")
+    def open_alerts(self, *, limit: int | None = None) -> list[Alert]:
+        rows = self._t("alerts").rows_where(f"status IN {OPEN}", order_by="opened_at desc", limit=limit)
         return [Alert.from_row(r) for r in rows]
+
+    def count_open(self) -> int:
+        return self._t("alerts").count_where("status IN (?, ?)", list(OPEN))
 
     def alerts_for(self, bucket: str | None, account: str | None = None, *, open_only: bool = True
                    ) -> list[Alert]:

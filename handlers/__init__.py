@@ -95,9 +95,18 @@ def _due_for(services: Services, alert_id: int) -> bool:
 
 
 def sections(
-    head: str, lines: list[str], *, max_blocks: int = MAX_BLOCKS - 2, max_chars: int = MESSAGE_TEXT, note: str = ""
+    head: str,
+    lines: list[str],
+    *,
+    max_blocks: int = MAX_BLOCKS - 2,
+    max_chars: int = MESSAGE_TEXT,
+    note: str = "",
+    total: int | None = None,
 ) -> list[Block]:
-    """`head` then `lines` packed into section blocks under Slack's limits, with a note when cut."""
+    """`head` then `lines` packed into section blocks under Slack's limits, with a note when cut.
+
+    `total`: how many items exist when `lines` holds only the first of them."""
+    total = len(lines) if total is None else total
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(head, SECTION_TEXT)))]
     chunk: list[str] = []
     shown = 0
@@ -116,10 +125,10 @@ def sections(
         shown += 1
     if chunk:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
-    if shown < len(lines) or note:
+    if shown < total or note:
         from bot import messages as msg
 
-        text = " ".join(t for t in (msg.truncated(shown, len(lines)) if shown < len(lines) else "", note) if t)
+        text = " ".join(t for t in (msg.truncated(shown, total) if shown < total else "", note) if t)
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(text, SECTION_TEXT))]))
     return blocks
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from bot import messages as msg
-from handlers import int_value, tell, user_of
+from handlers import channel_of, int_value, tell, user_of
 from handlers import operations as ops
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def register(app: App, services: Services) -> None:
         ack()
         alert_id = pressed(body, client)
         if alert_id is not None:
-            reply = ops.acknowledge(services, alert_id, user_of(body))
+            reply = ops.acknowledge_in(services, alert_id, user_of(body), channel_of(body))
             if not reply.silent:
                 tell(client, body, reply.text)
 

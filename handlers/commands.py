@@ -57,6 +57,9 @@ class Subcommand:
     slow: bool = False  # touches AWS or Slack: answer after the ack, through respond()
 
 
+# More than one Slack message can hold (about 47 alert lines): the rest is counted, not rendered.
+ALERTS_LISTED = 60
+
 def _bucket(args: list[str], position: int = 0) -> str:
     if len(args) <= position:
         raise Usage("Name a bucket.")
@@ -82,27 +85,17 @@ def _who_changed(ctx: Context, args: list[str]) -> Reply:
 
 
 def _alerts(ctx: Context, args: list[str]) -> Reply:
-    alerts = ctx.services.alerts.open_alerts()
-    if not alerts:
+    # Only what can fit in one message is read and rendered; the total comes from a count.
+    total = ctx.services.alerts.count_open()
+    if not total:
         return Reply(msg.NO_OPEN_ALERTS)
-    head = f"*Open alerts ({len(alerts)})*, newest first"
-    return Reply(head, sections(head, [msg.alert_line(a) for a in alerts]))
+    alerts = ctx.services.alerts.open_alerts(limit=ALERTS_LISTED)
+    head = f"*Open alerts ({total})*, newest first"
+    return Reply(head, sections(head, [msg.alert_line(a) for a in alerts], total=total))
 
 
 def _ack(ctx: Context, args: list[str]) -> Reply:
-    alert_id, s = _id(args), ctx.services
-    # DESIGN: "Acknowledge: anyone in the alert channel". Typing the command in that channel shows
-    # membership (Slack delivers it only to people who can post there); responders may ack anywhere.
-    if (ctx.channel and ctx.channel == s.settings.alert_channel) or s.permissions.is_responder(ctx.user):
-        return ops.acknowledge(s, alert_id, ctx.user)
-    # The refusal is the same whether or not the alert exists: it tells an outsider nothing.
-    alert = s.alerts.get(alert_id)
-    found = alert.id if alert is not None else None
-    s.audit.record(ctx.user, "ack", found, "refused", f"typed in {ctx.channel or '?'}, not the alert channel")
-    if alert is not None:
-        s.alerts.note(alert.id, msg.press_line(ctx.user, "Acknowledge", msg.ACK_ELSEWHERE_LINE))
-        deliver(s, alert.id)
-    return Reply(msg.ack_elsewhere(s.settings.alert_channel))
+    return ops.acknowledge_in(ctx.services, _id(args), ctx.user, ctx.channel)
 
 
 def _fix(ctx: Context, args: list[str]) -> Reply:
@@ -162,7 +155,7 @@ def _status(ctx: Context, args: list[str]) -> Reply:
     s = ctx.services
     settings = s.settings
     head = msg.status_summary(
-        open_count=len(s.alerts.open_alerts()),
+        open_count=s.alerts.count_open(),
         mode="Socket Mode" if settings.socket_mode else "HTTP",
         dry_run=s.remediator.dry_run,
         pending=len(s.outbox.pending()),

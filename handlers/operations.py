@@ -78,6 +78,25 @@ def _missing(services: Services, user: str, action: str, alert_id: int) -> Reply
 # ---- acknowledge ---------------------------------------------------------------------------------
 
 
+def acknowledge_in(services: Services, alert_id: int, user: str, channel: str | None) -> Reply:
+    """Acknowledge from the slash command or a button, wherever it was pressed.
+
+    DESIGN: "Acknowledge: anyone in the alert channel". A press or command in that channel shows
+    membership (Slack delivers it only to people who can post there); App Home and other channels
+    are for responders only."""
+    s = services
+    if (channel and channel == s.settings.alert_channel) or s.permissions.is_responder(user):
+        return acknowledge(s, alert_id, user)
+    # The refusal is the same whether or not the alert exists: it tells an outsider nothing.
+    alert = s.alerts.get(alert_id)
+    found = alert.id if alert is not None else None
+    s.audit.record(user, "ack", found, "refused", f"from {channel or 'App Home'}, not the alert channel")
+    if alert is not None:
+        s.alerts.note(alert.id, msg.press_line(user, "Acknowledge", msg.ACK_ELSEWHERE_LINE))
+        deliver(s, alert.id)
+    return Reply(msg.ack_elsewhere(s.settings.alert_channel))
+
+
 def acknowledge(services: Services, alert_id: int, user: str) -> Reply:
     """Anyone in the channel: open → acknowledged; the card's status line changes in place."""
     alert = services.alerts.get(alert_id)

@@ -221,3 +221,24 @@ def test_button_values_are_only_ids(bot_app: BotApp) -> None:
     told = eventually(lambda: len(_ephemerals(bot_app, BYSTANDER)) == 2 and _ephemerals(bot_app, BYSTANDER))
     assert "no longer" in told[0] or "does not point" in told[0]
     assert "no alert #999" in told[1]
+
+
+def test_acknowledge_from_app_home_is_for_responders(bot_app: BotApp) -> None:
+    """App Home is open to the whole workspace; acknowledging there needs a responder."""
+    from bot.standins.requests import block_action
+
+    alert = bot_app.open_alert("home-acked")
+
+    def press_from_home(user: str) -> int:
+        payload = block_action("ack", str(alert.id), user=user)
+        payload.pop("channel")
+        payload.pop("message")
+        payload["container"] = {"type": "view", "view_id": "V0HOME"}
+        payload["view"] = {"id": "V0HOME", "type": "home"}
+        return post(bot_app.url, encode_payload(payload)).status
+
+    assert press_from_home(BYSTANDER) == 200
+    assert eventually(lambda: any(r.outcome == "refused" for r in bot_app.services.audit.for_alert(alert.id)))
+    assert bot_app.services.alerts.get(alert.id).status == "open"
+    assert press_from_home(RESPONDER) == 200
+    assert eventually(lambda: bot_app.services.alerts.get(alert.id).status == "acknowledged")

@@ -45,6 +45,9 @@ def socket_bot(slack_standin: SlackStandin, tmp_path: Path) -> Iterator[tuple[Bo
             # Server side first: the client's blocking read then returns at once instead of timing out.
             handler.client.auto_reconnect_enabled = False
             socket.stop()
+            # Let the client's reader finish its own disconnect first: slack-sdk's disconnect() checks the
+            # socket outside its locks, so closing from here at the same moment can raise in a thread.
+            eventually(lambda: not handler.client.is_connected())
             handler.close()
 
 

@@ -262,3 +262,14 @@ def test_who_changed_asks_lookup_events_when_the_index_has_nothing(bot_app: BotA
     assert "CloudTrail LookupEvents" in answer and "mallory" in answer
     # What LookupEvents returned is in the index now: the next answer comes from there.
     assert "from the local index" in json.dumps(bot_app.answer("who-changed elsewhere 7"))
+
+
+def test_alerts_lists_what_fits_and_counts_the_rest(bot_app: BotApp) -> None:
+    records = [Record(bpa_record(f"many-{i:03d}", event_id=f"ev-many-{i:03d}")) for i in range(75)]
+    bot_app.services.alerts.process(records)
+    answer = bot_app.answer("alerts")
+    listed = json.dumps(answer)
+    assert "Open alerts (75)" in answer["text"]
+    assert "many-074" in listed  # newest first
+    assert "of 75" in listed  # the note says how many were left out
+    assert len(answer["blocks"]) <= 50
