@@ -123,6 +123,7 @@ def test_a_failing_listener_tells_the_user_briefly_and_logs(bot_app: BotApp, cap
         raise RuntimeError("secret internals")
 
     bot_app.services.alerts.open_alerts = broken
+    bot_app.services.alerts.count_open = broken
     bot_app.services.alerts.get = broken
     assert "went wrong" in bot_app.answer("alerts")["text"]
     bot_app.press("ack", "1", user=BYSTANDER)
