@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 
 REPLY_CAP = 5  # thread replies per detection per alert; a bulk upload of public objects must not flood
 
-VerdictFn = Callable[[str, str | None, str], ExposureVerdict | None]
+# (account, bucket or None, region, object keys whose ACLs the alert is about) → the live verdict
+VerdictFn = Callable[[str, str | None, str, tuple[str, ...]], ExposureVerdict | None]
 # (bucket, account) → an exception row (or anything with id/owner/reason/expires_at, or a `marker`) or None.
 ExceptionsFn = Callable[[str | None, str | None], Any]
 
@@ -162,7 +163,8 @@ class AlertService:
             exception = self._exception_for(finding)
             if exception is None and self.verdict_fn is not None:
                 try:
-                    verdict = self.verdict_fn(finding.account, finding.bucket, finding.region)
+                    keys = (finding.object_key,) if finding.object_key else ()
+                    verdict = self.verdict_fn(finding.account, finding.bucket, finding.region, keys)
                 except Exception:
                     log.exception("live verdict failed for %s", key)
         with self._lock, self.store.atomic():
@@ -347,7 +349,8 @@ class AlertService:
         alert = self.get(alert_id)
         if alert is None or self.verdict_fn is None:
             return None
-        verdict = self.verdict_fn(alert.account, alert.bucket, alert.region)
+        keys = tuple(sorted({f.object_key for f in self.finding_objects(alert_id) if f.object_key}))
+        verdict = self.verdict_fn(alert.account, alert.bucket, alert.region, keys)
         if verdict is not None:
             self.set_verdict(alert_id, verdict)
         return verdict

@@ -63,10 +63,9 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
     from bot.poller import Poller
     from bot.remediation import Remediator
 
-    def verdict(account: str, bucket: str | None, region: str) -> ExposureVerdict:
-        return live_verdict(
-            aws.client("s3", account, region), aws.client("s3control", account, region), account, bucket
-        )
+    def verdict(account: str, bucket: str | None, region: str, keys: tuple[str, ...] = ()) -> ExposureVerdict:
+        s3, s3control = aws.client("s3", account, region), aws.client("s3control", account, region)
+        return live_verdict(s3, s3control, account, bucket, object_keys=keys)
 
     def recheck(account: str, bucket: str | None, region: str) -> bool | None:
         return verdict(account, bucket, region).public_now

@@ -30,6 +30,7 @@ CHANNEL = "C0SECURITY"
 ALICE, MALLORY = "U0ALICE", "U0MALLORY"
 NAMES = {ALICE: "alice", MALLORY: "mallory", "U0BOT": "bucketwatch"}
 SECRET = "demo-signing-secret"  # noqa: S105 (signs requests to the demo's own local endpoint)
+TRAIL_BUCKET = "org-cloudtrail"
 SAMPLE = "samples/trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/26"
 
 
@@ -137,6 +138,9 @@ class Demo:
         for bucket in ("brett-public-test-bucket", "analytics-exports", "release-artifacts", "partner-drop"):
             s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket="analytics-exports", Key="exports/2026-11-customers.csv", Body=b"id,email\n")
+        s3.create_bucket(Bucket=TRAIL_BUCKET)  # the organisation trail's bucket: data events land here
+        s3.create_bucket(Bucket="hr-reports")
+        s3.put_object(Bucket="hr-reports", Key="2026/salaries.xlsx", Body=b"...")
         # What the sample trail did, done to the buckets so the live verdict has something real to read.
         s3.put_public_access_block(
             Bucket="brett-public-test-bucket",
@@ -163,6 +167,19 @@ class Demo:
             },
         )
 
+    def deliver_log_file(self, records: list[dict[str, Any]]) -> str:
+        """Write a CloudTrail log file into the trail bucket, as CloudTrail delivers it."""
+        now = datetime.now(UTC)
+        key = (
+            f"AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/{now:%Y/%m/%d}/"
+            f"{ACCOUNT}_CloudTrail_{REGION}_{now:%Y%m%dT%H%MZ}_demo0001.json.gz"
+        )
+        for record in records:
+            record["eventTime"] = (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = gzip.compress(json.dumps({"Records": records}, separators=(",", ":")).encode())
+        self.s3.put_object(Bucket=TRAIL_BUCKET, Key=key, Body=body)
+        return key
+
     def flags(self, bucket: str) -> str:
         from botocore.exceptions import ClientError
 
@@ -187,6 +204,7 @@ class Demo:
             accounts=(Account(ACCOUNT),),
             regions=(REGION,),
             lookback_minutes=60,
+            trail_buckets=(f"s3://{TRAIL_BUCKET}",),
             db_path=self.tmp / "bucketwatch.db",
         )
         self.app, self.services = create_app(self.settings)

@@ -55,6 +55,16 @@ def tell(demo: Demo) -> int:
     if replies:
         demo.show("thread reply", replies[-1].text, replies[-1].blocks)
 
+    story.title("Data events come from the trail bucket: an object made public (TRAIL_BUCKETS)")
+    key = demo.deliver_log_file([_object_made_public(demo)])
+    demo.s3.put_object_acl(Bucket="hr-reports", Key="2026/salaries.xlsx", ACL="public-read")
+    story.say(f"  CloudTrail delivered s3://org-cloudtrail/{key}")
+    demo.poll()
+    hr = next((c for c in demo.slack.top_level(demo.settings.alert_channel) if "hr-reports" in c.text), None)
+    if hr is None:
+        raise RuntimeError("the trail bucket's data event did not become a card")
+    demo.show("#security-alerts · bucketwatch", hr.text, _verdict_and_who(hr.blocks))
+
     alert_id = _alert_id(demo, BRETT_BUCKET)
     story.title("alice presses Acknowledge: the card's status line changes in place")
     updates = len(demo.slack.accepted("chat.update"))
@@ -211,6 +221,16 @@ def _button_value(blocks: Any, action: str) -> str:
             if isinstance(element, dict) and action in str(element.get("action_id", "")):
                 return str(element.get("value"))
     raise RuntimeError(f"no {action} button")
+
+
+def _object_made_public(demo: Demo) -> dict[str, Any]:
+    """A data event: someone makes one object public-read with an ACL (only trails with data events see it)."""
+    record = json.loads(json.dumps(demo.records["5ample00-0000-4000-8000-000000000006"]))
+    record.update(eventID="data0000-0000-4000-8000-000000000010", eventName="PutObjectAcl",
+                  eventCategory="Data", managementEvent=False)
+    record["requestParameters"] = {"bucketName": "hr-reports", "Host": "hr-reports.s3.us-east-1.amazonaws.com",
+                                   "key": "2026/salaries.xlsx", "acl": "", "x-amz-acl": "public-read"}
+    return record
 
 
 def _brett_public_policy(demo: Demo) -> dict[str, Any]:

@@ -119,6 +119,12 @@ def read_acl(s3: Any, bucket: str, denied: list[str]) -> Any:
     return got.get("Grants", []) if isinstance(got, dict) else got
 
 
+def read_object_acl(s3: Any, bucket: str, key: str, denied: list[str]) -> Any:
+    """One object's ACL grants, `_ABSENT` when the object is gone, or `_REFUSED`."""
+    got = _read(s3.get_object_acl, "NoSuchKey", "s3:GetObjectAcl", denied, Bucket=bucket, Key=key)
+    return got.get("Grants", []) if isinstance(got, dict) else got
+
+
 def read_ownership(s3: Any, bucket: str, denied: list[str]) -> Any:
     """The Object Ownership setting, `_ABSENT` (legacy: ACLs apply) or `_REFUSED`."""
     got = _read(
@@ -178,10 +184,17 @@ def _grant_words(grants: list[dict[str, str]]) -> str:
     return ", ".join(sorted({f"{g['grantee']} {g['permission']}" for g in grants}))
 
 
+# An alert about object ACLs re-reads at most this many objects' ACLs (a bulk upload can name thousands).
+MAX_OBJECT_ACLS = 5
+
+
 def live_verdict(
-    s3_client: Any, s3control_client: Any, account_id: str, bucket: str | None
+    s3_client: Any, s3control_client: Any, account_id: str, bucket: str | None, *, object_keys: Any = ()
 ) -> ExposureVerdict:
-    """Read the current configuration and say whether the bucket (or account guard) is open now."""
+    """Read the current configuration and say whether the bucket (or account guard) is open now.
+
+    `object_keys`: objects the alert is about (public object ACLs); their ACLs are judged like the
+    bucket's, under the same IgnorePublicAcls and Object Ownership rules."""
     denied: list[str] = []
     account_bpa = read_bpa_flags(s3control_client, account_id, None, denied)
     if bucket is None:
@@ -237,28 +250,35 @@ def live_verdict(
             paths.append(f"{access} via bucket policy")
             sentences.append(f"anyone can {access} via the bucket policy")
 
-    # ACL: public grants count unless ignored or ACLs are disabled by BucketOwnerEnforced.
-    if grants is _REFUSED:
-        unknown = True
-    else:
-        public = evaluate_acl({"Grants": grants}).public_grants
-        if public:
-            words = _grant_words(public)
-            ignore, ignore_by = _either(
-                _flag(bucket_bpa, "IgnorePublicAcls"), _flag(account_bpa, "IgnorePublicAcls")
-            )
-            if ownership == "BucketOwnerEnforced":
-                neutralised.append(f"ACL grants {words}")
-                holding.append("Object Ownership is BucketOwnerEnforced, so ACLs are disabled")
-            elif ignore:
-                neutralised.append(f"ACL grants {words}")
-                holding.append(f"{ignore_by} still ignores public ACLs")
-            elif ignore is None:
-                unknown = True
-                neutralised.append(f"ACL grants {words}")
-            else:
-                paths.append(f"{words} via bucket ACL")
-                sentences.append(f"the bucket ACL grants {words}")
+    # ACLs (the bucket's, and those of the objects the alert names): public grants count unless
+    # ignored (IgnorePublicAcls) or ACLs are disabled by BucketOwnerEnforced.
+    acls = [("ACL", "bucket ACL", grants)]
+    for key in list(object_keys)[:MAX_OBJECT_ACLS]:
+        object_grants = read_object_acl(s3_client, bucket, key, denied)
+        if object_grants is not _ABSENT:
+            acls.append((f"ACL of object {key}", f"ACL of object {key}", object_grants))
+    ignore, ignore_by = _either(_flag(bucket_bpa, "IgnorePublicAcls"), _flag(account_bpa, "IgnorePublicAcls"))
+    for name, where, acl_grants in acls:
+        if acl_grants is _REFUSED:
+            unknown = True
+            continue
+        public = evaluate_acl({"Grants": acl_grants}).public_grants
+        if not public:
+            continue
+        words = _grant_words(public)
+        if ownership == "BucketOwnerEnforced":
+            neutralised.append(f"{name} grants {words}")
+            holding.append("Object Ownership is BucketOwnerEnforced, so ACLs are disabled")
+        elif ignore:
+            neutralised.append(f"{name} grants {words}")
+            holding.append(f"{ignore_by} still ignores public ACLs")
+        elif ignore is None:
+            unknown = True
+            neutralised.append(f"{name} grants {words}")
+        else:
+            paths.append(f"{words} via {where}")
+            sentences.append(f"the {where} grants {words}")
+    holding = list(dict.fromkeys(holding))
 
     guard_off = _weak_guards(bucket_bpa, account_bpa)
     if not paths and not neutralised:

@@ -73,6 +73,7 @@ class Finding:
     agent_kind: str
     changes: tuple[Change, ...] = field(default_factory=tuple)
     public: bool = True
+    object_key: str = ""  # object-level events (PutObjectAcl, PutObject, CopyObject) only
 
     def as_dict(self) -> dict[str, Any]:
         """The `scan --format jsonl` shape (DESIGN.md lists the required keys)."""
@@ -95,6 +96,7 @@ class Finding:
             "title": self.title,
             "changes": [str(c) for c in self.changes],
             "public": self.public,
+            "object_key": self.object_key or None,
         }
 
 
@@ -116,6 +118,7 @@ def make_finding(detection: Detection, record: Record) -> Finding:
         agent_kind=record.agent_kind,
         changes=tuple(detection.changes(record)),
         public=detection.public,
+        object_key=record.object_key,
     )
 
 

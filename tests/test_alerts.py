@@ -80,7 +80,7 @@ def wired(store: Store, slack_standin: SlackStandin) -> SimpleNamespace:  # noqa
     outbox = Outbox(store, client, CHANNEL)
     seen: list[tuple[str, str | None, str]] = []
 
-    def verdict_fn(account: str, bucket: str | None, region: str) -> ExposureVerdict:
+    def verdict_fn(account: str, bucket: str | None, region: str, keys: tuple[str, ...]) -> ExposureVerdict:
         seen.append((account, bucket, region))
         return verdict()
 
@@ -281,7 +281,7 @@ def test_hostile_user_agent_and_session_name_never_reach_slack_unescaped(wired: 
 
 
 def test_a_failing_live_check_does_not_stop_the_card(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
-    def broken(account: str, bucket: str | None, region: str) -> ExposureVerdict:
+    def broken(account: str, bucket: str | None, region: str, keys: tuple[str, ...]) -> ExposureVerdict:
         raise RuntimeError("boom")
 
     outbox = Outbox(store, WebClient(token="xoxb-t", base_url=slack_standin.url), CHANNEL)

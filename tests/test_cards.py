@@ -28,7 +28,7 @@ def dicts(blocks: list[Any]) -> list[dict[str, Any]]:
 
 
 def open_alert(store: Store, *records: Record) -> tuple[AlertService, Alert]:
-    service = AlertService(store, verdict_fn=lambda a, b, r: verdict())
+    service = AlertService(store, verdict_fn=lambda a, b, r, k: verdict())
     alert_id = service.process(list(records))[0].alert_id
     alert = service.get(alert_id)
     assert alert is not None

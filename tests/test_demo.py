@@ -19,6 +19,8 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     # The seed case: brett turned off all four flags on his bucket, and the card says so.
     assert "brett-public-test-bucket" in out and "all four Block Public Access flags turned off" in out
     assert "4 cards in the channel" in out and "thread replies: 1" in out
+    # A data event read from the trail bucket, and the verdict reads that object's ACL.
+    assert "ACL of object 2026/salaries.xlsx grants AllUsers READ" in out
     assert "Acknowledged* by @alice" in out
     assert "Only responders may" in out
     assert "in AWS now: BlockPublicAcls=on, IgnorePublicAcls=on, BlockPublicPolicy=on, RestrictPublicBuckets=on" in out

@@ -177,3 +177,28 @@ def test_verdict_survives_storage(aws: SimpleNamespace) -> None:
     v = verdict(aws)
     assert ExposureVerdict.from_json(v.to_json()) == v
     assert ExposureVerdict.from_json("{not json") is None
+
+
+def test_an_object_acl_alert_reads_that_objects_acl(aws: SimpleNamespace) -> None:
+    aws.s3.put_bucket_ownership_controls(
+        Bucket=BUCKET, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]}
+    )
+    aws.s3.put_object(Bucket=BUCKET, Key="hr/salaries.xlsx", Body=b"x", ACL="public-read")
+    v = live_verdict(aws.s3, aws.control, ACCOUNT, BUCKET, object_keys=("hr/salaries.xlsx", "gone.txt"))
+    assert v.public_now is True
+    assert "the ACL of object hr/salaries.xlsx grants" in v.line and "AllUsers" in v.line
+    assert verdict(aws).public_now is False  # without the key, the bucket itself looks closed
+    aws.control.put_public_access_block(
+        AccountId=ACCOUNT, PublicAccessBlockConfiguration={**dict.fromkeys(FLAGS, False), "IgnorePublicAcls": True}
+    )
+    held = live_verdict(aws.s3, aws.control, ACCOUNT, BUCKET, object_keys=("hr/salaries.xlsx",))
+    assert held.public_now is False
+    assert held.line.startswith("Not public now: ACL of object hr/salaries.xlsx grants")
+    assert "account-level Block Public Access still ignores public ACLs" in held.line
+
+
+def test_an_object_acl_that_cannot_be_read_is_said_not_guessed(aws: SimpleNamespace) -> None:
+    aws.s3.put_object(Bucket=BUCKET, Key="k", Body=b"x")
+    deny(aws.s3, "GetObjectAcl")
+    v = live_verdict(aws.s3, aws.control, ACCOUNT, BUCKET, object_keys=("k",))
+    assert v.public_now is None and "s3:GetObjectAcl" in v.line
