@@ -28,7 +28,7 @@ from isal import igzip
 
 from bot.aws import AwsClients, error_message
 from bot.config import ConfigError
-from bot.events import unwrap
+from bot.events import Record, unwrap
 from bot.index import is_config_write
 from bot.scan import ScanStats, parse_blob
 from bot.sources import Quarantined, SourceResult
@@ -155,6 +155,35 @@ def _text(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+def read_log_file(s3: Any, bucket: str, key: str, stats: ScanStats) -> tuple[list[Record], list[Quarantined]]:
+    """Every record in one log file (reads included, counted in `stats`) and what in it was unreadable."""
+    uri = f"s3://{bucket}/{key}"
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        blob = read_blob(body)
+    except (OSError, EOFError, ValueError) as exc:
+        # A corrupt file is bad input: counted, marked read, never a reason to stop the trail.
+        # Its bytes stay in the bucket; the quarantine row says where.
+        logger.warning("%s: unreadable log file (%s)", uri, exc)
+        stats.malformed += 1
+        return [], [Quarantined(f"{uri}: unreadable log file ({exc})"[:500], uri)]
+    before = stats.malformed
+    records = list(parse_blob(blob, stats, label=key, index=True)) if blob else []
+    bad = [Quarantined(f"{uri}: {q.reason}", q.raw) for q in bad_pieces(blob)] if stats.malformed > before else []
+    return records, bad
+
+
+def collect(result: SourceResult, records: list[Record], ids: set[str]) -> None:
+    """Configuration writes into `result.records`, once per event id; every record counts toward lag."""
+    for record in records:
+        when = record.event_time
+        if when is not None and (result.newest_event is None or when > result.newest_event):
+            result.newest_event = when  # lag: see bot.sources.event_lag
+        if record.event_id and record.event_id not in ids and is_config_write(record):
+            ids.add(record.event_id)
+            result.records.append(record)
+
+
 def _new_keys(s3: Any, store: Store, bucket: str, prefix: str, now: datetime, lookback: timedelta,
               calls: list[int]) -> list[str]:
     """Log file keys under one region prefix not read yet, oldest first."""
@@ -194,27 +223,9 @@ def poll_location(
         for prefix in region_prefixes(s3, location, calls):
             for key in _new_keys(s3, store, location.bucket, prefix, now, lookback, calls)[: max_files - len(read)]:
                 calls[0] += 1
-                uri = f"s3://{location.bucket}/{key}"
-                body = s3.get_object(Bucket=location.bucket, Key=key)["Body"].read()
-                try:
-                    blob = read_blob(body)
-                except (OSError, EOFError, ValueError) as exc:
-                    # A corrupt file is bad input: counted, marked read, never a reason to stop the trail.
-                    # Its bytes stay in the bucket; the quarantine row says where.
-                    logger.warning("%s: unreadable log file (%s)", uri, exc)
-                    stats.malformed += 1
-                    result.quarantine.append(Quarantined(f"{uri}: unreadable log file ({exc})"[:500], uri))
-                    blob = b""
-                before = stats.malformed
-                for record in parse_blob(blob, stats, label=key, index=True) if blob else ():
-                    when = record.event_time
-                    if when is not None and (result.newest_event is None or when > result.newest_event):
-                        result.newest_event = when  # lag: see bot.sources.event_lag
-                    if record.event_id and record.event_id not in ids and is_config_write(record):
-                        ids.add(record.event_id)
-                        result.records.append(record)
-                if stats.malformed > before:
-                    result.quarantine += [Quarantined(f"{uri}: {q.reason}", q.raw) for q in bad_pieces(blob)]
+                records, bad = read_log_file(s3, location.bucket, key, stats)
+                collect(result, records, ids)
+                result.quarantine += bad
                 read.append((f"s3://{location.bucket}/{prefix}", f"s3://{location.bucket}/{key}"))
     except Exception as exc:  # recorded per source; files read before the error are still committed
         result.error = error_message(exc)
