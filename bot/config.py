@@ -36,6 +36,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AWS_REGIONS", "us-east-1", "Comma-separated regions to poll."),
     Setting("REMEDIATION_ROLE", "", "Role name or ARN assumed for fixes; the read-only role never writes."),
     Setting("TRAIL_BUCKETS", "", "Comma-separated s3://bucket/prefix of trails to read (data events, big orgs)."),
+    Setting(
+        "TRAIL_QUEUE_URLS",
+        "",
+        "Comma-separated SQS queue URLs receiving the trail bucket's s3:ObjectCreated notifications (big orgs).",
+    ),
     Setting("POLL_SECONDS", "60", "Seconds between poll cycles."),
     Setting("LOOKBACK_MINUTES", "20", "Overlap window: CloudTrail can deliver events 15 minutes late."),
     Setting("DIGEST_TIME", "09:00", "Local time (HH:MM) of the daily digest."),
@@ -115,6 +120,7 @@ class Settings:
     regions: tuple[str, ...] = ("us-east-1",)
     remediation_role: str = ""
     trail_buckets: tuple[str, ...] = ()
+    trail_queue_urls: tuple[str, ...] = ()
     poll_seconds: int = 60
     lookback_minutes: int = 20
     digest_time: str = "09:00"
@@ -186,6 +192,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         regions=tuple(_split(get("AWS_REGIONS"))) or ("us-east-1",),
         remediation_role=get("REMEDIATION_ROLE"),
         trail_buckets=tuple(_split(get("TRAIL_BUCKETS"))),
+        trail_queue_urls=tuple(_split(get("TRAIL_QUEUE_URLS"))),
         poll_seconds=_int("POLL_SECONDS", get("POLL_SECONDS"), 5),
         lookback_minutes=_int("LOOKBACK_MINUTES", get("LOOKBACK_MINUTES"), 0),
         digest_time=f"{int(hh):02d}:{int(mm):02d}",

@@ -67,10 +67,10 @@ def check_settings(settings: Settings) -> list[Check]:
         ),
         Check(bool(settings.alert_channel), "ALERT_CHANNEL", settings.alert_channel or "not set"),
         Check(
-            bool(settings.accounts or settings.trail_buckets),
+            bool(settings.accounts or settings.trail_buckets or settings.trail_queue_urls),
             "sources",
             f"{len(settings.accounts)} account(s) × {len(settings.regions)} region(s), "
-            f"{len(settings.trail_buckets)} trail bucket(s)",
+            f"{len(settings.trail_buckets)} trail bucket(s), {len(settings.trail_queue_urls)} trail queue(s)",
         ),
         Check(True, "DRY_RUN", "fixes change nothing" if settings.dry_run else "fixes change AWS"),
     ]

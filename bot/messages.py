@@ -121,7 +121,7 @@ def status_summary(*, open_count: int, mode: str, dry_run: bool, pending: int, r
     return "\n".join(lines)
 
 
-NO_SOURCES = "No pollers configured (set AWS_ACCOUNTS and AWS_REGIONS, or TRAIL_BUCKETS)."
+NO_SOURCES = "No pollers configured (set AWS_ACCOUNTS and AWS_REGIONS, TRAIL_BUCKETS or TRAIL_QUEUE_URLS)."
 
 
 def truncated(shown: int, total: int) -> str:

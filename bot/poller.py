@@ -34,6 +34,7 @@ from bot.sources import (
     unseen,
 )
 from bot.sources.lookup import DEFAULT_RATE, HISTORY, LookupTarget, poll_target
+from bot.sources.sqs import QueueResult, TrailQueue, poll_queue
 from bot.sources.trail_bucket import TrailLocation, poll_location, prune_read_files
 from bot.store import Store, utcnow
 from detections import Finding, evaluate
@@ -161,10 +162,13 @@ class Poller:
         self.lookback = timedelta(minutes=settings.lookback_minutes)
         self.targets = [LookupTarget(a.account_id, r) for a in settings.accounts for r in settings.regions]
         self.locations = [TrailLocation.parse(t) for t in settings.trail_buckets]
+        self.queues = [TrailQueue.parse(u) for u in settings.trail_queue_urls]
         self._one_at_a_time = threading.Lock()
 
     def source_names(self) -> list[str]:
-        return [t.source for t in self.targets] + [loc.source for loc in self.locations]
+        return (
+            [t.source for t in self.targets] + [loc.source for loc in self.locations] + [q.source for q in self.queues]
+        )
 
     def poll_once(self) -> PollReport:
         """One cycle over every source; a failing source is recorded and the others go on."""
@@ -172,7 +176,7 @@ class Poller:
             report = PollReport()
             now = self.clock()
             states = all_states(self.store)
-            count = len(self.targets) + len(self.locations)
+            count = len(self.targets) + len(self.locations) + len(self.queues)
             if not count:
                 return report
             with ThreadPoolExecutor(max_workers=min(self.max_workers, count), thread_name_prefix="poll") as pool:
@@ -196,6 +200,7 @@ class Poller:
                     )
                     for loc in self.locations
                 ]
+                futures += [pool.submit(poll_queue, self.aws, queue, region=region) for queue in self.queues]
                 for future in as_completed(futures):
                     self._handle(future.result(), report)
             self._prune(now)
@@ -217,6 +222,8 @@ class Poller:
                 SourceReport(result.source, result.seen, 0, 0, result.calls, result.seconds, result.error)
             )
             return
+        if isinstance(result, QueueResult):
+            result.acknowledge()  # handed over: only now may SQS forget the messages (sets error if it cannot)
         if result.error and result.error != load_state(self.store, result.source).last_error:
             # Logged when it starts; repeats show in poller_state, `status` and the digest.
             logger.warning("%s: %s", result.source, result.error)
@@ -298,9 +305,10 @@ def cli_poll(args: argparse.Namespace, *, on_records: OnRecords | None = None) -
         )
         return 2
     settings = load_settings(dotenv=Path(".env"))
-    if not settings.accounts and not settings.trail_buckets:
+    if not settings.accounts and not settings.trail_buckets and not settings.trail_queue_urls:
         print(
-            "bucketwatch poll: nothing to poll: set AWS_ACCOUNTS (and AWS_REGIONS) or TRAIL_BUCKETS.", file=sys.stderr
+            "bucketwatch poll: nothing to poll: set AWS_ACCOUNTS (and AWS_REGIONS), TRAIL_BUCKETS or TRAIL_QUEUE_URLS.",
+            file=sys.stderr,
         )
         return 2
     if on_records is not None:

@@ -11,7 +11,9 @@ def test_every_setting_has_help_and_a_default_except_credentials() -> None:
     for setting in SETTINGS:
         assert setting.help.strip(), setting.name
         if not setting.name.startswith("SLACK_") or setting.name == "SLACK_API_URL":
-            optional = {"ALERT_CHANNEL", "RESPONDERS", "AWS_ACCOUNTS", "REMEDIATION_ROLE", "TRAIL_BUCKETS"}
+            optional = {
+                "ALERT_CHANNEL", "RESPONDERS", "AWS_ACCOUNTS", "REMEDIATION_ROLE", "TRAIL_BUCKETS", "TRAIL_QUEUE_URLS"
+            }
             assert setting.default or setting.name in optional
     assert all(s.name in settings_help() for s in SETTINGS)
 
