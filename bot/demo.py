@@ -30,7 +30,8 @@ CHANNEL = "C0SECURITY"
 ALICE, MALLORY = "U0ALICE", "U0MALLORY"
 NAMES = {ALICE: "alice", MALLORY: "mallory", "U0BOT": "bucketwatch"}
 SECRET = "demo-signing-secret"  # noqa: S105 (signs requests to the demo's own local endpoint)
-TRAIL_BUCKET = "org-cloudtrail"
+TRAIL_BUCKET = "org-cloudtrail"  # listed by the bot (TRAIL_BUCKETS)
+ORG_TRAIL_BUCKET = "org-trail-feed"  # announced to the bot through SQS (TRAIL_QUEUE_URLS)
 SAMPLE = "samples/trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/26"
 
 
@@ -117,6 +118,7 @@ class Demo:
 
         self.story, self.tmp, self.cloudtrail, self.slack, self.stack = story, tmp, cloudtrail, slack, stack
         self.s3 = boto3.client("s3", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
         from bot.aws import _default_client
 
         # The same client set-up the bot uses (S3 Control's account host prefix handled for stand-ins).
@@ -139,6 +141,8 @@ class Demo:
             s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket="analytics-exports", Key="exports/2026-11-customers.csv", Body=b"id,email\n")
         s3.create_bucket(Bucket=TRAIL_BUCKET)  # the organisation trail's bucket: data events land here
+        s3.create_bucket(Bucket=ORG_TRAIL_BUCKET)
+        self.queue_url = self.sqs.create_queue(QueueName="org-trail-files")["QueueUrl"]
         s3.create_bucket(Bucket="hr-reports")
         s3.put_object(Bucket="hr-reports", Key="2026/salaries.xlsx", Body=b"...")
         # What the sample trail did, done to the buckets so the live verdict has something real to read.
@@ -167,18 +171,24 @@ class Demo:
             },
         )
 
-    def deliver_log_file(self, records: list[dict[str, Any]]) -> str:
-        """Write a CloudTrail log file into the trail bucket, as CloudTrail delivers it."""
+    def deliver_log_file(self, records: list[dict[str, Any]], bucket: str = TRAIL_BUCKET, tag: str = "demo0001") -> str:
+        """Write a CloudTrail log file into a trail bucket, as CloudTrail delivers it."""
         now = datetime.now(UTC)
         key = (
             f"AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/{now:%Y/%m/%d}/"
-            f"{ACCOUNT}_CloudTrail_{REGION}_{now:%Y%m%dT%H%MZ}_demo0001.json.gz"
+            f"{ACCOUNT}_CloudTrail_{REGION}_{now:%Y%m%dT%H%MZ}_{tag}.json.gz"
         )
         for record in records:
             record["eventTime"] = (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = gzip.compress(json.dumps({"Records": records}, separators=(",", ":")).encode())
-        self.s3.put_object(Bucket=TRAIL_BUCKET, Key=key, Body=body)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=body)
         return key
+
+    def notify(self, bucket: str, key: str) -> None:
+        """The S3 event notification the trail bucket sends to the queue for a new log file."""
+        event = {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION, "eventName": "ObjectCreated:Put",
+                 "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"Records": [event]}))
 
     def flags(self, bucket: str) -> str:
         from botocore.exceptions import ClientError
@@ -205,6 +215,7 @@ class Demo:
             regions=(REGION,),
             lookback_minutes=60,
             trail_buckets=(f"s3://{TRAIL_BUCKET}",),
+            trail_queue_urls=(self.queue_url,),
             db_path=self.tmp / "bucketwatch.db",
         )
         self.app, self.services = create_app(self.settings)

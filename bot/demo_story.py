@@ -65,6 +65,21 @@ def tell(demo: Demo) -> int:
         raise RuntimeError("the trail bucket's data event did not become a card")
     demo.show("#security-alerts · bucketwatch", hr.text, _verdict_and_who(hr.blocks))
 
+    story.title("An organisation trail announces its files on SQS (TRAIL_QUEUE_URLS): no listing at scale")
+    from bot.demo import ORG_TRAIL_BUCKET
+
+    second_object = _object_made_public(demo, "2026/bonuses.xlsx", "data0000-0000-4000-8000-000000000011")
+    key = demo.deliver_log_file([second_object], bucket=ORG_TRAIL_BUCKET, tag="org00001")
+    demo.notify(ORG_TRAIL_BUCKET, key)
+    story.say(f"  s3://{ORG_TRAIL_BUCKET}/{key} announced on queue org-trail-files")
+    demo.poll()
+    left = demo.sqs.get_queue_attributes(QueueUrl=demo.queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+    story.say(f"  messages left on the queue after the poll: {left['Attributes']['ApproximateNumberOfMessages']}")
+    replies = demo.slack.replies(hr.ts)
+    story.say(f"  same bucket, so it went to the hr-reports card's thread ({len(replies)} reply):")
+    if replies:
+        demo.show("thread reply", replies[-1].text, replies[-1].blocks)
+
     alert_id = _alert_id(demo, BRETT_BUCKET)
     story.title("alice presses Acknowledge: the card's status line changes in place")
     updates = len(demo.slack.accepted("chat.update"))
@@ -223,13 +238,13 @@ def _button_value(blocks: Any, action: str) -> str:
     raise RuntimeError(f"no {action} button")
 
 
-def _object_made_public(demo: Demo) -> dict[str, Any]:
+def _object_made_public(demo: Demo, key: str = "2026/salaries.xlsx",
+                        event_id: str = "data0000-0000-4000-8000-000000000010") -> dict[str, Any]:
     """A data event: someone makes one object public-read with an ACL (only trails with data events see it)."""
     record = json.loads(json.dumps(demo.records["5ample00-0000-4000-8000-000000000006"]))
-    record.update(eventID="data0000-0000-4000-8000-000000000010", eventName="PutObjectAcl",
-                  eventCategory="Data", managementEvent=False)
+    record.update(eventID=event_id, eventName="PutObjectAcl", eventCategory="Data", managementEvent=False)
     record["requestParameters"] = {"bucketName": "hr-reports", "Host": "hr-reports.s3.us-east-1.amazonaws.com",
-                                   "key": "2026/salaries.xlsx", "acl": "", "x-amz-acl": "public-read"}
+                                   "key": key, "acl": "", "x-amz-acl": "public-read"}
     return record
 
 

@@ -21,6 +21,8 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert "4 cards in the channel" in out and "thread replies: 1" in out
     # A data event read from the trail bucket, and the verdict reads that object's ACL.
     assert "ACL of object 2026/salaries.xlsx grants AllUsers READ" in out
+    # A file announced on SQS is read and its message deleted.
+    assert "messages left on the queue after the poll: 0" in out and "2026/bonuses.xlsx" in out
     assert "Acknowledged* by @alice" in out
     assert "Only responders may" in out
     assert "in AWS now: BlockPublicAcls=on, IgnorePublicAcls=on, BlockPublicPolicy=on, RestrictPublicBuckets=on" in out
