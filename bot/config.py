@@ -194,7 +194,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         trail_buckets=tuple(_split(get("TRAIL_BUCKETS"))),
         trail_queue_urls=tuple(_split(get("TRAIL_QUEUE_URLS"))),
         poll_seconds=_int("POLL_SECONDS", get("POLL_SECONDS"), 5),
-        lookback_minutes=_int("LOOKBACK_MINUTES", get("LOOKBACK_MINUTES"), 0),
+        # CloudTrail can deliver an event 15 minutes late: a shorter overlap silently drops late events.
+        lookback_minutes=_int("LOOKBACK_MINUTES", get("LOOKBACK_MINUTES"), 15),
         digest_time=f"{int(hh):02d}:{int(mm):02d}",
         digest_tz=tz,
         db_path=Path(get("DB_PATH")),

@@ -41,6 +41,7 @@ def test_accounts_bare_id_and_role_with_external_id() -> None:
         ({"AWS_ACCOUNTS": "111122223333:role/x"}, "role ARN"),
         ({"DRY_RUN": "maybe"}, "true or false"),
         ({"POLL_SECONDS": "soon"}, "whole number"),
+        ({"LOOKBACK_MINUTES": "5"}, "at least 15"),
         ({"DIGEST_TIME": "25:00"}, "HH:MM"),
         ({"DIGEST_TZ": "Mars/Olympus"}, "time zone"),
     ],
