@@ -42,7 +42,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Comma-separated SQS queue URLs receiving the trail bucket's s3:ObjectCreated notifications (big orgs).",
     ),
     Setting("POLL_SECONDS", "60", "Seconds between poll cycles."),
-    Setting("LOOKBACK_MINUTES", "20", "Overlap window: CloudTrail can deliver events 15 minutes late."),
+    Setting("LOOKBACK_MINUTES", "20", "Overlap window, at least 15: CloudTrail can deliver events 15 minutes late."),
     Setting("DIGEST_TIME", "09:00", "Local time (HH:MM) of the daily digest."),
     Setting("DIGEST_TZ", "UTC", "IANA time zone of DIGEST_TIME."),
     Setting("DB_PATH", "./data/bucketwatch.db", "SQLite database file."),

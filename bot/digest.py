@@ -295,12 +295,20 @@ class DigestService:
     # ---- exception expiry -------------------------------------------------------------------------
     def expiry_reminders(self, now: datetime | None = None) -> list[ExpiryReminder]:
         """Claim expired, not yet notified exceptions: one reminder each, and which alert to re-open."""
-        now = now or self.clock()
-        allow = ExceptionList(self.store, clock=lambda: now)
-        # mark_notified is the claim: False when another worker sends this one.
-        return [self._reminder(row) for row in allow.due_for_expiry_notice() if allow.mark_notified(row.id)]
+        allow = ExceptionList(self.store, clock=lambda: now or self.clock())
+        return [r for row in allow.due_for_expiry_notice() if (r := self._claim(allow, row)) is not None]
 
-    def _reminder(self, row: ExceptionRow) -> ExpiryReminder:
+    def _claim(self, allow: ExceptionList, row: ExceptionRow) -> ExpiryReminder | None:
+        """Claim one reminder (mark_notified: False when another worker sends it); None: nothing to send."""
+        if not allow.mark_notified(row.id):
+            return None
+        try:
+            return self._reminder(row, allow)
+        except Exception:
+            allow.release_notice(row.id)
+            raise
+
+    def _reminder(self, row: ExceptionRow, allow: ExceptionList) -> ExpiryReminder | None:
         account, bucket = row.account, row.bucket
         where, params = ("bucket IS NULL", []) if bucket is None else ("bucket = ?", [bucket])
         if account is not None:  # an exception without an account covered the bucket in every account
@@ -308,6 +316,9 @@ class DigestService:
         rows = self._rows(f"SELECT id, account, region, status, channel, ts FROM alerts WHERE {where}"  # noqa: S608
                           " ORDER BY id DESC LIMIT 1", *params)
         alert_id, alert_account, region, status, channel, ts = rows[0] if rows else (None,) * 6
+        # A renewed exception still covers the bucket: nothing alerts again, so say nothing, re-open nothing.
+        if allow.active_for(bucket, account or alert_account) is not None:
+            return None
         f = Fmt(self.zone, slack=True)
         text = (f"⏰ Exception #{row.id} for {f.where(account, bucket)} expired {f.when(row.expires_at)}"
                 f" (reason: {f.esc(row.reason)}; owner {f.who(row.owner)}). Changes to it alert again from now.")
@@ -334,20 +345,28 @@ class DigestService:
         reopen: Callable[[int, str], Any] | None = None,
         now: datetime | None = None,
     ) -> list[ExpiryReminder]:
-        """Post each expiry reminder (in the card's thread, broadcast, if any); re-open as needed."""
+        """Post each expiry reminder (in the card's thread, broadcast, if any); re-open as needed.
+
+        One at a time: claim, re-open, post. A failure releases that one claim (the next run retries it)
+        and the rest still go out. Re-opening first means a retried reminder never re-opens twice.
+        """
+        allow = ExceptionList(self.store, clock=lambda: now or self.clock())
         sent = []
-        for r in self.expiry_reminders(now):
-            thread = r.ts if r.ts and r.channel == channel else None
+        for row in allow.due_for_expiry_notice():
             try:
+                r = self._claim(allow, row)
+                if r is None:
+                    continue
+                if r.reopen_alert_id is not None and reopen is not None:
+                    reopen(r.reopen_alert_id, f"exception #{r.exception_id} expired; the bucket is still public")
+                thread = r.ts if r.ts and r.channel == channel else None
                 slack.chat_postMessage(channel=channel, text=r.text, thread_ts=thread,
                                        reply_broadcast=bool(thread))
             except Exception:
-                log.warning("expiry reminder #%s not posted; will retry", r.exception_id, exc_info=True)
-                self.release_reminder(r.exception_id)
+                log.warning("expiry reminder #%s not sent; will retry", row.id, exc_info=True)
+                self.release_reminder(row.id)
                 continue
             sent.append(r)
-            if r.reopen_alert_id is not None and reopen is not None:
-                reopen(r.reopen_alert_id, f"exception #{r.exception_id} expired; the bucket is still public")
         return sent
 
 

@@ -494,6 +494,46 @@ def test_expiry_reminder_reopens_an_accepted_alert_still_public(store: Store, sl
     assert len(reopened) == 1 and len(slack.posts()) == 3
 
 
+def test_a_renewed_exception_keeps_the_alert_accepted_and_says_nothing(
+    store: Store, slack: SlackStandin
+) -> None:
+    accepted = add_alert(store, "site", NOW - 30 * 24 * H, "accepted", moves=(("accepted", NOW - 30 * 24 * H),))
+    old = add_exception(store, "site", NOW - H, account="111122223333", reason="launch")
+    add_exception(store, "site", NOW + 90 * 24 * H, account="111122223333", reason="renewed for a quarter")
+    service = DigestService(store, tz="UTC", recheck=lambda a, b, r: True)
+    reopened: list[tuple[int, str]] = []
+
+    sent = service.notify_expired(slack.client(), "C0ALERTS", reopen=lambda i, w: reopened.append((i, w)), now=NOW)
+    assert sent == [] and reopened == [] and slack.posts() == []  # no "alerts again", no re-open
+    assert store.db.execute("SELECT status FROM alerts WHERE id = ?", [accepted]).fetchone()[0] == "accepted"
+    # The old exception is done with: a later run does not bring it up again either.
+    assert service.notify_expired(slack.client(), "C0ALERTS", now=NOW + H) == []
+    assert store.db["exceptions"].get(old)["expiry_notified_at"] is not None
+
+
+def test_a_failed_reopen_keeps_its_reminder_for_later_and_sends_the_others(
+    store: Store, slack: SlackStandin
+) -> None:
+    first = add_alert(store, "first", NOW - 30 * 24 * H, "accepted", moves=(("accepted", NOW - 30 * 24 * H),))
+    second = add_alert(store, "second", NOW - 30 * 24 * H, "accepted", moves=(("accepted", NOW - 30 * 24 * H),))
+    add_exception(store, "first", NOW - 2 * H)
+    add_exception(store, "second", NOW - H)
+    service = DigestService(store, tz="UTC", recheck=lambda a, b, r: True)
+    reopened: list[int] = []
+
+    def reopen(alert_id: int, why: str) -> None:
+        if alert_id == first and not reopened:
+            raise RuntimeError("database is locked")
+        reopened.append(alert_id)
+
+    sent = service.notify_expired(slack.client(), "C0ALERTS", reopen=reopen, now=NOW)
+    assert [r.bucket for r in sent] == ["second"] and reopened == [second]
+    assert [p["text"] for p in slack.posts()] == [sent[0].text]  # no reminder claims a re-open that failed
+    retry = service.notify_expired(slack.client(), "C0ALERTS", reopen=reopen, now=NOW + 10 * M)
+    assert [r.bucket for r in retry] == ["first"] and reopened == [second, first]
+    assert len(slack.posts()) == 2
+
+
 class _FrozenClock(datetime):
     """`datetime` whose now() is NOW: every clock in the bot reads bot.store.utcnow, which asks this."""
 
