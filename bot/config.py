@@ -35,6 +35,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AWS_ACCOUNTS", "", "Comma-separated account ids, or id:role-arn[:external-id] to assume a role."),
     Setting("AWS_REGIONS", "us-east-1", "Comma-separated regions to poll."),
     Setting("REMEDIATION_ROLE", "", "Role name or ARN assumed for fixes; the read-only role never writes."),
+    Setting(
+        "LOOKUP_POLLING",
+        "true",
+        "false: AWS_ACCOUNTS only give roles (verdict, fix); events come from TRAIL_BUCKETS / TRAIL_QUEUE_URLS.",
+    ),
     Setting("TRAIL_BUCKETS", "", "Comma-separated s3://bucket/prefix of trails to read (data events, big orgs)."),
     Setting(
         "TRAIL_QUEUE_URLS",
@@ -119,6 +124,7 @@ class Settings:
     accounts: tuple[Account, ...] = ()
     regions: tuple[str, ...] = ("us-east-1",)
     remediation_role: str = ""
+    lookup_polling: bool = True
     trail_buckets: tuple[str, ...] = ()
     trail_queue_urls: tuple[str, ...] = ()
     poll_seconds: int = 60
@@ -191,6 +197,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         accounts=parse_accounts(get("AWS_ACCOUNTS")),
         regions=tuple(_split(get("AWS_REGIONS"))) or ("us-east-1",),
         remediation_role=get("REMEDIATION_ROLE"),
+        lookup_polling=_bool("LOOKUP_POLLING", get("LOOKUP_POLLING")),
         trail_buckets=tuple(_split(get("TRAIL_BUCKETS"))),
         trail_queue_urls=tuple(_split(get("TRAIL_QUEUE_URLS"))),
         poll_seconds=_int("POLL_SECONDS", get("POLL_SECONDS"), 5),

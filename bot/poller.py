@@ -160,7 +160,13 @@ class Poller:
         self.max_workers = max_workers
         self.max_files = max_files
         self.lookback = timedelta(minutes=settings.lookback_minutes)
-        self.targets = [LookupTarget(a.account_id, r) for a in settings.accounts for r in settings.regions]
+        # Large organisations read the trail bucket instead; their accounts stay listed for the roles the
+        # live verdict and the fix use (LOOKUP_POLLING=false).
+        self.targets = (
+            [LookupTarget(a.account_id, r) for a in settings.accounts for r in settings.regions]
+            if settings.lookup_polling
+            else []
+        )
         self.locations = [TrailLocation.parse(t) for t in settings.trail_buckets]
         self.queues = [TrailQueue.parse(u) for u in settings.trail_queue_urls]
         self._one_at_a_time = threading.Lock()

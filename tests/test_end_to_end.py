@@ -140,3 +140,39 @@ def test_throttling_slows_the_poll_without_losing_events(world: World) -> None:
     log = world.cloudtrail.fake.requests(ACCT_A)
     assert sum(1 for r in log if "Throttling" in r.error) == 3
     assert [c for c in world.cards() if "throttled" in c.text]
+
+
+def test_without_lookup_polling_the_trail_feeds_alerts_and_accounts_still_give_roles(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto_url: str
+) -> None:
+    """LOOKUP_POLLING=false: no LookupEvents calls; a trail event still gets its card and live verdict."""
+    import gzip
+
+    import boto3
+
+    for service in ("S3", "S3_CONTROL", "IAM"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_url)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="org-trail-e2e")
+    s3.create_bucket(Bucket="from-the-trail")
+    record = public_bpa_off(bucket="from-the-trail", when=ago(1))
+    now = datetime.now(UTC)
+    key = (
+        f"AWSLogs/{ACCT_A}/CloudTrail/us-east-1/{now:%Y/%m/%d}/"
+        f"{ACCT_A}_CloudTrail_us-east-1_{now:%Y%m%dT%H%MZ}_e2e.json.gz"
+    )
+    s3.put_object(Bucket="org-trail-e2e", Key=key, Body=gzip.compress(json.dumps({"Records": [record]}).encode()))
+    with FakeCloudTrailServer() as cloudtrail, SlackStandin() as slack:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", cloudtrail.url)
+        settings = Settings(
+            slack_bot_token="xoxb-test", slack_api_url=slack.url, alert_channel=CHANNEL,
+            accounts=parse_accounts(ACCT_A), regions=("us-east-1",), lookup_polling=False,
+            trail_buckets=("s3://org-trail-e2e",), db_path=tmp_path / "bot.db",
+        )
+        _app, services = create_app(settings)
+        services.poller.poll_once()
+        services.outbox.flush()
+        assert cloudtrail.fake.requests() == []
+        [card] = slack.top_level(CHANNEL)
+        assert "from-the-trail" in card.text
+        assert "Live check" in json.dumps(card.blocks) and "Could not tell" not in json.dumps(card.blocks)
