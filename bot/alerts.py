@@ -135,9 +135,12 @@ class AlertService:
             if not record.event_id:
                 continue  # Without an event id a repeat could not be recognised.
             restored = restoration(record)
+            found = list(evaluate(record))
             if restored is not None:
-                changes += self._restore(record, restored)
-            for finding in evaluate(record):
+                # A put that turns some Block Public Access flags back on and leaves others off both
+                # restores and exposes: the incident stays open with the new finding, not a new card.
+                changes += self._restore(record, restored, sorted({f.detection for f in found}))
+            for finding in found:
                 change = self._handle(finding)
                 if change is not None:
                     changes.append(change)
@@ -158,24 +161,36 @@ class AlertService:
             return None
         finding = with_before(self.store.db, finding)  # "BlockPublicAcls: on → off", not "? → false"
         verdict = exception = None
-        if self._open_for(key) is None:
-            # Slow look-ups (AWS reads) happen outside the lock; only a new alert needs them.
-            exception = self._exception_for(finding)
-            if exception is None and self.verdict_fn is not None:
-                try:
-                    keys = (finding.object_key,) if finding.object_key else ()
-                    verdict = self.verdict_fn(finding.account, finding.bucket, finding.region, keys)
-                except Exception:
-                    log.exception("live verdict failed for %s", key)
-        with self._lock, self.store.atomic():
-            if self._seen(finding):
-                return None
-            current = self._open_for(key)
-            if current is not None:
-                return self._add(current, finding)
-            if exception is not None:
-                return self._suppress(key, finding, exception)
-            return self._open(key, finding, verdict)
+        # Slow look-ups (AWS reads) happen outside the lock, and only a new alert needs them. If the
+        # open alert seen without the lock is closed before the lock is taken, look them up and retry:
+        # no alert may open without the allow-list check and the live verdict.
+        for attempt in range(2):
+            looked = attempt > 0 or self._open_for(key) is None
+            if looked:
+                exception, verdict = self._lookups(key, finding)
+            with self._lock, self.store.atomic():
+                if self._seen(finding):
+                    return None
+                current = self._open_for(key)
+                if current is not None:
+                    return self._add(current, finding)
+                if looked:
+                    if exception is not None:
+                        return self._suppress(key, finding, exception)
+                    return self._open(key, finding, verdict)
+        raise AssertionError("unreachable: the second attempt always looks up")
+
+    def _lookups(self, key: str, finding: Finding) -> tuple[Any, ExposureVerdict | None]:
+        """The covering exception, else the live verdict (None when unwired or failing)."""
+        exception = self._exception_for(finding)
+        if exception is not None or self.verdict_fn is None:
+            return exception, None
+        try:
+            keys = (finding.object_key,) if finding.object_key else ()
+            return None, self.verdict_fn(finding.account, finding.bucket, finding.region, keys)
+        except Exception:
+            log.exception("live verdict failed for %s", key)
+            return None, None
 
     def _exception_for(self, finding: Finding) -> Any:
         if self.exceptions_fn is None:
@@ -265,7 +280,7 @@ class AlertService:
             self.outbox.enqueue_update(alert.id)
         return AlertChange(alert.id, "added", finding.event_id, finding.detection, alert.status)
 
-    def _restore(self, record: Record, restored: Restoration) -> list[AlertChange]:
+    def _restore(self, record: Record, restored: Restoration, opens: list[str]) -> list[AlertChange]:
         key = resource_key(record.account, record.bucket)
         with self._lock, self.store.atomic() as db:
             alert = self._open_for(key)
@@ -274,6 +289,7 @@ class AlertService:
             left = clear_covered(db, alert.id, record, restored)
             if left is None:
                 return []
+            left = sorted({*left, *opens})
             if left:
                 if self.outbox is not None:
                     self.outbox.enqueue_thread(alert.id, *cards.thread_note(msg.partial_note(restored.reason, left)))

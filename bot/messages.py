@@ -111,13 +111,18 @@ def health_line(h: SourceHealth) -> str:
     return f"{mark} {code(h.source)} · last success {seen}{lag}{error}"
 
 
-def status_summary(*, open_count: int, mode: str, dry_run: bool, pending: int, responders: str) -> str:
+def status_summary(
+    *, open_count: int, mode: str, dry_run: bool, pending: int, responders: str, failed: int = 0
+) -> str:
     lines = [
         f"*bucketwatch status* · {open_count} open alert{'s' if open_count != 1 else ''} · {escape(mode)}",
         "Fixes are a *dry run* (DRY_RUN=true): nothing is changed." if dry_run else "Fixes change AWS.",
         f"Slack messages waiting to be sent: {pending}",
         responders,
     ]
+    if failed:
+        lines.insert(3, f":warning: Slack messages given up after repeated errors: {failed} (check the channel"
+                        " and the token's scopes with `python -m bot doctor`; the log has each error)")
     return "\n".join(lines)
 
 
@@ -393,3 +398,19 @@ def quarantine_line(counts: dict[str, int]) -> str:
     total = sum(counts.values())
     parts = ", ".join(f"{code(source)} {n}" for source, n in counts.items())
     return f":warning: {total} malformed entr{'y' if total == 1 else 'ies'} quarantined (table `quarantine`): {parts}"
+
+
+def undone_elsewhere_line(user_id: str, outcome_message: str, newer: Alert) -> str:
+    """The fixed alert's thread when undo leaves it closed: a newer alert on the bucket is open."""
+    return (
+        f":leftwards_arrow_with_hook: {user(user_id)} undid the fix. {escape(outcome_message)}"
+        f" This alert stays closed: {alert_ref(newer)} is open on the same resource and follows it from here."
+    )
+
+
+def undone_here_line(user_id: str, outcome_message: str, fixed_id: int) -> str:
+    """The newer open alert's thread: an undo of an older alert's fix affects this resource."""
+    return (
+        f":leftwards_arrow_with_hook: {user(user_id)} undid the fix made on alert #{fixed_id}."
+        f" {escape(outcome_message)} Block Public Access is as it was before that fix."
+    )

@@ -25,7 +25,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.store import Store, iso, parse_iso, utcnow
+from bot.store import Store, iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,19 @@ BAD_PAYLOAD = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_lon
 GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found"})
 SLOW_RETRY = timedelta(minutes=15)
 MAX_BACKOFF = timedelta(minutes=10)
+# A claimed item is due again only after this: another process (`poll --once` beside the bot) skips it,
+# and an item whose sender died mid-call is retried once the lease runs out.
+LEASE = timedelta(minutes=5)
+# After this many failed attempts (hours of backoff) an item is set aside as failed: `status` counts it.
+MAX_ATTEMPTS = 20
+WAITING = "waiting for the card"
+CARD_FAILED = "the card was never posted"
+# Due items, minus those queued behind an item of the same alert that is not due (order within an alert).
+_DUE = """SELECT * FROM outbox AS o
+WHERE o.sent_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= :now AND NOT EXISTS (
+  SELECT 1 FROM outbox AS p WHERE p.alert_id IS o.alert_id AND p.id != o.id AND p.sent_at IS NULL
+  AND p.failed_at IS NULL AND p.next_attempt_at > :now AND (p.kind = 'card' OR (o.kind != 'card' AND p.id < o.id)))
+ORDER BY o.id LIMIT :limit"""
 
 
 def retry_handlers() -> list[RetryHandler]:
@@ -109,7 +122,8 @@ class Outbox:
 
     def _pending(self, alert_id: int, kind: str) -> int | None:
         found = self.store.db.execute(
-            "SELECT id FROM outbox WHERE alert_id = ? AND kind = ? AND sent_at IS NULL ORDER BY id LIMIT 1",
+            "SELECT id FROM outbox WHERE alert_id = ? AND kind = ? AND sent_at IS NULL AND failed_at IS NULL"
+            " ORDER BY id LIMIT 1",
             [alert_id, kind],
         ).fetchone()
         return int(found[0]) if found else None
@@ -145,8 +159,28 @@ class Outbox:
 
     # ---- status --------------------------------------------------------------------------------
     def pending(self) -> list[dict[str, Any]]:
-        """Unsent items with attempts and last error, oldest first (for status and doctor)."""
-        return list(self.store.db.table("outbox").rows_where("sent_at IS NULL", order_by="id"))
+        """Unsent items still being tried, with attempts and last error, oldest first (status, doctor)."""
+        where = "sent_at IS NULL AND failed_at IS NULL"
+        return list(self.store.db.table("outbox").rows_where(where, order_by="id"))
+
+    def failed(self) -> int:
+        """How many items were given up on (dead letter) after MAX_ATTEMPTS; `status` shows the count."""
+        return self.store.db.table("outbox").count_where("sent_at IS NULL AND failed_at IS NOT NULL")
+
+    def failed_items(self) -> list[dict[str, Any]]:
+        """The given-up items with their last error, oldest first."""
+        where = "sent_at IS NULL AND failed_at IS NOT NULL"
+        return list(self.store.db.table("outbox").rows_where(where, order_by="id"))
+
+    def retry_failed(self) -> int:
+        """Put every given-up item back in the queue (after an admin fixed the channel or token)."""
+        with self.store.atomic() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET failed_at = NULL, attempts = 0, next_attempt_at = ?"
+                " WHERE sent_at IS NULL AND failed_at IS NOT NULL",
+                [iso(self.clock())],
+            )
+            return cursor.rowcount
 
     # ---- send ----------------------------------------------------------------------------------
     def flush(self, *, limit: int = 200) -> int:
@@ -158,9 +192,19 @@ class Outbox:
         finally:
             self._flushing.release()
 
-    def _flush(self, limit: int) -> int:
+    def _claim(self, row: dict[str, Any]) -> bool:
+        """Take the item for this process (a lease), so another process flushing now skips it."""
         now = self.clock()
-        rows = list(self.store.db.table("outbox").rows_where("sent_at IS NULL", order_by="id", limit=limit))
+        with self.store.atomic() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET next_attempt_at = ?, last_error = NULLIF(last_error, ?)"
+                " WHERE id = ? AND sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?",
+                [iso(now + LEASE), WAITING, row["id"], iso(now)],
+            )
+            return cursor.rowcount == 1
+
+    def _flush(self, limit: int) -> int:
+        rows = [dict(r) for r in self.store.db.query(_DUE, {"now": iso(self.clock()), "limit": limit})]
         # Cards first: everything else about an alert waits for its card anyway.
         rows.sort(key=lambda r: (r["kind"] != "card", r["id"]))
         blocked: set[int] = set()
@@ -168,8 +212,7 @@ class Outbox:
         for row in rows:
             alert_id = row["alert_id"]
             key = alert_id if alert_id is not None else -1
-            due = parse_iso(row["next_attempt_at"])
-            if key in blocked or (due is not None and due > now):
+            if key in blocked or not self._claim(row):
                 blocked.add(key)  # Later items of the same alert keep their order.
                 continue
             try:
@@ -184,31 +227,61 @@ class Outbox:
                 self._reschedule(row, f"{type(error).__name__}", self._backoff(row))
                 continue
             if ts is None:
-                blocked.add(key)  # Waiting for the card: not an attempt.
+                blocked.add(key)
+                self._wait_for_card(row)
                 continue
             self.store.db.table("outbox").update(
                 row["id"], {"sent_at": iso(self.clock()), "ts": ts, "attempts": (row["attempts"] or 0) + 1}
             )
+            if row["kind"] == "card":
+                self._release_waiting(alert_id)
             sent += 1
         return sent
 
+    def _wait_for_card(self, row: dict[str, Any]) -> None:
+        """No card to reply under or update yet: not an attempt; given up with the card if it failed."""
+        with self.store.atomic() as db:
+            sql = ("SELECT count(*), count(failed_at) FROM outbox"
+                   " WHERE alert_id = ? AND kind = 'card' AND sent_at IS NULL")
+            cards = db.execute(sql, [row["alert_id"]]).fetchone()
+            if cards[0] and cards[0] == cards[1]:
+                db.execute("UPDATE outbox SET failed_at = ?, last_error = ? WHERE id = ?",
+                           [iso(self.clock()), CARD_FAILED, row["id"]])
+                return
+            # The card is pending (or not enqueued yet: an alert accepted by an exception); posting it
+            # makes this item due again at once (_release_waiting).
+            db.execute("UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?",
+                       [iso(self.clock() + SLOW_RETRY), WAITING, row["id"]])
+
+    def _release_waiting(self, alert_id: int) -> None:
+        with self.store.atomic() as db:
+            db.execute(
+                "UPDATE outbox SET next_attempt_at = ?, last_error = NULL"
+                " WHERE alert_id = ? AND sent_at IS NULL AND failed_at IS NULL AND last_error = ?",
+                [iso(self.clock()), alert_id, WAITING],
+            )
+
     def _reschedule(self, row: dict[str, Any], error: str, after: timedelta) -> None:
-        log.warning(
-            "outbox item %s (%s, alert %s) not sent: %s; retry in %ss",
-            row["id"],
-            row["kind"],
-            row["alert_id"],
-            error,
-            int(after.total_seconds()),
-        )
-        self.store.db.table("outbox").update(
-            row["id"],
-            {
-                "attempts": (row["attempts"] or 0) + 1,
-                "last_error": error,
-                "next_attempt_at": iso(self.clock() + after),
-            },
-        )
+        attempts = (row["attempts"] or 0) + 1
+        now = self.clock()
+        values: dict[str, Any] = {"attempts": attempts, "last_error": error, "next_attempt_at": iso(now + after)}
+        if attempts >= MAX_ATTEMPTS:
+            values["failed_at"] = iso(now)
+            log.error("outbox item %s (%s, alert %s) given up after %s attempts: %s",
+                      row["id"], row["kind"], row["alert_id"], attempts, error)
+        else:
+            log.warning("outbox item %s (%s, alert %s) not sent: %s; retry in %ss",
+                        row["id"], row["kind"], row["alert_id"], error, int(after.total_seconds()))
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with self.store.atomic() as db:
+            db.execute(f"UPDATE outbox SET {assignments} WHERE id = ?", [*values.values(), row["id"]])  # noqa: S608
+            if "failed_at" in values and row["kind"] == "card" and row["alert_id"] is not None:
+                # Nothing about this alert can be posted without its card: set its items aside too.
+                db.execute(
+                    "UPDATE outbox SET failed_at = ?, last_error = ? WHERE alert_id = ? AND sent_at IS NULL"
+                    " AND failed_at IS NULL",
+                    [values["failed_at"], CARD_FAILED, row["alert_id"]],
+                )
 
     @staticmethod
     def _backoff(row: dict[str, Any]) -> timedelta:

@@ -296,3 +296,25 @@ def _m0009_alerts(db: sqlite_utils.Database) -> None:
         "UPDATE alerts SET closed_by_slack = 1 WHERE status = 'fixed'"
         " OR (status = 'accepted' AND closed_by NOT LIKE 'exception #%')"
     )
+
+
+@MIGRATIONS(name="0010_sources_quarantine_hash")
+def _m0010_sources(db: sqlite_utils.Database) -> None:
+    # Quarantine dedup looks entries up by a hash of their text (bot.sources.raw_hash), not the text.
+    import hashlib
+
+    db.table("quarantine").add_column("raw_hash", str)
+    for row_id, raw in db.execute("SELECT id, raw FROM quarantine").fetchall():
+        digest = hashlib.sha256((raw or "").encode("utf-8", "surrogatepass")).hexdigest()
+        db.execute("UPDATE quarantine SET raw_hash = ? WHERE id = ?", [digest, row_id])
+    db.execute(
+        "DELETE FROM quarantine WHERE id NOT IN (SELECT min(id) FROM quarantine GROUP BY source, raw_hash)"
+    )
+    db.execute("CREATE UNIQUE INDEX quarantine_source_raw_hash ON quarantine(source, raw_hash)")
+    db.table("quarantine").create_index(["source", "at"])
+
+
+@MIGRATIONS(name="0011_outbox_dead_letter")
+def _m0011_outbox(db: sqlite_utils.Database) -> None:
+    # An item that failed too many times is set aside (dead letter) so it no longer holds up the rest.
+    db.table("outbox").add_column("failed_at", str)

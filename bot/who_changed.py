@@ -9,6 +9,7 @@ it returns in the index, and answer from the index again. The answer says which 
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,11 @@ log = logging.getLogger(__name__)
 # A bucket name can appear in many events (every object read); a timeline needs the recent ones.
 MAX_PAGES = 10
 MAX_TARGETS = 32
+# Anyone may type `/bucketwatch who-changed <name>`: bound what names nobody ever changed can cost.
+MAX_FALLBACKS = 2  # LookupEvents fan-outs running at once, bot-wide
+BUSY_WAIT = 2.0  # seconds a look-up waits for a free slot before answering "busy"
+MISS_TTL = timedelta(minutes=5)  # how long "LookupEvents found nothing" is remembered per bucket
+BUSY = "busy: other look-ups are running; try again in a minute"
 
 
 @dataclass
@@ -38,6 +44,31 @@ class Timeline:
     changes: list[Change]
     source: str  # index | lookup | none
     errors: dict[str, str] = field(default_factory=dict)  # lookup:<account>:<region> → error
+
+
+class LookupGuard:
+    """Bounds the LookupEvents fallback: a few at once bot-wide, and recent "nothing found" remembered.
+
+    One per bot (held by the caller, e.g. in Services.extra), shared by every listener thread.
+    """
+
+    def __init__(self, *, max_running: int = MAX_FALLBACKS, wait: float = BUSY_WAIT,
+                 miss_ttl: timedelta = MISS_TTL):
+        self.slots = threading.BoundedSemaphore(max_running)
+        self.wait, self.miss_ttl = wait, miss_ttl
+        self._misses: dict[tuple[Any, ...], tuple[datetime, Timeline]] = {}
+        self._lock = threading.Lock()
+
+    def remembered(self, key: tuple[Any, ...], now: datetime) -> Timeline | None:
+        with self._lock:
+            for old in [k for k, (at, _) in self._misses.items() if now - at >= self.miss_ttl]:
+                del self._misses[old]  # expired entries go, so the map stays as small as recent misses
+            hit = self._misses.get(key)
+        return hit[1] if hit is not None else None
+
+    def remember(self, key: tuple[Any, ...], now: datetime, answer: Timeline) -> None:
+        with self._lock:
+            self._misses[key] = (now, answer)
 
 
 def lookup_resource(
@@ -79,8 +110,13 @@ def timeline(
     targets: list[LookupTarget] | None = None,
     now: datetime | None = None,
     limit: int = 50,
+    guard: LookupGuard | None = None,
 ) -> Timeline:
-    """The bucket's configuration changes over `days`, newest first, from the index or LookupEvents."""
+    """The bucket's configuration changes over `days`, newest first, from the index or LookupEvents.
+
+    With a `guard`, the LookupEvents fallback waits for a free slot (else answers "busy") and a recent
+    "nothing found" for the same bucket, period and targets is answered without asking again.
+    """
     now = now or utcnow()
     changes = who_changed(store, bucket, days=days, now=now, limit=limit)
     if changes:
@@ -92,6 +128,27 @@ def timeline(
     targets = targets[:MAX_TARGETS]
     if not targets:
         return Timeline(bucket, days, [], "none")
+    if guard is None:
+        return _lookup(store, aws, bucket, days, targets, now, limit)
+    key = (bucket, days, tuple(t.source for t in targets))
+    remembered = guard.remembered(key, now)
+    if remembered is not None:
+        return remembered
+    if not guard.slots.acquire(timeout=guard.wait):
+        return Timeline(bucket, days, [], "none", {"lookup": BUSY})
+    try:
+        found = _lookup(store, aws, bucket, days, targets, now, limit)
+    finally:
+        guard.slots.release()
+    if not found.changes:
+        guard.remember(key, now, found)
+    return found
+
+
+def _lookup(
+    store: Store, aws: AwsClients, bucket: str, days: int, targets: list[LookupTarget], now: datetime, limit: int
+) -> Timeline:
+    """Ask every target's LookupEvents (a few at a time), index what names the bucket, answer from the index."""
     start = now - min(timedelta(days=max(days, 1)), HISTORY)
     errors: dict[str, str] = {}
     found: list[Record] = []

@@ -40,16 +40,21 @@ def button_value(body: dict[str, Any]) -> str:
 
 
 def register(app: App, services: Services) -> None:
-    def pressed(body: dict[str, Any], client: WebClient) -> int | None:
+    def stale(body: dict[str, Any], client: WebClient, action: str) -> None:
+        # Every press leaves an audit row, even one whose button no longer names anything.
+        services.audit.record(user_of(body), action, None, "stale_button", button_value(body)[:100])
+        tell(client, body, msg.STALE_BUTTON)
+
+    def pressed(body: dict[str, Any], client: WebClient, action: str) -> int | None:
         alert_id = int_value(button_value(body))
         if alert_id is None:
-            tell(client, body, msg.STALE_BUTTON)
+            stale(body, client, action)
         return alert_id
 
     @app.action(action_pattern("ack"))
     def on_ack(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        alert_id = pressed(body, client)
+        alert_id = pressed(body, client, "ack")
         if alert_id is not None:
             reply = ops.acknowledge_in(services, alert_id, user_of(body), channel_of(body))
             if not reply.silent:
@@ -58,7 +63,7 @@ def register(app: App, services: Services) -> None:
     @app.action(action_pattern("fix"))
     def on_fix(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        alert_id = pressed(body, client)
+        alert_id = pressed(body, client, "fix")
         if alert_id is not None:
             reply = ops.fix(services, alert_id, user_of(body))
             tell(client, body, reply.text)
@@ -68,7 +73,7 @@ def register(app: App, services: Services) -> None:
         ack()
         remediation_id = int_value(button_value(body))
         if remediation_id is None:
-            tell(client, body, msg.STALE_BUTTON)
+            stale(body, client, "undo")
             return
         reply = ops.undo(services, user_of(body), remediation_id=remediation_id)
         tell(client, body, reply.text)
@@ -76,12 +81,12 @@ def register(app: App, services: Services) -> None:
     @app.action(action_pattern("who_changed"))
     def on_who_changed(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        alert_id = pressed(body, client)
+        alert_id = pressed(body, client, "who_changed")
         if alert_id is None:
             return
         alert = services.alerts.get(alert_id)
         if alert is None:
-            tell(client, body, msg.no_alert(alert_id))
+            tell(client, body, ops.missing(services, user_of(body), "who_changed", alert_id).text)
             return
         reply = ops.who_changed(services, alert.bucket or "", user_of(body), alert=alert)
         tell(client, body, reply.text, ops.as_dicts(reply.blocks))
@@ -89,19 +94,20 @@ def register(app: App, services: Services) -> None:
     @app.action(action_pattern("allow"))
     def on_allow(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        alert_id = pressed(body, client)
+        alert_id = pressed(body, client, "allow")
         if alert_id is None:
             return
         user = user_of(body)
         alert = services.alerts.get(alert_id)
         if alert is None:
-            tell(client, body, msg.no_alert(alert_id))
+            tell(client, body, ops.missing(services, user, "allow", alert_id).text)
             return
         refusal = ops.refuse(services, user, "allow", "Mark as expected", alert_id)
         if refusal is not None:
             tell(client, body, refusal.text)
             return
         if not alert.is_open:
+            services.audit.record(user, "allow", alert_id, f"already_{alert.status}")
             tell(client, body, msg.already(alert))
             return
         from handlers.views import allow_modal

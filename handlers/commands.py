@@ -160,6 +160,7 @@ def _status(ctx: Context, args: list[str]) -> Reply:
         dry_run=s.remediator.dry_run,
         pending=len(s.outbox.pending()),
         responders=s.permissions.describe("fix, undo and allow"),
+        failed=s.outbox.failed(),
     )
     health = s.poller.health()
     lines = [msg.health_line(h) for h in health] or [msg.NO_SOURCES]

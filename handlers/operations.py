@@ -30,7 +30,7 @@ from bot.exceptions import ExceptionListError
 from bot.index import who_changed as indexed_changes
 from bot.mrkdwn import truncate
 from bot.sources.lookup import LookupTarget
-from bot.who_changed import Timeline, timeline
+from bot.who_changed import LookupGuard, Timeline, timeline
 from handlers import SECTION_TEXT, deliver, sections
 
 if TYPE_CHECKING:
@@ -70,7 +70,8 @@ def refuse(services: Services, user: str, action: str, label: str, alert_id: int
     return Reply(msg.refused(services.permissions.describe(label.lower())))
 
 
-def _missing(services: Services, user: str, action: str, alert_id: int) -> Reply:
+def missing(services: Services, user: str, action: str, alert_id: int) -> Reply:
+    """The audited answer to a press or command naming an alert that does not exist."""
     services.audit.record(user, action, alert_id, "not_found")
     return Reply(msg.no_alert(alert_id))
 
@@ -101,7 +102,7 @@ def acknowledge(services: Services, alert_id: int, user: str) -> Reply:
     """Anyone in the channel: open → acknowledged; the card's status line changes in place."""
     alert = services.alerts.get(alert_id)
     if alert is None:
-        return _missing(services, user, "ack", alert_id)
+        return missing(services, user, "ack", alert_id)
     try:
         done = services.alerts.transition(alert_id, "acknowledged", user, expect=("open",), slack_user=True)
     except AlertStateError:
@@ -152,7 +153,7 @@ def fix(services: Services, alert_id: int, user: str) -> Reply:
     """Responders: re-enable Block Public Access once, however many presses; everyone told the outcome."""
     alert = services.alerts.get(alert_id)
     if alert is None:
-        return _missing(services, user, "fix", alert_id)
+        return missing(services, user, "fix", alert_id)
     refusal = refuse(services, user, "fix", "Re-enable Block Public Access", alert_id)
     if refusal is not None:
         return refusal
@@ -235,7 +236,7 @@ def undo(services: Services, user: str, *, remediation_id: int | None = None, al
         alert_id = row.alert_id
     assert alert_id is not None
     if services.alerts.get(alert_id) is None:
-        return _missing(services, user, "undo", alert_id)
+        return missing(services, user, "undo", alert_id)
     refusal = refuse(services, user, "undo", "Undo", alert_id)
     if refusal is not None:
         return refusal
@@ -246,15 +247,20 @@ def undo(services: Services, user: str, *, remediation_id: int | None = None, al
     )
     services.audit.record(user, "undo", alert_id, outcome.status, outcome.message, outcome.request_id)
     if outcome.status == "undone":
-        try:
-            services.alerts.transition(alert_id, "open", user, "fix undone", expect=("fixed",), slack_user=True)
-        except AlertStateError:
-            pass
-        try:
-            services.alerts.recheck(alert_id)
-        except Exception:
-            log.warning("live re-check after undo of alert %s failed", alert_id, exc_info=True)
-        services.alerts.note(alert_id, msg.undone_line(user, outcome.message))
+        newer = _newer_open(services, alert_id)
+        if newer is not None:
+            # One open alert per resource: the newer one carries the undo, the fixed one stays closed.
+            services.alerts.note(alert_id, msg.undone_elsewhere_line(user, outcome.message, newer))
+            services.alerts.note(newer.id, msg.undone_here_line(user, outcome.message, alert_id))
+            _recheck(services, newer.id)
+            _changed(services, newer.id)
+        else:
+            try:
+                services.alerts.transition(alert_id, "open", user, "fix undone", expect=("fixed",), slack_user=True)
+            except AlertStateError:
+                pass
+            _recheck(services, alert_id)
+            services.alerts.note(alert_id, msg.undone_line(user, outcome.message))
         reply = Reply(":leftwards_arrow_with_hook: " + msg.outcome_text(outcome.message))
     elif outcome.status == "failed":
         services.alerts.note(alert_id, msg.failed_line(user, "Undo", outcome.message))
@@ -265,6 +271,23 @@ def undo(services: Services, user: str, *, remediation_id: int | None = None, al
         reply = Reply(told)
     _changed(services, alert_id)
     return reply
+
+
+def _newer_open(services: Services, alert_id: int) -> Alert | None:
+    """Another open (or acknowledged) alert on the same resource as `alert_id`, newest first."""
+    alert = services.alerts.get(alert_id)
+    if alert is None:
+        return None
+    same = [a for a in services.alerts.alerts_for(alert.bucket, alert.account)
+            if a.resource_key == alert.resource_key and a.id != alert_id]
+    return same[0] if same else None
+
+
+def _recheck(services: Services, alert_id: int) -> None:
+    try:
+        services.alerts.recheck(alert_id)
+    except Exception:  # the undo stands; a failed re-read only costs the verdict line
+        log.warning("live re-check after undo on alert %s failed", alert_id, exc_info=True)
 
 
 # ---- allow ---------------------------------------------------------------------------------------
@@ -286,21 +309,34 @@ def accept(services: Services, alert_id: int, user: str, reason: str, duration: 
     """Responders: an exception for the alert's bucket (or account), and the alert closed as accepted."""
     alert = services.alerts.get(alert_id)
     if alert is None:
-        return _missing(services, user, "allow", alert_id)
+        return missing(services, user, "allow", alert_id)
     refusal = refuse(services, user, "allow", "Mark as expected", alert_id)
     if refusal is not None:
         return refusal
+    if not alert.is_open:  # a modal opened before the alert was fixed or resolved: no exception for it
+        return _stale_allow(services, alert, user)
     try:
         expires = services.clock() + parse_duration(duration or DEFAULT_ALLOW)
         row = services.exceptions.add(alert.bucket, reason, user, expires, account=alert.account)
     except (DurationError, ExceptionListError) as exc:
         services.audit.record(user, "allow", alert_id, "invalid", str(exc))
         return Reply(msg.usage_problem(str(exc)))
+    try:
+        services.alerts.transition(alert_id, "accepted", user, msg.accepted_note(row), expect=OPEN, slack_user=True)
+    except AlertStateError:  # closed between the check and now: take the exception back
+        services.exceptions.revoke(row.id, user)
+        return _stale_allow(services, services.alerts.get(alert_id) or alert, user)
     services.audit.record(user, "allow", alert_id, "accepted", f"exception #{row.id}")
-    _close(services, alert_id, "accepted", user, msg.accepted_note(row))
     services.alerts.note(alert_id, msg.accepted_line(user, row))
     _changed(services, alert_id)
     return Reply(msg.allow_told(row, [alert_id]), silent=True)
+
+
+def _stale_allow(services: Services, alert: Alert, user: str) -> Reply:
+    services.audit.record(user, "allow", alert.id, f"already_{alert.status}")
+    services.alerts.note(alert.id, msg.press_line(user, "Mark as expected", msg.already(alert)))
+    _changed(services, alert.id)
+    return Reply(msg.already(alert))
 
 
 def allow_bucket(services: Services, bucket: str, duration: str, reason: str, user: str) -> Reply:
@@ -340,9 +376,11 @@ def who_changed(services: Services, bucket: str, user: str, *, days: int = 90, a
         found = Timeline("", days, rows, "index" if rows else "none")
     else:
         targets = [LookupTarget(alert.account, alert.region)] if alert is not None and alert.account else None
+        # One guard per bot: the LookupEvents fallback is bounded however many people ask at once.
+        guard = services.extra.setdefault("who_changed_guard", LookupGuard())
         found = timeline(
             services.store, services.aws, bucket, days=days, targets=targets, now=services.clock(),
-            limit=TIMELINE_LINES,
+            limit=TIMELINE_LINES, guard=guard,
         )
     alert_id = alert.id if alert is not None else None
     services.audit.record(user, "who_changed", alert_id, found.source, f"{len(found.changes)} changes to {bucket}")

@@ -78,6 +78,7 @@ def register(app: App, services: Services) -> None:
         user = user_of(body)
         alert_id = int_value(view.get("private_metadata"))
         if alert_id is None:
+            services.audit.record(user, "allow", None, "stale_button", str(view.get("private_metadata"))[:100])
             tell(client, body, msg.STALE_BUTTON)
             return
         reply = ops.accept(services, alert_id, user, reason, expiry)

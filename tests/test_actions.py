@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from bot.events import Record
 from tests.slack_requests import (
     ACCOUNT,
     BYSTANDER,
@@ -17,6 +18,7 @@ from tests.slack_requests import (
     RESPONDER,
     BotApp,
     bot_app,
+    bpa_record,
     encode_payload,
     eventually,
     post,
@@ -80,6 +82,7 @@ def test_fix_turns_on_only_the_weakened_flags_then_undo_restores_the_snapshot(bo
     )
     assert undo["action_id"] == "undo" and "confirm" in undo
     card = bot_app.standin.message(alert.ts)
+    assert card is not None
     assert eventually(lambda: f"Fixed* by <@{RESPONDER}>" in json.dumps(card.blocks))
     audit = bot_app.services.audit.for_alert(alert.id)
     assert [(r.action, r.outcome) for r in audit] == [("fix", "applied")]
@@ -185,7 +188,8 @@ def test_mark_as_expected_opens_a_modal_and_the_submission_accepts_the_alert(bot
     assert eventually(lambda: bot_app.services.alerts.get(alert.id).status == "accepted")
     (row,) = bot_app.services.exceptions.list_active()
     assert row.bucket == "website" and row.owner == RESPONDER and row.account == ACCOUNT
-    assert eventually(lambda: "Accepted as expected" in json.dumps(bot_app.standin.message(alert.ts).blocks))
+    card = lambda: json.dumps(getattr(bot_app.standin.message(alert.ts), "blocks", None))  # noqa: E731
+    assert eventually(lambda: "Accepted as expected" in card())
     assert eventually(lambda: "&lt;!here&gt;" in _thread(bot_app, alert.ts))
     assert "<!here>" not in _thread(bot_app, alert.ts)
     assert [(r.action, r.outcome) for r in bot_app.services.audit.for_alert(alert.id)] == [("allow", "accepted")]
@@ -242,3 +246,82 @@ def test_acknowledge_from_app_home_is_for_responders(bot_app: BotApp) -> None:
     assert bot_app.services.alerts.get(alert.id).status == "open"
     assert press_from_home(RESPONDER) == 200
     assert eventually(lambda: bot_app.services.alerts.get(alert.id).status == "acknowledged")
+
+
+def _dms(bot: BotApp, user: str) -> list[str]:
+    return [
+        str(c.params.get("text")) for c in bot.standin.accepted("chat.postMessage") if c.params.get("channel") == user
+    ]
+
+
+def test_a_stale_modal_on_a_fixed_alert_creates_no_exception(bot_app: BotApp) -> None:
+    alert = bot_app.open_alert("fixed-meanwhile")
+    bot_app.press("allow", str(alert.id))
+    view = bot_app.standin.wait_for("views.open")[0].params["view"]
+    # While the modal is open, someone else fixes the alert.
+    bot_app.services.alerts.transition(alert.id, "fixed", "U0OTHER", "BPA re-enabled", slack_user=True)
+    values = {
+        "reason": {"reason": {"type": "plain_text_input", "value": "static site"}},
+        "expiry": {"expiry": {"type": "plain_text_input", "value": "30d"}},
+    }
+    payload = view_submission("allow_modal", values, view["private_metadata"], user=RESPONDER)
+    assert post(bot_app.url, encode_payload(payload)).status == 200
+    told = eventually(lambda: [t for t in _dms(bot_app, RESPONDER) if "already fixed" in t])
+    assert told and "<@U0OTHER>" in told[0]
+    assert bot_app.services.alerts.get(alert.id).status == "fixed"
+    assert bot_app.services.exceptions.list_active() == []  # nothing silences the next change to the bucket
+    assert ("allow", "already_fixed") in [(r.action, r.outcome) for r in bot_app.services.audit.for_alert(alert.id)]
+
+
+def test_undo_with_a_newer_open_alert_reopens_nothing_and_tells_the_newer_one(bot_app: BotApp) -> None:
+    old = bot_app.open_alert("twice", off=("BlockPublicAcls",))
+    bot_app.press("fix", str(old.id))
+    assert eventually(lambda: bot_app.services.alerts.get(old.id).status == "fixed")
+    undo = eventually(
+        lambda: next(
+            (
+                e
+                for m in bot_app.standin.replies(old.ts)
+                for b in m.blocks
+                if b["type"] == "actions"
+                for e in b["elements"]
+            ),
+            None,
+        )
+    )
+    # The bucket is opened again by another change: a new alert, open.
+    changes = bot_app.services.alerts.process([Record(bpa_record("twice", event_id="ev-0002"))])
+    bot_app.services.outbox.flush()
+    newer = bot_app.services.alerts.get(changes[0].alert_id)
+    assert newer.id != old.id and newer.status == "open" and newer.ts
+
+    bot_app.press("undo", undo["value"])
+    assert eventually(lambda: "undid the fix made on alert" in _thread(bot_app, newer.ts))
+    assert eventually(
+        lambda: f"alert #{newer.id}" in _thread(bot_app, old.ts) and "stays closed" in _thread(bot_app, old.ts)
+    )
+    assert bot_app.services.alerts.get(old.id).status == "fixed"
+    assert [a.id for a in bot_app.services.alerts.alerts_for("twice")] == [newer.id]  # one open alert per bucket
+
+
+def test_stale_and_pointless_presses_are_audited(bot_app: BotApp) -> None:
+    closed = bot_app.open_alert("closed-already")
+    bot_app.services.alerts.transition(closed.id, "resolved", "someone", "re-enabled in the console")
+    bot_app.press("ack", "not-a-number", user=BYSTANDER)
+    bot_app.press("undo", "", user=BYSTANDER)
+    bot_app.press("who_changed", "999", user=BYSTANDER)
+    bot_app.press("allow", str(closed.id))
+    expected = {
+        ("ack", "stale_button", None),
+        ("undo", "stale_button", None),
+        ("who_changed", "not_found", 999),
+        ("allow", "already_resolved", closed.id),
+    }
+
+    def audited() -> set[tuple[str, str, int | None]]:
+        return {(r.action, r.outcome, r.alert_id) for r in bot_app.services.audit.recent()}
+
+    assert eventually(lambda: expected <= audited()), audited()
+    assert eventually(lambda: any("already resolved" in t for t in _ephemerals(bot_app, RESPONDER)))
+    assert eventually(lambda: len(_ephemerals(bot_app, BYSTANDER)) == 3)  # each stale press is told too
+    assert bot_app.standin.calls_to("views.open") == []

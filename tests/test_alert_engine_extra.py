@@ -250,3 +250,89 @@ def test_the_reply_cap_note_appears_once(wired: SimpleNamespace) -> None:
     notes = [r for r in replies if "and more changes of this kind" in r]
     assert len(notes) == 1 and "Who changed this?" in notes[0]
     assert len(replies) == 5  # four findings after the one that opened the card, then the note
+
+
+# ---- review 2, item 7: restores that used to leave alerts open -----------------------------------
+
+
+def _private_access_point(name: str, minutes: float) -> Record:
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+              "Principal": {"AWS": f"arn:aws:iam::{WIRED_ACCOUNT}:root"},
+              "Resource": f"arn:aws:s3:us-east-1:{WIRED_ACCOUNT}:accesspoint/{name}/object/*"}]}
+    return make_record("PutAccessPointPolicy", {"name": name, "PutAccessPointPolicyRequest": {
+        "Policy": json.dumps(policy)}}, bucket=None, minutes=minutes)
+
+
+def test_a_non_public_access_point_policy_clears_only_that_access_point(wired: SimpleNamespace) -> None:
+    opened = wired.service.process([_access_point("ap-one", 0), _access_point("ap-two", 1)])
+    fixed = wired.service.process([_private_access_point("ap-one", 3)])
+    assert [c.kind for c in fixed] == ["partial"]
+    done = wired.service.process([_private_access_point("ap-two", 4)])
+    assert [c.kind for c in done] == ["resolved"] and wired.service.get(opened[0].alert_id).status == "resolved"
+    wired.outbox.flush()
+    replies = wired.slack.replies(wired.slack.top_level(CHANNEL)[0].ts)
+    assert "Access point ap-two policy replaced with a non-public one" in replies[-1].text
+
+
+def _object(name: str, key: str, minutes: float, params: dict[str, Any] | None = None,
+            response: dict[str, Any] | None = None) -> Record:
+    record = make_record(name, {"key": key, **(params or {})}, minutes=minutes)
+    record.raw.update(managementEvent=False, eventCategory="Data", responseElements=response)
+    return record
+
+
+def test_an_object_acl_made_private_or_the_object_deleted_clears_that_key(wired: SimpleNamespace) -> None:
+    public = {"x-amz-acl": "public-read"}
+    opened = wired.service.process([_object("PutObjectAcl", "a.txt", 0, public),
+                                    _object("PutObjectAcl", "b.txt", 1, public)])
+    assert [c.kind for c in opened] == ["opened", "added"]
+    alert_id = opened[0].alert_id
+    # Another key, a versioned delete (a marker: the public version stays readable), a still-public ACL.
+    kept = wired.service.process([_object("PutObjectAcl", "c.txt", 2, {"x-amz-acl": "private"}),
+                                  _object("DeleteObject", "b.txt", 3, response={"x-amz-delete-marker": "true"}),
+                                  _object("PutObjectAcl", "a.txt", 4, {"x-amz-acl": "public-read-write"})])
+    assert [c.kind for c in kept] == ["added"] and wired.service.get(alert_id).status == "open"
+    assert [c.kind for c in wired.service.process([_object("PutObjectAcl", "a.txt", 5,
+                                                           {"x-amz-acl": "private"})])] == ["partial"]
+    done = wired.service.process([_object("DeleteObject", "b.txt", 6)])
+    assert [c.kind for c in done] == ["resolved"] and wired.service.get(alert_id).status == "resolved"
+
+
+def test_bucket_owner_enforced_clears_bucket_and_object_acls(wired: SimpleNamespace) -> None:
+    opened = wired.service.process([make_record("PutBucketAcl", {"x-amz-acl": "public-read"}),
+                                    _object("PutObjectAcl", "a.txt", 1, {"x-amz-acl": "public-read"})])
+    assert [c.kind for c in opened] == ["opened", "added"]
+    controls = {"OwnershipControls": {"Rule": {"ObjectOwnership": "BucketOwnerEnforced"}}}
+    done = wired.service.process([make_record("PutBucketOwnershipControls", controls, minutes=2)])
+    assert [c.kind for c in done] == ["resolved"]
+    assert "ACLs disabled (BucketOwnerEnforced)" in wired.service.get(opened[0].alert_id).close_reason
+
+
+def test_bpa_flags_back_on_clear_the_findings_that_turned_them_off(wired: SimpleNamespace) -> None:
+    opened = wired.service.process([bpa(dict(ALL_ON, RestrictPublicBuckets=False))])
+    alert_id = opened[0].alert_id
+    # RestrictPublicBuckets stays off: the first finding is not undone (a new one is added).
+    still = wired.service.process([bpa(dict(ALL_ON, RestrictPublicBuckets=False, BlockPublicAcls=False), minutes=1)])
+    assert [c.kind for c in still] == ["added"]
+    # RestrictPublicBuckets and BlockPublicAcls back on, BlockPublicPolicy now off: the old findings are
+    # cleared, the incident stays open (one card) with the new one.
+    turned = wired.service.process([bpa(dict(ALL_ON, BlockPublicPolicy=False), minutes=2)])
+    assert [(c.kind, c.alert_id) for c in turned] == [("partial", alert_id), ("added", alert_id)]
+    cleared = [f["cleared_by"] is not None for f in wired.service.findings(alert_id)]
+    assert cleared == [True, True, False]
+    done = wired.service.process([bpa(ALL_ON, minutes=3)])
+    assert [c.kind for c in done] == ["resolved"]
+    wired.outbox.flush()
+    assert len(wired.slack.top_level(CHANNEL)) == 1
+
+
+def test_account_bpa_flag_back_on_clears_a_one_flag_weakening(wired: SimpleNamespace) -> None:
+    def account_put(flags: dict[str, bool], minutes: float) -> Record:
+        return make_record("PutAccountPublicAccessBlock", {"PublicAccessBlockConfiguration": flags},
+                           bucket=None, minutes=minutes)
+
+    opened = wired.service.process([account_put(dict(ALL_ON, BlockPublicPolicy=False), 0)])
+    other_flag = wired.service.process([account_put(dict(ALL_ON, IgnorePublicAcls=False), 1)])
+    assert [(c.kind, c.alert_id) for c in other_flag] == [("partial", opened[0].alert_id),
+                                                          ("added", opened[0].alert_id)]
+    assert [f["cleared_by"] is not None for f in wired.service.findings(opened[0].alert_id)] == [True, False]

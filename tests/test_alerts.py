@@ -289,3 +289,38 @@ def test_a_failing_live_check_does_not_stop_the_card(store: Store, slack_standin
     service.process([bpa(ALL_OFF)])
     assert outbox.flush() == 1
     assert "Live check:* not done" in json.dumps(slack_standin.top_level()[0].blocks)
+
+
+def test_an_alert_closed_while_a_finding_waits_for_the_lock_is_not_opened_unchecked(
+        store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    exception = SimpleNamespace(id=9, reason="public website", owner="U0WEB", expires_at=None)
+    covered: list[bool] = [False]
+    verdicts: list[str | None] = []
+
+    def verdict_fn(account: str, bucket: str | None, region: str, keys: tuple[str, ...]) -> ExposureVerdict:
+        verdicts.append(bucket)
+        return verdict()
+
+    service = AlertService(store, verdict_fn=verdict_fn, exceptions_fn=lambda b, a: exception if covered[0] else None)
+    first = service.process([bpa(ALL_OFF)])[0]
+    covered[0] = True  # an exception is added for the bucket...
+    seen_open = service._open_for
+
+    def closed_right_after_the_unlocked_check(key: str) -> Any:
+        found = seen_open(key)
+        if found is not None and found.status == "open":
+            service.transition(found.id, "fixed", "U0ALICE")  # ...and another thread closes the alert now
+        return found
+
+    service._open_for = closed_right_after_the_unlocked_check  # type: ignore[method-assign]
+    later = service.process([make_record("PutBucketPolicy", {"bucketPolicy": PUBLIC_POLICY}, minutes=1)])
+    assert [c.kind for c in later] == ["suppressed"] and later[0].alert_id != first.alert_id
+    suppressed = service.get(later[0].alert_id)
+    assert suppressed is not None and (suppressed.close_reason or "").startswith("Covered by exception #9")
+    covered[0] = False
+    service.transition(later[0].alert_id, "open", "U0ALICE", expect=("accepted",))  # open, then closed again
+    third = service.process([make_record("PutBucketAcl", {"x-amz-acl": "public-read"}, minutes=2)])
+    assert [c.kind for c in third] == ["opened"]
+    opened = service.get(third[0].alert_id)
+    assert opened is not None and opened.verdict == verdict().line  # the live check ran for it
+    assert verdicts == [BUCKET, BUCKET]

@@ -273,3 +273,48 @@ def test_alerts_lists_what_fits_and_counts_the_rest(bot_app: BotApp) -> None:
     assert "many-074" in listed  # newest first
     assert "of 75" in listed  # the note says how many were left out
     assert len(answer["blocks"]) <= 50
+
+
+def test_who_changed_lookup_fallback_is_bounded_and_remembers_nothing_found(bot_app: BotApp) -> None:
+    from bot.who_changed import LookupGuard
+
+    guard = LookupGuard(max_running=1, wait=0)
+    bot_app.services.extra["who_changed_guard"] = guard
+    now = datetime.now(UTC)
+    bot_app.services.clock = lambda: now
+    client = bot_app.services.aws.client("cloudtrail", ACCOUNT, "us-east-1")
+    params = {
+        "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": "nobody-knows"}],
+        "StartTime": ANY,
+        "EndTime": ANY,
+        "MaxResults": 50,
+    }
+    with Stubber(client) as stub:  # a LookupEvents call with no response queued fails and shows "Could not ask"
+        assert guard.slots.acquire()  # another fan-out is running
+        busy = bot_app.answer("who-changed nobody-knows 7", user=BYSTANDER)["text"]
+        guard.slots.release()
+        assert "busy" in json.dumps(bot_app.responses()[-1])
+        assert "No configuration changes" in busy
+
+        stub.add_response("lookup_events", {"Events": []}, params)
+        first = json.dumps(bot_app.answer("who-changed nobody-knows 7", user=BYSTANDER))
+        stub.assert_no_pending_responses()
+        assert "No configuration changes" in first and "Could not ask" not in first
+        # Asked again at once: remembered, CloudTrail is not asked (the stub has nothing left to answer).
+        again = json.dumps(bot_app.answer("who-changed nobody-knows 7", user=BYSTANDER))
+        assert again == first
+
+        bot_app.services.clock = lambda: now + timedelta(minutes=6)  # the memory is brief
+        stub.add_response("lookup_events", {"Events": []}, params)
+        later = json.dumps(bot_app.answer("who-changed nobody-knows 7", user=BYSTANDER))
+        stub.assert_no_pending_responses()
+        assert "Could not ask" not in later
+
+
+def test_status_warns_about_slack_messages_given_up(bot_app: BotApp) -> None:
+    assert "given up" not in bot_app.answer("status")["text"]
+    bot_app.services.store.db.table("outbox").insert(
+        {"alert_id": None, "kind": "message", "payload": "{}", "created_at": "2026-01-01T00:00:00Z",
+         "attempts": 20, "last_error": "channel_not_found", "failed_at": "2026-01-01T01:00:00Z"}
+    )
+    assert "Slack messages given up after repeated errors: 1" in bot_app.answer("status")["text"]

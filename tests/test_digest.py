@@ -508,7 +508,7 @@ def test_a_renewed_exception_keeps_the_alert_accepted_and_says_nothing(
     assert store.db.execute("SELECT status FROM alerts WHERE id = ?", [accepted]).fetchone()[0] == "accepted"
     # The old exception is done with: a later run does not bring it up again either.
     assert service.notify_expired(slack.client(), "C0ALERTS", now=NOW + H) == []
-    assert store.db["exceptions"].get(old)["expiry_notified_at"] is not None
+    assert store.db.table("exceptions").get(old)["expiry_notified_at"] is not None
 
 
 def test_a_failed_reopen_keeps_its_reminder_for_later_and_sends_the_others(

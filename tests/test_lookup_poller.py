@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from bot.aws import AwsClients
 from bot.config import Settings, parse_accounts
@@ -13,10 +15,10 @@ from bot.digest import DigestService
 from bot.events import Record
 from bot.messages import health_line
 from bot.poller import STALE_AFTER, Poller
-from bot.sources import load_state
+from bot.sources import QUARANTINE_KEEP, QUARANTINE_RAW_CHARS, Quarantined, load_state, quarantine, quarantine_counts
 from bot.sources.lookup import LOOKUP_EVENT_NAMES, TokenBucket
 from bot.standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
-from bot.store import Store
+from bot.store import MIGRATIONS, Store, iso
 
 ACCT_A = "111122223333"  # bare id: ambient credentials
 ACCT_B = "444455556666"  # read through a role, assumed at the fake's STS
@@ -296,3 +298,40 @@ def test_status_app_home_and_digest_judge_health_by_one_rule(server: FakeCloudTr
     assert late.stale and not late.failing
     assert judged() == digest() == {ok: False, denied: False}
     assert health_line(late).startswith(":warning:")  # what `status` and App Home show
+
+
+def test_quarantine_keeps_each_entry_once_for_a_limited_time_and_count(store: Store) -> None:
+    now = datetime.now(UTC)
+    big = "x" * (QUARANTINE_RAW_CHARS + 10)
+    entries = [Quarantined("bad", big), Quarantined("bad", big[:-5]), Quarantined("other", "{")]
+    with store.atomic() as db:
+        assert quarantine(db, "trail:a", entries, now) == 2  # both big ones are the same kept text
+        assert quarantine(db, "trail:a", entries, now) == 0
+        assert quarantine(db, "trail:b", entries[2:], now) == 1  # per source
+    # A source that keeps serving new bad input keeps only its newest QUARANTINE_KEEP entries.
+    flood = [Quarantined("bad", f"entry {n}") for n in range(QUARANTINE_KEEP + 5)]
+    with store.atomic() as db:
+        quarantine(db, "trail:a", flood, now + timedelta(minutes=1))
+    kept = [r["raw"] for r in store.db["quarantine"].rows_where("source = ?", ["trail:a"], order_by="id")]
+    assert len(kept) == QUARANTINE_KEEP and kept[-1] == f"entry {QUARANTINE_KEEP + 4}" and "{" not in kept
+    # After QUARANTINE_DAYS nothing of a source is kept.
+    with store.atomic() as db:
+        quarantine(db, "trail:a", [], now + timedelta(days=31))
+        quarantine(db, "trail:b", [], now + timedelta(days=31))
+    assert quarantine_counts(store) == {}
+
+
+def test_quarantine_migration_hashes_and_dedupes_existing_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    MIGRATIONS.apply(old, stop_before="0010_sources_quarantine_hash")
+    at = iso(datetime.now(UTC))
+    for raw in ("same", "same", "different"):
+        old.table("quarantine").insert({"at": at, "source": "trail:a", "reason": "bad", "raw": raw})
+    old.close()
+    store = Store(path)
+    assert sorted(r["raw"] for r in store.db["quarantine"].rows) == ["different", "same"]
+    with store.atomic() as db:
+        entries = [Quarantined("bad", "same"), Quarantined("bad", "new")]
+        assert quarantine(db, "trail:a", entries, datetime.now(UTC)) == 1
+    assert quarantine_counts(store) == {"trail:a": 3}

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import socket
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from slack_sdk import WebClient
 
 from bot.alerts import AlertService
-from bot.outbox import Outbox, retry_handlers
+from bot.outbox import CARD_FAILED, MAX_ATTEMPTS, Outbox, retry_handlers
 from bot.store import Store, parse_iso
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
 from tests.test_alerts import ALL_OFF, PUBLIC_POLICY, bpa, make_record
@@ -162,3 +163,51 @@ def test_no_token_in_logs(store: Store, slack_standin: SlackStandin, caplog: pyt
         clock.now += timedelta(hours=1)
     assert outbox.flush() == 1
     assert caplog.records and TOKEN not in caplog.text
+
+
+def test_two_processes_flushing_at_once_post_each_item_once(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, clock = wire(store, slack_standin.url)
+    other_store = Store(store.path)  # its own connection, as `poll --once` beside the bot has
+    other = Outbox(other_store, WebClient(token=TOKEN, base_url=slack_standin.url), CHANNEL, clock=clock)
+    other.render = service.render_card
+    inner: list[int] = []
+
+    def render_while_the_other_flushes(alert_id: int) -> tuple[str, list[Any]]:
+        inner.append(other.flush())  # the other process runs its whole flush between our claim and our post
+        return service.render_card(alert_id)
+
+    outbox.render = render_while_the_other_flushes
+    open_one(service)
+    assert outbox.flush() == 1 and inner == [0]
+    assert len(slack_standin.accepted("chat.postMessage")) == 1
+    assert other.flush() == 0 and outbox.pending() == []
+
+
+def test_an_item_not_due_does_not_hold_up_newer_ones(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, _ = wire(store, slack_standin.url)
+    for name in ("bw-a", "bw-b"):
+        service.process([bpa(ALL_OFF, bucket=name)])
+    slack_standin.fail_next("chat.postMessage", times=2, error="not_in_channel")
+    assert outbox.flush() == 0  # both cards wait 15 minutes now
+    service.process([bpa(ALL_OFF, bucket="bw-c")])
+    assert outbox.flush(limit=2) == 1
+    assert "bw-c" in slack_standin.top_level(CHANNEL)[0].text
+
+
+def test_an_item_that_keeps_failing_is_set_aside_and_counted(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, clock = wire(store, slack_standin.url)
+    alert_id = open_one(service)
+    service.note(alert_id, "a note for the card's thread")
+    slack_standin.fail_next("chat.postMessage", times=MAX_ATTEMPTS, status=500)
+    for _ in range(MAX_ATTEMPTS):
+        assert outbox.failed() == 0
+        outbox.flush()
+        clock.now += timedelta(hours=1)
+    assert outbox.failed() == 2 and outbox.pending() == []  # the card, and its reply with nowhere to go
+    assert {r["last_error"] for r in outbox.failed_items()} == {"http 500", CARD_FAILED}
+    service.process([bpa(ALL_OFF, bucket="bw-next")])
+    assert outbox.flush() == 1  # the rest of the queue moves on
+    assert outbox.retry_failed() == 2 and outbox.flush() == 2 and outbox.failed() == 0
+    card = service.get(alert_id)
+    assert card is not None and card.ts
+    assert [m.text for m in slack_standin.replies(card.ts)] == ["a note for the card's thread"]

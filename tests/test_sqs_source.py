@@ -20,7 +20,8 @@ from bot.aws import AwsClients
 from bot.config import ConfigError, Settings, load_settings
 from bot.events import Record
 from bot.poller import Poller
-from bot.sources.sqs import TrailQueue, parse_notification
+from bot.sources import sqs as sqs_source
+from bot.sources.sqs import TrailQueue, parse_notification, poll_queue
 from bot.standins.cloudtrail import public_bpa_off, s3_record
 from bot.store import Store
 
@@ -37,7 +38,9 @@ class Aws:
 
 
 @pytest.fixture
-def aws() -> Iterator[Aws]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    # Received messages stay invisible this long: short, so a test sees a kept message come back.
+    monkeypatch.setattr(sqs_source, "VISIBILITY_SECONDS", VISIBILITY)
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
@@ -261,3 +264,40 @@ def test_notification_keys_are_url_decoded_and_filtered() -> None:
     assert obj.key == key and obj.bucket == BUCKET and obj.region == "us-east-1"
     insight = "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2026/01/02/f.json.gz"
     assert parse_notification(json.dumps(s3_notification(insight))) == []
+
+
+def received(sqs: Any) -> list[dict[str, Any]]:
+    """The parameters of every ReceiveMessage `sqs` sends."""
+    got: list[dict[str, Any]] = []
+    sqs.meta.events.register("before-parameter-build.sqs.ReceiveMessage", lambda params, **_: got.append(dict(params)))
+    return got
+
+
+def test_messages_are_received_invisible_for_the_whole_poll_not_the_queue_default(
+    aws: Aws, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime.now(UTC)
+    key = put_log(aws, [public_bpa_off(when=now, bucket="slow")], log_key(now, "v1"))
+    send(aws, s3_notification(key))
+    poller = make_poller(aws, store, lambda records: time.sleep(VISIBILITY + 0.5))  # slower than the queue's 1 s
+    monkeypatch.setattr(sqs_source, "VISIBILITY_SECONDS", 300)
+    params = received(poller.aws.ambient_client("sqs", "us-east-1"))
+    report = poller.poll_once()
+    assert [p["VisibilityTimeout"] for p in params] == [300]
+    # Still invisible when the slow hand-over ended, so deleted rather than given out a second time.
+    assert report.sources[0].error is None and messages_left(aws) == 0
+
+
+def test_receiving_stops_when_the_time_budget_is_used(aws: Aws, store: Store) -> None:
+    for n in range(30):
+        send(aws, {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET, "RequestId": str(n)})
+    settings = Settings(trail_queue_urls=(aws.url,), regions=("us-east-1",))
+    clients = AwsClients(settings)
+    params = received(clients.ambient_client("sqs", "us-east-1"))
+    ticks = iter([0.0, 10.0, 61.0, 70.0])  # start, before batch 2, before batch 3 (past 60% of 100 s), end
+    result = poll_queue(clients, TrailQueue.parse(aws.url), region="us-east-1", visibility_seconds=100,
+                        clock=lambda: next(ticks))
+    assert [p["VisibilityTimeout"] for p in params] == [100, 100]
+    assert result.error is None and len(result.done) == 20
+    result.acknowledge()
+    assert messages_left(aws) == 10  # the third batch waits for the next poll, never received

@@ -17,7 +17,7 @@ from bot.config import ConfigError, Settings
 from bot.events import Record
 from bot.poller import Poller
 from bot.sources import load_state
-from bot.sources.trail_bucket import TrailLocation, prune_read_files, start_after
+from bot.sources.trail_bucket import TrailLocation, fair_shares, prune_read_files, start_after
 from bot.standins.cloudtrail import public_bpa_off, s3_record
 from bot.store import Store
 
@@ -33,7 +33,7 @@ def s3() -> Iterator[Any]:
         yield client
 
 
-def put_log(s3: Any, records: list[dict[str, Any]], *, when: datetime, suffix: str, org: bool = True) -> str:
+def put_log(s3: Any, records: list[Any], *, when: datetime, suffix: str, org: bool = True) -> str:
     base = f"trails/AWSLogs/o-abc123def4/{ACCT}" if org else f"trails/AWSLogs/{ACCT}"
     key = (
         f"{base}/CloudTrail/us-east-1/{when:%Y/%m/%d}/"
@@ -173,6 +173,100 @@ def test_malformed_records_are_quarantined_and_the_good_ones_flow(s3: Any, store
     assert state.newest_event == now - timedelta(minutes=2)
     poller.poll_once()  # files are read once: nothing quarantined twice
     assert store.db["quarantine"].count == 3
+
+
+class Trail:
+    """A trail bucket several accounts deliver to, and a poller reading it on a clock the test moves."""
+
+    def __init__(self, s3: Any, store: Store, *, max_files: int) -> None:
+        self.s3 = s3
+        self.now = datetime.now(UTC).replace(second=0, microsecond=0)
+        self.calls: list[list[Record]] = []
+        self.keys: list[str] = []
+        settings = Settings(trail_buckets=(f"s3://{BUCKET}/trails",), regions=("us-east-1",), lookback_minutes=20)
+        self.poller = Poller(
+            settings, store, AwsClients(settings), on_records=self.calls.append, clock=lambda: self.now,
+            max_files=max_files,
+        )
+        self.gets = count_gets(self.poller)
+        self.store = store
+
+    def deliver(self, account: str, when: datetime, suffix: str, records: list[dict[str, Any]]) -> None:
+        key = (
+            f"trails/AWSLogs/{account}/CloudTrail/us-east-1/{when:%Y/%m/%d}/"
+            f"{account}_CloudTrail_us-east-1_{when:%Y%m%dT%H%MZ}_{suffix}.json.gz"
+        )
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=gzip.compress(json.dumps({"Records": records}).encode()))
+        self.keys.append(key)
+
+    def busy(self, account: str, count: int) -> None:
+        for n in range(count):
+            read = s3_record("GetObject", bucket="busy", when=self.now)
+            self.deliver(account, self.now, f"{self.now:%H%M}x{n}", [read])
+
+    def poll(self) -> None:
+        report = self.poller.poll_once()
+        assert report.sources[0].error is None  # a capped poll is a success: what it read is handled
+        self.now += timedelta(minutes=1)
+
+    def state(self) -> Any:
+        return load_state(self.store, f"trail:{BUCKET}/trails")
+
+    def drain(self) -> int:
+        """Polls, nothing new delivered, until no backlog is left; how many it took."""
+        for n in range(1, 60):
+            self.poll()
+            if self.state().last_error is None:
+                return n
+        raise AssertionError(f"still {self.state().last_error} after 60 polls")
+
+    def alerted(self) -> list[str]:
+        return sorted(r.bucket or "" for batch in self.calls for r in batch)
+
+
+def test_a_busy_account_region_does_not_starve_a_quiet_one_and_the_backlog_shows_in_health(
+    s3: Any, store: Store
+) -> None:
+    trail = Trail(s3, store, max_files=3)
+    # The busy account sorts first and delivers as many files per poll as one poll may read.
+    trail.deliver("999900000000", trail.now - timedelta(minutes=1), "q1", [public_bpa_off(bucket="quiet-1")])
+    for minute in range(25):  # longer than LOOKBACK_MINUTES: a sliding first window would lose both
+        trail.busy("111100000000", 3)
+        if minute == 12:
+            trail.deliver("999900000000", trail.now, "q2", [public_bpa_off(bucket="quiet-2")])
+        polled_at = trail.now
+        trail.poll()
+        state = trail.state()
+        assert state.last_success == polled_at
+        if minute == 0:
+            assert state.last_error == "backlog: 1 file left to read"
+            assert trail.poller.health()[0].healthy  # a warning shown, not a failure hiding progress
+            assert trail.alerted() == ["quiet-1"]
+    assert trail.alerted() == ["quiet-1", "quiet-2"]
+    trail.drain()
+    assert trail.state().last_error is None and trail.poller.health()[0].healthy
+    assert sorted(trail.gets) == sorted(trail.keys)  # every file of both prefixes, each read once
+
+
+def test_more_prefixes_waiting_than_files_per_poll_are_served_oldest_first(s3: Any, store: Store) -> None:
+    trail = Trail(s3, store, max_files=1)
+    for account in ("111100000000", "555500000000", "999900000000"):
+        record = public_bpa_off(bucket=f"b-{account[:4]}")
+        trail.deliver(account, trail.now - timedelta(minutes=2), account[:4], [record])
+    for _ in range(25):
+        trail.busy("111100000000", 1)  # the first prefix always has something new
+        trail.poll()
+    assert trail.alerted() == ["b-1111", "b-5555", "b-9999"]
+    assert trail.state().last_error and trail.state().last_error.startswith("backlog: ")
+    trail.drain()
+    assert sorted(trail.gets) == sorted(trail.keys)
+
+
+def test_fair_shares_split_the_budget_and_pass_on_what_a_prefix_cannot_use() -> None:
+    assert fair_shares([5, 0, 1, 9], 4) == [2, 0, 1, 1]
+    assert fair_shares([2, 5], 100) == [2, 5]
+    assert fair_shares([3, 3, 3], 2) == [1, 1, 0]
+    assert fair_shares([], 5) == []
 
 
 def test_trail_locations_parse() -> None:

@@ -7,14 +7,17 @@ source's watermark (`commit`), so a crash or a failing callback never skips an e
 Input a source cannot read (a LookupEvents entry whose CloudTrailEvent is not a JSON object, a log
 file that is not gzip or JSON, a record that is not an object) never fails a poll: it is counted,
 skipped, and kept in the `quarantine` table (written with the source's outcome) for a person to read.
+Each entry is kept once per source (looked up by a hash of its text), for QUARANTINE_DAYS, and at most
+QUARANTINE_KEEP per source (the newest): a hostile or broken input cannot grow the database without end.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 import sqlite_utils
@@ -25,6 +28,8 @@ from bot.store import Store, iso, parse_iso
 log = logging.getLogger(__name__)
 # Raw text kept per quarantined entry: enough to see what was wrong, bounded for a hostile input.
 QUARANTINE_RAW_CHARS = 64_000
+QUARANTINE_KEEP = 1_000  # rows per source: the newest are the ones a person looks at
+QUARANTINE_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class SourceResult:
     malformed: int = 0
     quarantine: list[Quarantined] = field(default_factory=list)  # the malformed input itself
     error: str | None = None  # set: the watermark stays where it was
+    # Shown in health as last_error while the poll still counts as a success (a trail backlog).
+    warning: str | None = None
     watermark: datetime | None = None  # where the watermark moves once the records are handled
     newest_event: datetime | None = None  # newest eventTime among everything read, reads included
     seconds: float = 0.0
@@ -124,7 +131,7 @@ def record_outcome(db: sqlite_utils.Database, result: SourceResult, now: datetim
     row["lag_seconds"] = event_lag(newest, now)
     if result.error is None:
         row["last_success"] = iso(now)
-        row["last_error"] = None
+        row["last_error"] = result.warning  # None clears an earlier error or warning
         if result.watermark is not None:
             row["watermark"] = iso(result.watermark)
     else:
@@ -137,20 +144,30 @@ def quarantine(db: sqlite_utils.Database, source: str, entries: Iterable[Quarant
     """Keep unreadable input for a person to look at; returns the rows added.
 
     The lookback overlap (and a window read again after a failure) serves the same bad entry on
-    several polls: an entry already kept for this source is not added twice.
+    several polls: an entry already kept for this source (same text hash) is not added twice.
+    Rows older than QUARANTINE_DAYS, and beyond the newest QUARANTINE_KEEP of the source, go.
     """
     added = 0
-    table = db.table("quarantine")
     for entry in entries:
         raw = entry.raw[:QUARANTINE_RAW_CHARS]
-        known = db.execute("select 1 from quarantine where source = ? and raw = ? limit 1", [source, raw]).fetchone()
-        if known:
-            continue
-        table.insert({"at": iso(now), "source": source, "reason": entry.reason[:500], "raw": raw})
-        added += 1
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO quarantine (at, source, reason, raw, raw_hash) VALUES (?, ?, ?, ?, ?)",
+            [iso(now), source, entry.reason[:500], raw, raw_hash(raw)],
+        )
+        added += cursor.rowcount or 0
     if added:
         log.warning("%s: %d malformed entr%s quarantined", source, added, "y" if added == 1 else "ies")
+    db.execute(
+        "DELETE FROM quarantine WHERE source = ? AND (at < ? OR id < (SELECT min(id) FROM"
+        " (SELECT id FROM quarantine WHERE source = ? ORDER BY id DESC LIMIT ?)))",
+        [source, iso(now - timedelta(days=QUARANTINE_DAYS)), source, QUARANTINE_KEEP],
+    )
     return added
+
+
+def raw_hash(raw: str) -> str:
+    """The dedup key of a quarantined entry's (already truncated) text."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def quarantine_counts(store: Store) -> dict[str, int]:

@@ -3,11 +3,16 @@
 The organisation trail's bucket sends `s3:ObjectCreated:*` notifications to a queue, directly or
 through an SNS topic ("Amazon S3 Event Notifications", S3 user guide). Each poll receives a bounded
 number of batches, reads the CloudTrail log files they name with the trail bucket's own reader, and
-hands the records to the poller. SQS delivers at least once and gives each message to one consumer
-while it is invisible, so several bots or workers may share a queue. A message is deleted only after
-its records were handled (`QueueResult.acknowledge`, called by the poller after `on_records`); a crash
-before that means the message comes back after the queue's visibility timeout, and the event-id
-dedup (`seen_events`) makes a second delivery harmless.
+hands the records to the poller. A message is deleted only after its records were handled
+(`QueueResult.acknowledge`, called by the poller after `on_records`); a crash before that means the
+message comes back after its visibility timeout, and the event-id dedup (`seen_events`) makes a
+second delivery harmless.
+
+One bot (one database) per queue: SQS gives each message to one consumer, so bots sharing a queue
+would each see part of the events, and alert grouping and dedup live in each bot's own SQLite.
+Messages are received with `VisibilityTimeout=VISIBILITY_SECONDS` (the whole poll's work: reading,
+handing over, deleting), and no batch is received once BUDGET of it has gone, so what was received
+is deleted before it could be delivered again.
 
 What happens to each message:
 - a CloudTrail log file read (or nothing to read: test event, digest, other keys) → deleted once handled;
@@ -21,6 +26,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
@@ -41,6 +47,10 @@ MAX_BATCHES = 20  # per queue per poll: bounds how long received messages wait f
 # A short long-poll: with WaitTimeSeconds=0 SQS samples only some of its servers and may answer
 # "empty" while messages wait; one second asks them all without holding the poll up.
 WAIT_SECONDS = 1
+# How long received messages stay invisible: MAX_BATCHES × 10 log files read, handed to the alert
+# engine (Slack posts, AWS look-ups) and deleted, with room to spare. The queue's own default is 30 s.
+VISIBILITY_SECONDS = 300
+BUDGET = 0.6  # of VISIBILITY_SECONDS spent receiving and reading; the rest is for handling + deleting
 # The object is gone: nothing will ever be readable, so the message is deleted rather than retried.
 GONE = frozenset({"NoSuchKey", "NoSuchBucket", "404"})
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
@@ -170,19 +180,31 @@ def poll_queue(
     region: str,
     max_batches: int = MAX_BATCHES,
     wait_seconds: int = WAIT_SECONDS,
+    visibility_seconds: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> QueueResult:
-    """Receive up to `max_batches` batches and read the log files they name; nothing is deleted here."""
+    """Receive up to `max_batches` batches and read the log files they name; nothing is deleted here.
+
+    Receiving stops once BUDGET of `visibility_seconds` (default VISIBILITY_SECONDS) has gone since the
+    first receive: the first batch's messages turn visible again that long after it, deleted or not.
+    """
+    visibility = visibility_seconds or VISIBILITY_SECONDS
     result = QueueResult(source=queue.source, kind="trail", queue_url=queue.url)
-    began = time.monotonic()
+    began = clock()
     stats = ScanStats()
     ids: set[str] = set()
     read: set[tuple[str, str]] = set()  # files read this poll: a notification repeated is read once
     try:
         result.sqs = aws.ambient_client("sqs", queue.region or region)
-        for _ in range(max_batches):
+        for batch in range(max_batches):
+            if batch and clock() - began >= BUDGET * visibility:
+                logger.info("%s: receive budget used after %d batch(es); the rest waits for the next poll",
+                            queue.source, batch)
+                break
             result.calls += 1
             reply = result.sqs.receive_message(
-                QueueUrl=queue.url, MaxNumberOfMessages=BATCH, WaitTimeSeconds=wait_seconds
+                QueueUrl=queue.url, MaxNumberOfMessages=BATCH, WaitTimeSeconds=wait_seconds,
+                VisibilityTimeout=visibility,
             )
             messages = reply.get("Messages") or []
             for message in messages:
@@ -194,7 +216,7 @@ def poll_queue(
         result.error = error_message(exc)
     result.seen = stats.records
     result.malformed += stats.malformed
-    result.seconds = time.monotonic() - began
+    result.seconds = clock() - began
     return result
 
 

@@ -9,6 +9,11 @@ a file delivered after we listed its minute can sort before the last key read. S
 `OVERLAP` before the last key's minute, and files already read (table `trail_files`) are skipped:
 each file is read once, none is missed. The bucket is read with the ambient credentials.
 
+A poll reads at most `max_files` files, shared fairly between region prefixes (oldest unread file
+first when there are more prefixes than files), and a prefix's start is kept from its first listing:
+a busy account-region delays a quiet one, never skips it. A capped poll still succeeds (what it read is
+handled and committed); health shows "backlog: N files left to read" until a poll catches up.
+
 A file that is not gzip or JSON, and records in it that are not CloudTrail objects, are counted and
 quarantined (table `quarantine`); the file is marked read and the trail goes on.
 """
@@ -185,12 +190,17 @@ def collect(result: SourceResult, records: list[Record], ids: set[str]) -> None:
 
 
 def _new_keys(s3: Any, store: Store, bucket: str, prefix: str, now: datetime, lookback: timedelta,
-              calls: list[int]) -> list[str]:
-    """Log file keys under one region prefix not read yet, oldest first."""
+              calls: list[int]) -> tuple[list[str], str | None]:
+    """Log file keys under one region prefix not read yet, oldest first; and where a new prefix starts.
+
+    A prefix with no progress yet starts at now − lookback. That start is returned so the poll keeps
+    it (`trail_progress`) even when no file of the prefix fits in this poll: a window that slid with
+    `now` would pass over files no poll had room for.
+    """
     last = _progress(store, f"s3://{bucket}/{prefix}")
     stamp = _stamp(last) if last else None
     if last and stamp is None:
-        after = last  # not CloudTrail's naming: plain StartAfter
+        after = last  # a kept start, or not CloudTrail's naming: plain StartAfter
     else:
         after = start_after(prefix, (stamp - OVERLAP) if stamp else (now - lookback))
     keys: list[str] = []
@@ -198,7 +208,33 @@ def _new_keys(s3: Any, store: Store, bucket: str, prefix: str, now: datetime, lo
         calls[0] += 1
         keys.extend(o["Key"] for o in page.get("Contents") or [] if o["Key"].endswith(_LOG_SUFFIXES))
     done = _already_read(store, [f"s3://{bucket}/{k}" for k in keys])
-    return sorted(k for k in keys if f"s3://{bucket}/{k}" not in done)
+    return sorted(k for k in keys if f"s3://{bucket}/{k}" not in done), (None if last else after)
+
+
+def fair_shares(pending: list[int], budget: int) -> list[int]:
+    """How many files each prefix may read out of `budget`: equal shares, what one cannot use goes to the
+    others; when the budget is smaller than the prefixes waiting, the first ones in `pending` get one."""
+    shares = [0] * len(pending)
+    waiting = [i for i, n in enumerate(pending) if n]
+    left = budget
+    while left > 0 and waiting:
+        each = max(1, left // len(waiting))
+        for i in list(waiting):
+            give = min(each, pending[i] - shares[i], left)
+            shares[i] += give
+            left -= give
+            if shares[i] == pending[i]:
+                waiting.remove(i)
+            if not left:
+                break
+    return shares
+
+
+def _oldest_first(item: tuple[str, list[str]]) -> tuple[datetime, str]:
+    # The prefix whose oldest unread file is oldest is served first: one left out of a poll (budget
+    # smaller than the prefixes waiting) is first in line at the next, while the others move on.
+    prefix, keys = item
+    return (_stamp(keys[0]) if keys else None) or datetime.min.replace(tzinfo=UTC), prefix
 
 
 def poll_location(
@@ -216,17 +252,32 @@ def poll_location(
     began = time.monotonic()
     calls = [0]
     read: list[tuple[str, str]] = []  # (progress key, s3:// URI of a file read)
+    starts: dict[str, str] = {}  # progress key → where a prefix seen for the first time was listed from
     ids: set[str] = set()
     stats = ScanStats()
     try:
         s3 = aws.ambient_client("s3", region)
+        pending: list[tuple[str, list[str]]] = []
         for prefix in region_prefixes(s3, location, calls):
-            for key in _new_keys(s3, store, location.bucket, prefix, now, lookback, calls)[: max_files - len(read)]:
+            keys, start = _new_keys(s3, store, location.bucket, prefix, now, lookback, calls)
+            if start is not None:
+                starts[f"s3://{location.bucket}/{prefix}"] = start
+            pending.append((prefix, keys))
+        # Every prefix gets its share of max_files, so a busy account-region cannot starve a quiet one.
+        pending.sort(key=_oldest_first)
+        shares = fair_shares([len(k) for _, k in pending], max_files)
+        for (prefix, keys), share in zip(pending, shares, strict=True):
+            for key in keys[:share]:
                 calls[0] += 1
                 records, bad = read_log_file(s3, location.bucket, key, stats)
                 collect(result, records, ids)
                 result.quarantine += bad
                 read.append((f"s3://{location.bucket}/{prefix}", f"s3://{location.bucket}/{key}"))
+        left = sum(len(k) for _, k in pending) - len(read)
+        if left:
+            # Not an error: what was read is handled and committed, the rest is read by the next polls.
+            result.warning = f"backlog: {left} file{'s' if left != 1 else ''} left to read"
+            logger.info("%s: %s (max %d per poll)", location.source, result.warning, max_files)
     except Exception as exc:  # recorded per source; files read before the error are still committed
         result.error = error_message(exc)
     else:
@@ -237,12 +288,15 @@ def poll_location(
     result.malformed = stats.malformed
     result.calls = calls[0]
     result.seconds = time.monotonic() - began
-    result.commit = _committer(read, now)
+    result.commit = _committer(read, starts, now)
     return result
 
 
-def _committer(read: list[tuple[str, str]], now: datetime) -> Any:
+def _committer(read: list[tuple[str, str]], starts: dict[str, str], now: datetime) -> Any:
     def commit(db: sqlite_utils.Database) -> None:
+        if starts:  # kept only where no progress exists: a row another poll wrote meanwhile wins
+            rows = [{"prefix": p, "last_key": key, "updated_at": iso(now)} for p, key in starts.items()]
+            db.table("trail_progress").insert_all(rows, pk="prefix", ignore=True)
         if not read:
             return
         db.table("trail_files").insert_all(
