@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from bot.__main__ import main
 from bot.index import who_changed
@@ -16,16 +15,6 @@ from bot.store import Store
 
 ACCT_A = "111122223333"
 ACCT_B = "444455556666"
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    """moto's server for the live verdict's S3 reads (LookupEvents is the CloudTrail stand-in's)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
