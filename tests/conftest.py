@@ -22,7 +22,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test can reach a real account or workspace: fake credentials, no config files."""
     settings_names = {setting.name for setting in SETTINGS}
     for name in list(os.environ):
-        if name.startswith(("AWS_", "SLACK_", "BOTO", "MOTO_")) or name in settings_names:
+        # Proxy variables too: slack-sdk and botocore would send loopback stand-in traffic through them.
+        proxy = name.lower() in ("http_proxy", "https_proxy", "all_proxy")
+        if proxy or name.startswith(("AWS_", "SLACK_", "BOTO", "MOTO_")) or name in settings_names:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
