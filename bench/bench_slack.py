@@ -28,7 +28,7 @@ import random
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -53,36 +53,12 @@ TARGET_ACK_MS, TARGET_WHO_MS = 100.0, 300.0
 
 def _bpa_record(bucket: str, n: int) -> dict[str, Any]:
     """A CloudTrail PutBucketPublicAccessBlock turning two flags off: opens a bucket_bpa_weakened alert."""
-    flags = {"BlockPublicAcls": False, "IgnorePublicAcls": True, "BlockPublicPolicy": False,
-             "RestrictPublicBuckets": True}  # fmt: skip
-    return {
-        "eventVersion": "1.09",
-        "userIdentity": {
-            "type": "IAMUser",
-            "principalId": "AIDAEXAMPLE",
-            "accountId": ACCOUNT,
-            "arn": f"arn:aws:iam::{ACCOUNT}:user/mallory",
-            "userName": "mallory",
-        },
-        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60)),
-        "eventSource": "s3.amazonaws.com",
-        "eventName": "PutBucketPublicAccessBlock",
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "198.51.100.2",
-        "userAgent": "aws-cli/2.15.0",
-        "requestParameters": {
-            "bucketName": bucket,
-            "Host": f"{bucket}.s3.amazonaws.com",
-            "PublicAccessBlockConfiguration": flags,
-        },
-        "responseElements": None,
-        "eventID": f"bench-ev-{n:06d}",
-        "readOnly": False,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": ACCOUNT,
-        "eventCategory": "Management",
-    }
+    from bot.standins.cloudtrail import bpa_weakened
+
+    return bpa_weakened(
+        bucket=bucket, account=ACCOUNT, user="mallory", event_id=f"bench-ev-{n:06d}",
+        when=datetime.now(UTC) - timedelta(minutes=1),
+    )
 
 
 def _open_alerts(services: Any, first: int, count: int) -> list[int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from moto import mock_aws
 from bot.app import create_app, start_http_thread
 from bot.config import Account, Settings
 from bot.events import Record
+from bot.standins.cloudtrail import bpa_weakened
 from bot.standins.requests import (
     SECRET,
     TEAM,
@@ -50,36 +52,11 @@ def bpa_record(
     agent: str = "aws-cli/2.15.0",
     off: tuple[str, ...] = ("BlockPublicAcls", "BlockPublicPolicy"),
 ) -> dict[str, Any]:
-    """A CloudTrail PutBucketPublicAccessBlock turning `off` flags off (a bucket_bpa_weakened finding)."""
-    flags = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
-    return {
-        "eventVersion": "1.09",
-        "userIdentity": {
-            "type": "IAMUser",
-            "principalId": "AIDAEXAMPLE",
-            "arn": f"arn:aws:iam::{ACCOUNT}:user/mallory",
-            "accountId": ACCOUNT,
-            "userName": "mallory",
-        },
-        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60)),
-        "eventSource": "s3.amazonaws.com",
-        "eventName": "PutBucketPublicAccessBlock",
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "198.51.100.2",
-        "userAgent": agent,
-        "requestParameters": {
-            "bucketName": bucket,
-            "Host": f"{bucket}.s3.amazonaws.com",
-            "PublicAccessBlockConfiguration": {f: f not in off for f in flags},
-        },
-        "responseElements": None,
-        "eventID": event_id,
-        "readOnly": False,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": ACCOUNT,
-        "eventCategory": "Management",
-    }
+    """mallory turning the `off` flags off on `bucket` a minute ago, in moto's account."""
+    return bpa_weakened(
+        bucket=bucket, account=ACCOUNT, user="mallory", event_id=event_id, agent=agent, off=off,
+        source_ip="198.51.100.2", when=datetime.now(UTC) - timedelta(minutes=1),
+    )
 
 
 @dataclass

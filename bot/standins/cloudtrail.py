@@ -321,8 +321,28 @@ def s3_record(
     }
 
 
+_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
 def public_bpa_off(**kwargs: Any) -> dict[str, Any]:
-    """Brett turning off all four Block Public Access flags on a bucket."""
-    flags = {f: False for f in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")}
-    params = {"PublicAccessBlockConfiguration": {"xmlns": "http://s3.amazonaws.com/doc/2006-03-01/", **flags}}
-    return s3_record("PutBucketPublicAccessBlock", params=params, **kwargs)
+    """Brett turning off all four Block Public Access flags on a bucket (with the `xmlns` real records carry)."""
+    record = bpa_weakened(off=_FLAGS, **kwargs)
+    record["requestParameters"]["PublicAccessBlockConfiguration"]["xmlns"] = "http://s3.amazonaws.com/doc/2006-03-01/"
+    return record
+
+
+def bpa_weakened(
+    *,
+    off: tuple[str, ...] = ("BlockPublicAcls", "BlockPublicPolicy"),
+    event_id: str | None = None,
+    agent: str | None = None,
+    source_ip: str | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """A PutBucketPublicAccessBlock turning the `off` flags off (a bucket_bpa_weakened finding)."""
+    params = {"PublicAccessBlockConfiguration": {f: f not in off for f in _FLAGS}}
+    record = s3_record("PutBucketPublicAccessBlock", params=params, **kwargs)
+    for key, value in (("eventID", event_id), ("userAgent", agent), ("sourceIPAddress", source_ip)):
+        if value is not None:
+            record[key] = value
+    return record
