@@ -7,6 +7,7 @@ WAL lets one thread read while another writes.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -301,8 +302,6 @@ def _m0009_alerts(db: sqlite_utils.Database) -> None:
 @MIGRATIONS(name="0010_sources_quarantine_hash")
 def _m0010_sources(db: sqlite_utils.Database) -> None:
     # Quarantine dedup looks entries up by a hash of their text (bot.sources.raw_hash), not the text.
-    import hashlib
-
     db.table("quarantine").add_column("raw_hash", str)
     for row_id, raw in db.execute("SELECT id, raw FROM quarantine").fetchall():
         digest = hashlib.sha256((raw or "").encode("utf-8", "surrogatepass")).hexdigest()
