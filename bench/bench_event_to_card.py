@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT
     from moto.server import ThreadedMotoServer
 
-    from bot.standins.cloudtrail import FakeCloudTrailServer, public_bpa_off
-    from bot.standins.slack import SlackStandin
+    from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off
+    from standins.slack import SlackStandin
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": f"http://{host}:{port}",
             "AWS_ENDPOINT_URL_CLOUDTRAIL": cloudtrail.url,
         })
-        from bot.app import build_jobs, create_app
-        from bot.config import Account, Settings
+        from bot.app import create_app
+        from bot.cli.run import build_jobs
+        from bot.core.config import Account, Settings
 
         settings = Settings(
             slack_bot_token="xoxb-bench",

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from measure import Series, machine
 
-from bot.policy import evaluate_acl, evaluate_policy
+from bot.core.policy import evaluate_acl, evaluate_policy
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 

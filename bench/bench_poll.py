@@ -29,12 +29,12 @@ import orjson
 # A script, not a test: make the repository's `bot.standins.cloudtrail` importable when run by path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.aws import AwsClients
-from bot.config import Settings, parse_accounts
-from bot.events import Record
-from bot.poller import Poller
-from bot.standins.cloudtrail import FakeCloudTrail, FakeCloudTrailServer, public_bpa_off, s3_record
-from bot.store import Store
+from bot.aws.clients import AwsClients
+from bot.core.config import Settings, parse_accounts
+from bot.core.record import Record
+from bot.sources.poller import Poller
+from bot.store.database import Store
+from standins.cloudtrail import FakeCloudTrail, FakeCloudTrailServer, public_bpa_off, s3_record
 
 REGIONS = ("us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2", "eu-central-1", "sa-east-1")
 

@@ -102,7 +102,7 @@ def line_ids(stdout: bytes) -> set[str]:
 
 def fast_path_misses(logs: Path) -> int:
     """Files our scanner had to parse in full (the byte-search fast path should take every canonical file)."""
-    from bot.scan import ScanStats, expand_paths, scan
+    from bot.sources.files import ScanStats, expand_paths, scan
 
     stats = ScanStats()
     for result in scan(expand_paths([str(logs)])):

@@ -37,9 +37,10 @@ import bench_who_changed as bwc
 import orjson
 from measure import machine
 
-from bot.standins.requests import SECRET, Reply, block_action, encode_form, encode_payload, post, slash_body
-from bot.standins.slack import Call, SlackStandin
-from bot.store import Store, iso
+from bot.core.clock import iso
+from bot.store.database import Store
+from standins.requests import SECRET, Reply, block_action, encode_form, encode_payload, post, slash_body
+from standins.slack import Call, SlackStandin
 
 OUT = Path(__file__).resolve().parent / "out"
 ACCOUNT = "123456789012"  # moto's default account
@@ -53,7 +54,7 @@ TARGET_ACK_MS, TARGET_WHO_MS = 100.0, 300.0
 
 def _bpa_record(bucket: str, n: int) -> dict[str, Any]:
     """A CloudTrail PutBucketPublicAccessBlock turning two flags off: opens a bucket_bpa_weakened alert."""
-    from bot.standins.cloudtrail import bpa_weakened
+    from standins.cloudtrail import bpa_weakened
 
     return bpa_weakened(
         bucket=bucket, account=ACCOUNT, user="mallory", event_id=f"bench-ev-{n:06d}",
@@ -65,7 +66,7 @@ def _open_alerts(services: Any, first: int, count: int) -> list[int]:
     """`count` weakened-BPA buckets in moto, their CloudTrail records processed, the cards posted."""
     import boto3
 
-    from bot.events import Record
+    from bot.core.record import Record
 
     s3 = boto3.client("s3", region_name="us-east-1")
     ids: list[int] = []
@@ -95,8 +96,9 @@ def serve(conn: Connection, standin_url: str, db: str, listed: int, index_now: s
     logging.basicConfig(level=logging.WARNING, format="app: %(levelname)s %(name)s: %(message)s")
     from moto import mock_aws
 
-    from bot.app import create_app, start_http_thread
-    from bot.config import Account, Settings
+    from bot.app import create_app
+    from bot.core.config import Account, Settings
+    from bot.slack.transport import start_http_thread
 
     with mock_aws():
         settings = Settings(slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=standin_url,

@@ -23,8 +23,8 @@ import orjson
 from isal import isal_zlib
 from measure import Series, machine
 
-from bot.index import who_changed
-from bot.store import Store
+from bot.store.database import Store
+from bot.store.index import who_changed
 
 DEFAULT_DB = Path(__file__).resolve().parent / "out" / "index.db"
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

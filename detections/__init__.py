@@ -6,7 +6,7 @@ tests/test_detection_registry.py walks this tuple.
 
 from __future__ import annotations
 
-from bot.events import Record
+from bot.core.record import Record
 from detections import (
     access_point_policy_public,
     account_bpa_deleted,

@@ -1,7 +1,7 @@
 """Public access-point policy: PutAccessPointPolicy, or CreateAccessPoint carrying a public policy."""
 
-from bot.events import Record, text
-from bot.policy import Verdict, evaluate_policy
+from bot.core.policy import Verdict, evaluate_policy
+from bot.core.record import Record, text
 from detections.base import Change, Detection, find_key
 
 

@@ -1,6 +1,6 @@
 """Account Block Public Access deleted: DeleteAccountPublicAccessBlock removes the account-wide guard."""
 
-from bot.events import Record
+from bot.core.record import Record
 from detections.base import FLAGS, Change, Detection
 
 

@@ -1,6 +1,6 @@
 """Account Block Public Access weakened: PutAccountPublicAccessBlock with any flag false."""
 
-from bot.events import Record
+from bot.core.record import Record
 from detections.base import Change, Detection, bpa_config, bpa_flags
 
 

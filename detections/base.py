@@ -8,9 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.bpa import FLAGS
-from bot.events import Actor, Record, first, get_ci, text
-from bot.policy import GRANT_HEADERS, Verdict, evaluate_acl
+from bot.core.bpa import FLAGS
+from bot.core.policy import GRANT_HEADERS, Verdict, evaluate_acl
+from bot.core.record import Actor, Record, first, get_ci, text
 
 SEVERITIES = ("critical", "high", "medium", "low")
 

@@ -1,6 +1,6 @@
 """Public bucket ACL: PutBucketAcl granting AllUsers or AuthenticatedUsers (canned, grants, or headers)."""
 
-from bot.events import Record
+from bot.core.record import Record
 from detections.base import Change, Detection, acl_changes, acl_severity, acl_verdict
 
 

@@ -1,6 +1,6 @@
 """Bucket Block Public Access deleted: DeleteBucketPublicAccessBlock leaves all four flags off."""
 
-from bot.events import Record
+from bot.core.record import Record
 from detections.base import FLAGS, Change, Detection
 
 

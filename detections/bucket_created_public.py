@@ -1,6 +1,6 @@
 """Bucket created public: CreateBucket with a public canned ACL or a public grant header."""
 
-from bot.events import Record
+from bot.core.record import Record
 from detections.base import Change, Detection, acl_changes, acl_severity, acl_verdict
 
 

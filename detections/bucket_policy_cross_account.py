@@ -1,6 +1,6 @@
 """Cross-account bucket policy: not public, but grants fixed other accounts access (lower severity)."""
 
-from bot.events import Record
+from bot.core.record import Record
 from detections.base import Change, Detection
 from detections.bucket_policy_public import verdict
 

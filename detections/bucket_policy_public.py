@@ -1,7 +1,7 @@
 """Public bucket policy: PutBucketPolicy whose policy is public by AWS's own definition."""
 
-from bot.events import Record
-from bot.policy import Verdict, evaluate_policy
+from bot.core.policy import Verdict, evaluate_policy
+from bot.core.record import Record
 from detections.base import Change, Detection
 
 

@@ -1,6 +1,6 @@
 """Public object ACL: PutObjectAcl, PutObject or CopyObject setting a public ACL (S3 data events)."""
 
-from bot.events import Record
+from bot.core.record import Record
 from detections.base import Change, Detection, acl_changes, acl_severity, acl_verdict
 
 

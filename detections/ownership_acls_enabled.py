@@ -1,6 +1,6 @@
 """Precursor: object ownership moved away from BucketOwnerEnforced, so ACLs apply again."""
 
-from bot.events import Record, text
+from bot.core.record import Record, text
 from detections.base import Change, Detection, find_key
 
 

@@ -1,6 +1,6 @@
 """Precursor: static website hosting enabled on a bucket (PutBucketWebsite)."""
 
-from bot.events import Record
+from bot.core.record import Record
 from detections.base import Change, Detection
 
 

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import messages as msg
-from handlers import channel_of, int_value, tell, user_of
-from handlers import operations as ops
-
-if TYPE_CHECKING:
-    from slack_bolt import Ack, App
-    from slack_sdk import WebClient
-
-    from bot.services import Services
+from bot.services import Services
+from bot.services import operations as ops
+from bot.slack import messages as msg
+from handlers.payload import channel_of, int_value, tell, user_of
+from handlers.views import allow_modal
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +108,6 @@ def register(app: App, services: Services) -> None:
             services.audit.record(user, "allow", alert_id, f"already_{alert.status}")
             tell(client, body, msg.already(alert))
             return
-        from handlers.views import allow_modal
 
         try:
             # trigger_id is valid for 3 seconds after the press: open the modal before anything slow.

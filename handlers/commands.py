@@ -17,19 +17,18 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bot import messages as msg
-from bot.exceptions import ExceptionListError
-from bot.sources import quarantine_counts
-from handlers import deliver, int_value, sections, user_of
-from handlers import operations as ops
-from handlers.operations import Reply
+from slack_bolt import Ack, App, Respond
 
-if TYPE_CHECKING:
-    from slack_bolt import Ack, App, Respond
-
-    from bot.services import Services
+from bot.alerts.exceptions import ExceptionListError
+from bot.services import Services
+from bot.services import operations as ops
+from bot.services.operations import Reply, deliver
+from bot.slack import messages as msg
+from bot.slack.blocks import sections
+from bot.sources.state import quarantine_counts
+from handlers.payload import int_value, user_of
 
 log = logging.getLogger(__name__)
 # S3 bucket names (legacy us-east-1 names allowed uppercase and underscores, so accept those too).

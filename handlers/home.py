@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from slack_bolt import App
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -23,15 +24,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import messages as msg
-from bot.cards import SECTION_TEXT, buttons, status_line
-from bot.exceptions import EXPIRING_WITHIN
-from bot.mrkdwn import truncate
-
-if TYPE_CHECKING:
-    from slack_bolt import App
-
-    from bot.services import Services
+from bot.alerts.exceptions import EXPIRING_WITHIN
+from bot.services import Services
+from bot.slack import messages as msg
+from bot.slack.cards import SECTION_TEXT, buttons, status_line
+from bot.slack.mrkdwn import truncate
 
 log = logging.getLogger(__name__)
 VIEW_BLOCKS = 100  # Slack: blocks per Home tab view

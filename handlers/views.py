@@ -8,22 +8,19 @@ go back with `response_action: errors`, which Slack shows under the field.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
 from slack_sdk.models.blocks import InputBlock, MarkdownTextObject, PlainTextInputElement, SectionBlock
 from slack_sdk.models.views import View
 
-from bot import messages as msg
-from bot.mrkdwn import truncate
-from handlers import int_value, tell, user_of
-from handlers import operations as ops
-
-if TYPE_CHECKING:
-    from slack_bolt import Ack, App
-    from slack_sdk import WebClient
-
-    from bot.alerts import Alert
-    from bot.services import Services
+from bot.alerts.lifecycle import Alert
+from bot.services import Services
+from bot.services import operations as ops
+from bot.slack import messages as msg
+from bot.slack.mrkdwn import truncate
+from handlers.payload import int_value, tell, user_of
 
 log = logging.getLogger(__name__)
 CALLBACK_ID = "allow_modal"

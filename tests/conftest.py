@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.config import SETTINGS
-from bot.store import Store
+from bot.core.config import SETTINGS
+from bot.store.database import Store
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 

@@ -16,11 +16,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bot.app import create_app, start_http_thread
-from bot.config import Account, Settings
-from bot.events import Record
-from bot.standins.cloudtrail import bpa_weakened
-from bot.standins.requests import (
+from bot.app import create_app
+from bot.core.config import Account, Settings
+from bot.core.record import Record
+from bot.slack.transport import start_http_thread
+from standins.cloudtrail import bpa_weakened
+from standins.requests import (
     SECRET,
     TEAM,
     Reply,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.standins.slack import Call, Message, SlackStandin
+from standins.slack import Call, Message, SlackStandin
 
 __all__ = ["Call", "Message", "SlackStandin", "slack_standin"]
 

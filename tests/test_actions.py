@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from bot.events import Record
+from bot.core.record import Record
 from tests.slack_requests import (
     ACCOUNT,
     BYSTANDER,
@@ -203,8 +203,8 @@ def test_the_modal_is_refused_to_non_responders(bot_app: BotApp) -> None:
 
 
 def test_hostile_user_agent_is_plain_text_in_every_message(bot_app: BotApp) -> None:
-    from bot.events import Record
-    from bot.index import ingest
+    from bot.core.record import Record
+    from bot.store.index import ingest
     from tests.slack_requests import bpa_record
 
     ingest(bot_app.services.store, [Record(bpa_record("evil", event_id="ev-evil-0", agent=HOSTILE_AGENT))])
@@ -230,7 +230,7 @@ def test_button_values_are_only_ids(bot_app: BotApp) -> None:
 
 def test_acknowledge_from_app_home_is_for_responders(bot_app: BotApp) -> None:
     """App Home is open to the whole workspace; acknowledging there needs a responder."""
-    from bot.standins.requests import block_action
+    from standins.requests import block_action
 
     alert = bot_app.open_alert("home-acked")
 

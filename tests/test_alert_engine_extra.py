@@ -9,10 +9,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from bot import index
-from bot.events import Record
-from bot.restore import RESTORE_EVENTS
+from bot.core.record import Record
 from bot.sources.lookup import LOOKUP_EVENT_NAMES
+from bot.store import index
+from detections.restores import RESTORE_EVENTS
 from tests.slack_requests import ACCOUNT, BYSTANDER, RESPONDER, BotApp, bot_app, bpa_record, eventually
 from tests.slack_standin import SlackStandin, slack_standin
 from tests.test_alerts import ACCOUNT as WIRED_ACCOUNT

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
-from bot import index
-from bot.alerts import AlertService, AlertStateError
-from bot.events import Record
-from bot.exposure import ExposureVerdict
-from bot.outbox import Outbox
-from bot.store import Store
+from bot.alerts.engine import AlertService
+from bot.alerts.lifecycle import AlertStateError
+from bot.core.exposure import ExposureVerdict
+from bot.core.record import Record
+from bot.slack.outbox import Outbox
+from bot.store import index
+from bot.store.database import Store
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
 
 CHANNEL = "C0ALERTS"

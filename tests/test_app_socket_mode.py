@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from bot.app import create_app, socket_mode_handler
+from bot.app import create_app
+from bot.slack.transport import socket_mode_handler
+from standins.socket_mode import SocketModeStandin
 from tests.slack_requests import (
     BYSTANDER,
     HOSTILE_AGENT,
@@ -23,7 +25,6 @@ from tests.slack_requests import (
     view_submission,
 )
 from tests.slack_standin import SlackStandin, slack_standin
-from tests.socket_mode_standin import SocketModeStandin
 
 # pytest fixtures used by parameter name in this module
 FIXTURES = (slack_standin,)

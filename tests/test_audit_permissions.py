@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from slack_sdk import WebClient
 
-from bot.audit import AuditLog
-from bot.config import ConfigError
-from bot.permissions import Permissions
-from bot.store import Store
+from bot.alerts.audit import AuditLog
+from bot.core.config import ConfigError
+from bot.slack.permissions import Permissions
+from bot.store.database import Store
 from tests.slack_standin import SlackStandin
 
 GROUP = "S0ONCALL"

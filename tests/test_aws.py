@@ -7,8 +7,16 @@ from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 
-from bot.aws import AwsClients, NoWriteAccess, UnknownAccount, error_code, error_message, request_id, role_arn_for
-from bot.config import Settings, parse_accounts
+from bot.aws.clients import (
+    AwsClients,
+    NoWriteAccess,
+    UnknownAccount,
+    error_code,
+    error_message,
+    request_id,
+    role_arn_for,
+)
+from bot.core.config import Settings, parse_accounts
 
 BARE = "111122223333"
 ROLE = "444455556666"

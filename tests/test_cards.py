@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from bot.alerts import Alert, AlertService
-from bot.cards import alert_card, finding_reply, validate_blocks
-from bot.events import Record
-from bot.mrkdwn import code, escape, slack_date, truncate
-from bot.store import Store
+from bot.alerts.engine import AlertService
+from bot.alerts.lifecycle import Alert
+from bot.core.record import Record
+from bot.slack.cards import alert_card, finding_reply, validate_blocks
+from bot.slack.mrkdwn import code, escape, slack_date, truncate
+from bot.store.database import Store
 from detections import evaluate
 from detections.base import Change
 from tests.test_alerts import ALL_OFF, PUBLIC_POLICY, bpa, make_record, verdict

@@ -8,10 +8,10 @@ from typing import Any
 
 from botocore.stub import ANY, Stubber
 
-from bot.events import Record
-from bot.index import ingest
-from bot.mrkdwn import slack_date
-from bot.sources import Quarantined, SourceResult, record_outcome
+from bot.core.record import Record
+from bot.slack.mrkdwn import slack_date
+from bot.sources.state import Quarantined, SourceResult, record_outcome
+from bot.store.index import ingest
 from handlers.commands import SUBCOMMANDS, help_text
 from tests.slack_requests import (
     ACCOUNT,
@@ -276,7 +276,7 @@ def test_alerts_lists_what_fits_and_counts_the_rest(bot_app: BotApp) -> None:
 
 
 def test_who_changed_lookup_fallback_is_bounded_and_remembers_nothing_found(bot_app: BotApp) -> None:
-    from bot.who_changed import LookupGuard
+    from bot.sources.who_changed import LookupGuard
 
     guard = LookupGuard(max_running=1, wait=0)
     bot_app.services.extra["who_changed_guard"] = guard

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SETTINGS, ConfigError, load_settings, parse_accounts, settings_help
+from bot.core.config import SETTINGS, ConfigError, load_settings, parse_accounts, settings_help
 
 
 def test_every_setting_has_help_and_a_default_except_credentials() -> None:

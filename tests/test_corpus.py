@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.events import Record
-from bot.policy import evaluate_document
+from bot.core.policy import evaluate_document
+from bot.core.record import Record
 from detections import evaluate
 from tests.conftest import CORPUS
 
@@ -67,7 +67,7 @@ def test_background_traffic_raises_nothing(corpus: Path) -> None:
     """413 real unrelated records: EC2, SSM, STS, S3 reads. None is a public exposure."""
     import gzip
 
-    from bot.events import unwrap
+    from bot.core.record import unwrap
 
     records = unwrap(json.loads(gzip.decompress((corpus / "background-real.json.gz").read_bytes())))
     assert len(records) > 100

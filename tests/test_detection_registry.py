@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.events import Record
+from bot.core.record import Record
 from detections import BY_ID, REGISTRY, WATCHED_EVENT_NAMES, evaluate
 from detections.base import SEVERITIES, Detection
 

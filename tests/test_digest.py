@@ -15,12 +15,15 @@ import pytest
 from moto import mock_aws
 from slack_sdk import WebClient
 
-from bot.__main__ import main
+from bot.alerts.digest import MAX_RECHECKS
 from bot.app import build_services, build_web_client
-from bot.aws import AwsClients
-from bot.config import load_settings
-from bot.digest import MAX_RECHECKS, QUIET_LINE, DigestPostError, DigestService, chart_lines
-from bot.store import Store, iso
+from bot.aws.clients import AwsClients
+from bot.cli import main
+from bot.core.clock import iso
+from bot.core.config import load_settings
+from bot.services.digest import DigestPostError, DigestService
+from bot.slack.digest import QUIET_LINE, chart_lines
+from bot.store.database import Store
 from handlers.commands import SUBCOMMANDS, Context, answer
 
 NOW = datetime(2025, 3, 24, 10, 0, tzinfo=UTC)  # 11:00 in Paris (CET), 03:00 in Los Angeles (PDT)
@@ -557,7 +560,7 @@ def test_cli_prints_and_posts_the_same_digest_as_the_slash_command(
            "SLACK_API_URL": slack.url, "ALERT_CHANNEL": "C0ALERTS", "AWS_ACCOUNTS": "111122223333"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr("bot.store.datetime", _FrozenClock)  # the CLI and the bot share one frozen now
+    monkeypatch.setattr("bot.core.clock.datetime", _FrozenClock)  # the CLI and the bot share one frozen now
 
     with mock_aws():  # the live re-check reads moto, the same way on both sides
         settings = load_settings()

@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
-from bot.__main__ import COMMANDS
-from bot.config import SETTINGS
+from bot.cli import COMMANDS
+from bot.core.config import SETTINGS
 from handlers.commands import SUBCOMMANDS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from bot.app import create_app
-from bot.config import Settings, parse_accounts
-from bot.standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
-from bot.standins.slack import SlackStandin
+from bot.core.config import Settings, parse_accounts
+from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
+from standins.slack import SlackStandin
 
 ACCT_A, ACCT_B = "111122223333", "444455556666"
 CHANNEL = "C0ALERTS"

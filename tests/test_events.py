@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.events import Record, classify_agent, deep_get, first, parse_time, unwrap
+from bot.core.record import Record, classify_agent, deep_get, first, parse_time, unwrap
 
 ACCT = "111122223333"
 

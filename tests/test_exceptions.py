@@ -10,9 +10,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from bot.durations import DurationError, format_duration, parse_duration
-from bot.exceptions import ExceptionList, ExceptionListError, tag_allows
-from bot.store import Store
+from bot.alerts.exceptions import ExceptionList, ExceptionListError
+from bot.aws.tags import tag_allows
+from bot.core.durations import DurationError, format_duration, parse_duration
+from bot.store.database import Store
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 ACCOUNT = "123456789012"
@@ -129,7 +130,7 @@ def test_bucket_tag_allows_public_on_purpose(allow: ExceptionList) -> None:
         s3.put_bucket_tagging(
             Bucket="other-tag-site", Tagging={"TagSet": [{"Key": "bucketwatch:public", "Value": "no"}]}
         )
-        assert allow.tag_allows(s3, "tagged-site") is True
+        assert tag_allows(s3, "tagged-site") is True
         assert tag_allows(s3, "untagged-site") is False  # NoSuchTagSet
         assert tag_allows(s3, "other-tag-site") is False
         assert tag_allows(s3, "missing-bucket") is False

@@ -11,8 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bot.bpa import FLAGS
-from bot.exposure import ExposureVerdict, live_verdict
+from bot.aws.exposure import live_verdict
+from bot.core.bpa import FLAGS
+from bot.core.exposure import ExposureVerdict
 
 ACCOUNT = "123456789012"  # moto's default account
 BUCKET = "bw-exposure-test"

@@ -6,9 +6,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.events import Record
-from bot.index import ingest, is_config_write, raw_record, summarise, who_changed
-from bot.store import Store
+from bot.core.record import Record
+from bot.store.database import Store
+from bot.store.index import ingest, is_config_write, raw_record, summarise, who_changed
 
 ACCT = "111122223333"
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bot.app import SECRET_BEARING_LOGGERS, configure_logging
+from bot.cli.run import SECRET_BEARING_LOGGERS, configure_logging
 
 
 @pytest.fixture

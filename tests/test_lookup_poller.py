@@ -9,16 +9,25 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from bot.aws import AwsClients
-from bot.config import Settings, parse_accounts
-from bot.digest import DigestService
-from bot.events import Record
-from bot.messages import health_line
-from bot.poller import STALE_AFTER, Poller
-from bot.sources import QUARANTINE_KEEP, QUARANTINE_RAW_CHARS, Quarantined, load_state, quarantine, quarantine_counts
+from bot.aws.clients import AwsClients
+from bot.core.clock import iso
+from bot.core.config import Settings, parse_accounts
+from bot.core.record import Record
+from bot.services.digest import DigestService
+from bot.slack.messages import health_line
+from bot.sources.health import STALE_AFTER
 from bot.sources.lookup import LOOKUP_EVENT_NAMES, TokenBucket
-from bot.standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
-from bot.store import MIGRATIONS, Store, iso
+from bot.sources.poller import Poller
+from bot.sources.state import (
+    QUARANTINE_KEEP,
+    QUARANTINE_RAW_CHARS,
+    Quarantined,
+    load_state,
+    quarantine,
+    quarantine_counts,
+)
+from bot.store.database import MIGRATIONS, Store
+from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
 
 ACCT_A = "111122223333"  # bare id: ambient credentials
 ACCT_B = "444455556666"  # read through a role, assumed at the fake's STS

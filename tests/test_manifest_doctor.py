@@ -14,10 +14,11 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 from slack_sdk import WebClient
 
-from bot.aws import AwsClients
-from bot.config import Settings, load_settings
-from bot.doctor import run_doctor
-from bot.manifest import BOT_SCOPES, REQUEST_URL, build_manifest, cli_manifest
+from bot.aws.clients import AwsClients
+from bot.cli.doctor import run_doctor
+from bot.cli.manifest import cli_manifest
+from bot.core.config import Settings, load_settings
+from bot.slack.manifest import BOT_SCOPES, REQUEST_URL, build_manifest
 from tests.slack_requests import ACCOUNT, make_settings
 from tests.slack_standin import SlackStandin, slack_standin
 

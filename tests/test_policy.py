@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.policy import ALL_USERS, AUTHENTICATED_USERS, evaluate_acl, evaluate_document, evaluate_policy
+from bot.core.policy import ALL_USERS, AUTHENTICATED_USERS, evaluate_acl, evaluate_document, evaluate_policy
 
 OWNER = "111122223333"
 OTHER = "444455556666"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import main
-from bot.index import who_changed
-from bot.standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
-from bot.store import Store
+from bot.cli import main
+from bot.store.database import Store
+from bot.store.index import who_changed
+from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
 
 ACCT_A = "111122223333"
 ACCT_B = "444455556666"

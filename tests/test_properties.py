@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.events import Record, unwrap
-from bot.index import is_config_write, summarise
-from bot.policy import evaluate_acl, evaluate_document
-from bot.scan import ScanStats, parse_blob
+from bot.core.policy import evaluate_acl, evaluate_document
+from bot.core.record import Record, unwrap
+from bot.sources.files import ScanStats, parse_blob
+from bot.store.index import is_config_write, summarise
 from detections import REGISTRY, evaluate
 from detections.base import make_finding
 

@@ -15,10 +15,12 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from bot.aws import NoWriteAccess
-from bot.bpa import ACTIONS, FLAGS
-from bot.remediation import Remediator
-from bot.store import Store, iso
+from bot.aws.bpa import ACTIONS
+from bot.aws.clients import NoWriteAccess
+from bot.aws.remediation import Remediator
+from bot.core.bpa import FLAGS
+from bot.core.clock import iso
+from bot.store.database import Store
 
 ACCOUNT = "123456789012"  # moto's default account: S3 Control checks AccountId against the caller
 REGION = "us-east-1"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.events import Record
+from bot.core.record import Record
 from detections import REGISTRY, evaluate
 
 REPO = Path(__file__).resolve().parents[1]

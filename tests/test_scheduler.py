@@ -13,10 +13,10 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.config import Settings
-from bot.digest import DigestService
-from bot.scheduler import build_scheduler
-from bot.store import Store
+from bot.core.config import Settings
+from bot.services.digest import DigestService
+from bot.services.scheduler import build_scheduler
+from bot.store.database import Store
 from tests.test_digest import SlackStandin
 
 
@@ -65,7 +65,7 @@ def test_a_failing_job_is_logged_and_runs_again(caplog: pytest.LogCaptureFixture
 
     sched = build_scheduler(Settings(), poll=poll, flush=noop, digest_due=noop, expire=noop)
     job = sched.get_job("poll")
-    with caplog.at_level(logging.ERROR, logger="bot.scheduler"):
+    with caplog.at_level(logging.ERROR, logger="bot.services.scheduler"):
         job.func()
         job.func()
     assert len(calls) == 2

@@ -16,14 +16,14 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from bot.aws import AwsClients
-from bot.config import ConfigError, Settings, load_settings
-from bot.events import Record
-from bot.poller import Poller
-from bot.sources import sqs as sqs_source
+from bot.aws.clients import AwsClients
+from bot.core.config import ConfigError, Settings, load_settings
+from bot.core.record import Record
+from bot.sources.poller import Poller
 from bot.sources.sqs import TrailQueue, parse_notification, poll_queue
-from bot.standins.cloudtrail import public_bpa_off, s3_record
-from bot.store import Store
+from bot.sources import sqs as sqs_source
+from bot.store.database import Store
+from standins.cloudtrail import public_bpa_off, s3_record
 
 BUCKET = "org-trail-logs"
 ACCT = "111122223333"

@@ -12,14 +12,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bot.aws import AwsClients
-from bot.config import ConfigError, Settings
-from bot.events import Record
-from bot.poller import Poller
-from bot.sources import load_state
+from bot.aws.clients import AwsClients
+from bot.core.config import ConfigError, Settings
+from bot.core.record import Record
+from bot.sources.poller import Poller
+from bot.sources.state import load_state
 from bot.sources.trail_bucket import TrailLocation, fair_shares, prune_read_files, start_after
-from bot.standins.cloudtrail import public_bpa_off, s3_record
-from bot.store import Store
+from bot.store.database import Store
+from standins.cloudtrail import public_bpa_off, s3_record
 
 BUCKET = "org-trail-logs"
 ACCT = "111122223333"

@@ -30,12 +30,12 @@ from typing import Any
 
 import orjson
 
-from bot.aws import AwsClients, error_message
-from bot.events import S3_SOURCE, Record
-from bot.index import is_config_write
-from bot.restore import RESTORE_EVENTS
-from bot.sources import Quarantined, SourceResult
+from bot.aws.clients import AwsClients, error_message
+from bot.core.record import S3_SOURCE, Record
+from bot.sources.state import Quarantined, SourceResult
+from bot.store.index import is_config_write
 from detections import WATCHED_EVENT_NAMES
+from detections.restores import RESTORE_EVENTS
 
 PAGE_SIZE = 50
 HISTORY = timedelta(days=90)  # LookupEvents serves the last 90 days only

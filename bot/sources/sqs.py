@@ -34,11 +34,11 @@ from urllib.parse import unquote_plus, urlsplit
 import orjson
 from botocore.exceptions import ClientError
 
-from bot.aws import AWS_ERRORS, AwsClients, error_code, error_message
-from bot.config import ConfigError
-from bot.events import deep_get
-from bot.scan import ScanStats
-from bot.sources import Quarantined, SourceResult
+from bot.aws.clients import AWS_ERRORS, AwsClients, error_code, error_message
+from bot.core.config import ConfigError
+from bot.core.record import deep_get
+from bot.sources.files import ScanStats
+from bot.sources.state import Quarantined, SourceResult
 from bot.sources.trail_bucket import collect, read_log_file
 
 logger = logging.getLogger(__name__)

@@ -31,13 +31,14 @@ import orjson
 import sqlite_utils
 from isal import igzip
 
-from bot.aws import AwsClients, error_message
-from bot.config import ConfigError
-from bot.events import Record, unwrap
-from bot.index import is_config_write
-from bot.scan import ScanStats, parse_blob
-from bot.sources import Quarantined, SourceResult
-from bot.store import Store, iso
+from bot.aws.clients import AwsClients, error_message
+from bot.core.clock import iso
+from bot.core.config import ConfigError
+from bot.core.record import Record, unwrap
+from bot.sources.files import ScanStats, parse_blob
+from bot.sources.state import Quarantined, SourceResult
+from bot.store.database import Store
+from bot.store.index import is_config_write
 
 logger = logging.getLogger(__name__)
 OVERLAP = timedelta(minutes=15)

@@ -1,0 +1,91 @@
+"""The daily digest's figures as data: counts, response times, what is still open, the chart's days.
+
+bot.services.digest gathers them from the store; bot.slack.digest turns them into words.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from bot.alerts.exceptions import ExceptionRow
+from bot.sources.health import SourceHealth
+
+CHART_DAYS = 14
+
+
+# A re-check reads several AWS APIs per bucket; past this many the digest says how many it skipped.
+MAX_RECHECKS = 100
+
+
+def median_duration(values: list[timedelta]) -> timedelta | None:
+    """The median duration; None for no values."""
+    return timedelta(seconds=statistics.median(v.total_seconds() for v in values)) if values else None
+
+
+WINDOW = timedelta(hours=24)
+
+
+FIX_STATUSES = ("fixed", "resolved")
+
+
+Recheck = Callable[[str, str | None, str], bool | None]
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    id: int
+    account: str
+    region: str
+    bucket: str | None  # None: account-level alert
+    status: str
+    opened_at: datetime
+    acknowledged_by: str | None
+
+
+@dataclass
+class Figures:
+    """Every figure of the digest as data."""
+
+    now: datetime
+    day: date  # local day in DIGEST_TZ
+    tz: str
+    new: int = 0
+    open: int = 0
+    acknowledged: int = 0
+    fixed: int = 0
+    accepted: int = 0
+    resolved: int = 0
+    ack_times: list[timedelta] = field(default_factory=list)
+    fix_times: list[timedelta] = field(default_factory=list)
+    open_alerts: list[OpenAlert] = field(default_factory=list)
+    still_public: list[OpenAlert] = field(default_factory=list)
+    rechecked: bool = False  # a re-check function was wired
+    recheck_unknown: int = 0
+    recheck_skipped: int = 0
+    expiring: list[ExceptionRow] = field(default_factory=list)
+    pollers: list[SourceHealth] = field(default_factory=list)
+    chart: list[tuple[date, int]] = field(default_factory=list)
+
+    @property
+    def ack_median(self) -> timedelta | None:
+        return median_duration(self.ack_times)
+
+    @property
+    def ack_worst(self) -> timedelta | None:
+        return max(self.ack_times, default=None)
+
+    @property
+    def fix_median(self) -> timedelta | None:
+        return median_duration(self.fix_times)
+
+    @property
+    def fix_worst(self) -> timedelta | None:
+        return max(self.fix_times, default=None)
+
+    @property
+    def quiet(self) -> bool:
+        busy = self.new or self.open or self.acknowledged or self.fixed or self.accepted or self.resolved
+        return not busy and not self.expiring and all(p.healthy for p in self.pollers)

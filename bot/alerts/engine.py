@@ -1,0 +1,370 @@
+"""Alerts: one exposure incident per bucket (or account), its findings, its lifecycle, auto-resolve.
+
+open → acknowledged → fixed / accepted / resolved, every change a row in alert_history. Slack is
+never called from here: cards, thread replies and card updates go to the outbox in the same
+transaction as the change that caused them, and `Outbox.flush()` sends them. Which events count as
+a fix lives in bot.restore; how findings are stored in bot.finding_codec; their before values come
+from bot.prior; the Alert row and its statuses are in bot.lifecycle; thread wording in bot.messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils.db import Table
+
+from bot.alerts.codec import finding_dict, finding_from_json, finding_json
+from bot.alerts.lifecycle import (
+    ALLOWED_FROM,
+    CLOSED,
+    OPEN,
+    SYSTEM,
+    Alert,
+    AlertChange,
+    AlertNotFound,
+    AlertStateError,
+    is_public_detection,
+    resource_key,
+)
+from bot.alerts.prior import with_before
+from bot.alerts.restore import Restoration, clear_covered, restoration, restored_later
+from bot.core.clock import iso, utcnow
+from bot.core.exposure import ExposureVerdict
+from bot.core.record import Record
+from bot.slack import cards
+from bot.slack import messages as msg
+from bot.slack.outbox import Outbox
+from bot.store.database import Store
+from detections import BY_ID, evaluate
+from detections.base import SEVERITIES, Finding
+
+log = logging.getLogger(__name__)
+
+REPLY_CAP = 5  # thread replies per detection per alert; a bulk upload of public objects must not flood
+
+# (account, bucket or None, region, object keys whose ACLs the alert is about) → the live verdict
+VerdictFn = Callable[[str, str | None, str, tuple[str, ...]], ExposureVerdict | None]
+# (bucket, account) → an exception row (or anything with id/owner/reason/expires_at, or a `marker`) or None.
+ExceptionsFn = Callable[[str | None, str | None], Any]
+
+
+class AlertService:
+    """Turns records into alerts and moves alerts through their lifecycle; Slack work goes to the outbox."""
+
+    def __init__(self, store: Store, *, verdict_fn: VerdictFn | None = None,
+                 exceptions_fn: ExceptionsFn | None = None, outbox: Outbox | None = None,
+                 clock: Callable[[], datetime] = utcnow, alias_fn: Callable[[str], str | None] | None = None):
+        self.store = store
+        self.verdict_fn = verdict_fn
+        self.exceptions_fn = exceptions_fn
+        self.outbox = outbox
+        self.clock = clock
+        self.alias_fn = alias_fn
+        # One writer of alerts per process: a poll thread and a button press must not both open a card.
+        self._lock = threading.RLock()
+        if outbox is not None and outbox.render is None:
+            outbox.render = self.render_card
+
+    def _t(self, name: str) -> Table:
+        return self.store.db.table(name)
+
+    # ---- reading -------------------------------------------------------------------------------
+    def get(self, alert_id: int) -> Alert | None:
+        rows = list(self._t("alerts").rows_where("id = ?", [alert_id]))
+        return Alert.from_row(rows[0]) if rows else None
+
+    def open_alerts(self, *, limit: int | None = None) -> list[Alert]:
+        rows = self._t("alerts").rows_where(f"status IN {OPEN}", order_by="opened_at desc", limit=limit)
+        return [Alert.from_row(r) for r in rows]
+
+    def count_open(self) -> int:
+        return self._t("alerts").count_where("status IN (?, ?)", list(OPEN))
+
+    def alerts_for(self, bucket: str | None, account: str | None = None, *, open_only: bool = True
+                   ) -> list[Alert]:
+        """Alerts on a bucket (None: account-level alerts), newest first."""
+        where = ["bucket IS NULL" if bucket is None else "bucket = ?"]
+        params: list[Any] = [] if bucket is None else [bucket]
+        if account:
+            where.append("account = ?")
+            params.append(account)
+        if open_only:
+            where.append("status IN ('open', 'acknowledged')")
+        rows = self._t("alerts").rows_where(" AND ".join(where), params, order_by="opened_at desc")
+        return [Alert.from_row(r) for r in rows]
+
+    def findings(self, alert_id: int) -> list[dict[str, Any]]:
+        """The alert's findings as `scan --format jsonl` dicts, plus added_at and cleared_by."""
+        out = []
+        for row in self._finding_rows(alert_id):
+            data = finding_dict(row["finding"])
+            out.append({**data, "added_at": row["added_at"], "cleared_by": row.get("cleared_by")})
+        return out
+
+    def finding_objects(self, alert_id: int) -> list[Finding]:
+        return [finding_from_json(r["finding"]) for r in self._finding_rows(alert_id)]
+
+    def _finding_rows(self, alert_id: int) -> list[dict[str, Any]]:
+        table = self._t("alert_findings")
+        return list(table.rows_where("alert_id = ?", [alert_id], order_by="added_at, rowid"))
+
+    def history(self, alert_id: int) -> list[dict[str, Any]]:
+        return list(self._t("alert_history").rows_where("alert_id = ?", [alert_id], order_by="id"))
+
+    def render_card(self, alert_id: int) -> tuple[str, list[Any]]:
+        """The card as it should look now (the outbox calls this at send time)."""
+        alert = self.get(alert_id)
+        if alert is None:
+            raise AlertNotFound(f"alert {alert_id} does not exist")
+        alias = self.alias_fn(alert.account) if self.alias_fn else None
+        return cards.alert_card(alert, self.finding_objects(alert_id), alert.exposure, account_alias=alias)
+
+    # ---- records in ----------------------------------------------------------------------------
+    def process(self, records: Iterable[Record]) -> list[AlertChange]:
+        """Evaluate detections on each record, open/extend/resolve alerts, enqueue the Slack messages."""
+        # Oldest first, so a fix processed in the same batch as the change it undoes resolves it.
+        ordered = sorted(records, key=lambda r: iso(r.event_time) or "")
+        changes: list[AlertChange] = []
+        for record in ordered:
+            if not record.event_id:
+                continue  # Without an event id a repeat could not be recognised.
+            restored = restoration(record)
+            found = list(evaluate(record))
+            if restored is not None:
+                # A put that turns some Block Public Access flags back on and leaves others off both
+                # restores and exposes: the incident stays open with the new finding, not a new card.
+                changes += self._restore(record, restored, sorted({f.detection for f in found}))
+            for finding in found:
+                change = self._handle(finding)
+                if change is not None:
+                    changes.append(change)
+        return changes
+
+    def _seen(self, finding: Finding) -> bool:
+        sql = "SELECT 1 FROM alert_findings WHERE event_id = ? AND detection = ? LIMIT 1"
+        return bool(self.store.db.execute(sql, [finding.event_id, finding.detection]).fetchone())
+
+    def _open_for(self, key: str) -> Alert | None:
+        where = "resource_key = ? AND status IN ('open', 'acknowledged')"
+        rows = list(self._t("alerts").rows_where(where, [key], order_by="id desc", limit=1))
+        return Alert.from_row(rows[0]) if rows else None
+
+    def _handle(self, finding: Finding) -> AlertChange | None:
+        key = resource_key(finding.account, finding.bucket)
+        if self._seen(finding):
+            return None
+        finding = with_before(self.store.db, finding)  # "BlockPublicAcls: on → off", not "? → false"
+        verdict = exception = None
+        # Slow look-ups (AWS reads) happen outside the lock, and only a new alert needs them. If the
+        # open alert seen without the lock is closed before the lock is taken, look them up and retry:
+        # no alert may open without the allow-list check and the live verdict.
+        for attempt in range(2):
+            looked = attempt > 0 or self._open_for(key) is None
+            if looked:
+                exception, verdict = self._lookups(key, finding)
+            with self._lock, self.store.atomic():
+                if self._seen(finding):
+                    return None
+                current = self._open_for(key)
+                if current is not None:
+                    return self._add(current, finding)
+                if looked:
+                    if exception is not None:
+                        return self._suppress(key, finding, exception)
+                    return self._open(key, finding, verdict)
+        raise AssertionError("unreachable: the second attempt always looks up")
+
+    def _lookups(self, key: str, finding: Finding) -> tuple[Any, ExposureVerdict | None]:
+        """The covering exception, else the live verdict (None when unwired or failing)."""
+        exception = self._exception_for(finding)
+        if exception is not None or self.verdict_fn is None:
+            return exception, None
+        try:
+            keys = (finding.object_key,) if finding.object_key else ()
+            return None, self.verdict_fn(finding.account, finding.bucket, finding.region, keys)
+        except Exception:
+            log.exception("live verdict failed for %s", key)
+            return None, None
+
+    def _exception_for(self, finding: Finding) -> Any:
+        if self.exceptions_fn is None:
+            return None
+        try:
+            return self.exceptions_fn(finding.bucket, finding.account)
+        except Exception:
+            log.exception("exception lookup failed for %s", finding.bucket)
+            return None
+
+    def _insert_finding(self, alert_id: int, finding: Finding) -> None:
+        row = {"alert_id": alert_id, "event_id": finding.event_id, "detection": finding.detection,
+               "added_at": iso(self.clock()), "finding": finding_json(finding),
+               "event_time": iso(finding.event_time)}
+        self._t("alert_findings").insert(row, ignore=True)
+
+    def _history(self, alert_id: int, who: str, before: str | None, after: str, note: str = "") -> None:
+        self._t("alert_history").insert({"alert_id": alert_id, "at": iso(self.clock()), "who": who,
+                                         "status_from": before, "status_to": after, "note": note})
+
+    def _new_alert(self, key: str, finding: Finding, status: str, **extra: Any) -> int:
+        now = iso(self.clock())
+        row = {"resource_key": key, "account": finding.account, "region": finding.region,
+               "bucket": finding.bucket, "detection": finding.detection, "severity": finding.severity,
+               "title": finding.title, "status": status, "opened_at": now, "updated_at": now,
+               "first_event_id": finding.event_id, "actor": finding.actor.display, **extra}
+        alert_id = int(self._t("alerts").insert(row).last_pk or 0)
+        self._insert_finding(alert_id, finding)
+        self._history(alert_id, SYSTEM, None, status, finding.title)
+        return alert_id
+
+    def _open(self, key: str, finding: Finding, verdict: ExposureVerdict | None) -> AlertChange:
+        extra: dict[str, Any] = {}
+        if verdict is not None:
+            extra.update(verdict=verdict.line, verdict_json=verdict.to_json())
+        later = restored_later(self.store.db, finding)
+        if later is not None:
+            # A late-delivered event whose fix is already in the index: tell the channel, ask nothing.
+            extra.update(closed_by=later[0], closed_at=iso(self.clock()), close_reason=later[1])
+            alert_id = self._new_alert(key, finding, "resolved", **extra)
+            self._history(alert_id, later[0], "open", "resolved", later[1])
+            kind = "resolved"
+        else:
+            alert_id = self._new_alert(key, finding, "open", **extra)
+            kind = "opened"
+        if self.outbox is not None:
+            self.outbox.enqueue_card(alert_id)
+        status = "resolved" if later else "open"
+        return AlertChange(alert_id, kind, finding.event_id, finding.detection, status)
+
+    def _suppress(self, key: str, finding: Finding, exception: Any) -> AlertChange:
+        # An allow-list row is "exception #N"; a bucket tag names itself (bot.allow_tag.TagAllowance).
+        tag = getattr(exception, "marker", None)
+        marker = tag or f"exception #{getattr(exception, 'id', '?')}"
+        where = "resource_key = ? AND status = 'accepted' AND closed_by = ?"
+        rows = list(self._t("alerts").rows_where(where, [key, marker], order_by="id desc", limit=1))
+        if rows:
+            alert_id = int(rows[0]["id"])
+            self._insert_finding(alert_id, finding)
+        else:
+            owner = getattr(exception, "owner", "?")
+            until = getattr(exception, "expires_at", None)
+            until = f", until {until:%Y-%m-%d}" if isinstance(until, datetime) else ""
+            reason = f"Covered by {marker} (owner {owner}{until}): {getattr(exception, 'reason', '')}"
+            if tag:
+                reason = f"Covered by the {tag}: the bucket's owner says it is public on purpose"
+            alert_id = self._new_alert(key, finding, "accepted", closed_by=marker,
+                                       closed_at=iso(self.clock()), close_reason=reason)
+        return AlertChange(alert_id, "suppressed", finding.event_id, finding.detection, "accepted")
+
+    def _add(self, alert: Alert, finding: Finding) -> AlertChange:
+        self._insert_finding(alert.id, finding)
+        updates: dict[str, Any] = {"updated_at": iso(self.clock())}
+        worse = SEVERITIES.index(finding.severity) < SEVERITIES.index(alert.severity)
+        if worse or (finding.public and not is_public_detection(alert.detection)):
+            # The card's header names the worst thing that happened (a precursor that became an exposure).
+            updates.update(detection=finding.detection, title=finding.title, severity=finding.severity)
+        self._t("alerts").update(alert.id, updates)
+        if self.outbox is not None:
+            sql = "SELECT count(*) FROM alert_findings WHERE alert_id = ? AND detection = ?"
+            same = self.store.db.execute(sql, [alert.id, finding.detection]).fetchone()[0]
+            if same <= REPLY_CAP:
+                self.outbox.enqueue_thread(alert.id, *cards.finding_reply(alert, finding))
+            elif same == REPLY_CAP + 1:  # counts only grow, under the lock: this note is posted once
+                name = BY_ID[finding.detection].name if finding.detection in BY_ID else finding.detection
+                self.outbox.enqueue_thread(alert.id, *cards.thread_note(msg.reply_cap_note(name, REPLY_CAP)))
+            self.outbox.enqueue_update(alert.id)
+        return AlertChange(alert.id, "added", finding.event_id, finding.detection, alert.status)
+
+    def _restore(self, record: Record, restored: Restoration, opens: list[str]) -> list[AlertChange]:
+        key = resource_key(record.account, record.bucket)
+        with self._lock, self.store.atomic() as db:
+            alert = self._open_for(key)
+            if alert is None:
+                return []
+            left = clear_covered(db, alert.id, record, restored)
+            if left is None:
+                return []
+            left = sorted({*left, *opens})
+            if left:
+                if self.outbox is not None:
+                    self.outbox.enqueue_thread(alert.id, *cards.thread_note(msg.partial_note(restored.reason, left)))
+                return [AlertChange(alert.id, "partial", record.event_id, "", alert.status)]
+            done = self.transition(alert.id, "resolved", record.actor.display, restored.reason)
+            if self.outbox is not None:
+                self.outbox.enqueue_thread(alert.id, *cards.thread_note(msg.resolved_note(restored.reason)))
+            return [AlertChange(alert.id, "resolved", record.event_id, "", done.status)]
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def transition(self, alert_id: int, to_status: str, who: str, note: str = "", *,
+                   expect: tuple[str, ...] | None = None, slack_user: bool = False) -> Alert:
+        """Compare-and-set the status; AlertStateError (with the current status) if it moved on already.
+
+        `slack_user`: `who` is a Slack user id (a press), so the card may mention them; otherwise it
+        is an AWS actor's or the bot's name, shown as text.
+        """
+        allowed = expect if expect is not None else ALLOWED_FROM[to_status]
+        now = iso(self.clock())
+        with self._lock, self.store.atomic() as db:
+            while True:
+                current = self.get(alert_id)
+                if current is None:
+                    raise AlertNotFound(f"alert {alert_id} does not exist")
+                if current.status not in allowed:
+                    raise AlertStateError(alert_id, current.status, to_status)
+                sets: dict[str, Any] = {"status": to_status, "updated_at": now}
+                if to_status == "acknowledged":
+                    sets.update(acknowledged_by=who, acknowledged_at=now)
+                elif to_status in CLOSED:
+                    sets.update(closed_by=who, closed_at=now, close_reason=note, closed_by_slack=int(slack_user))
+                else:
+                    sets.update(dict.fromkeys(("closed_by", "closed_at", "close_reason", "closed_by_slack",
+                                               "acknowledged_by", "acknowledged_at")))
+                assignments = ", ".join(f"{k} = ?" for k in sets)
+                cursor = db.execute(f"UPDATE alerts SET {assignments} WHERE id = ? AND status = ?",  # noqa: S608
+                                    [*sets.values(), alert_id, current.status])
+                if cursor.rowcount == 1:
+                    break
+            self._history(alert_id, who, current.status, to_status, note)
+            if self.outbox is not None:
+                self.outbox.enqueue_update(alert_id)
+        updated = self.get(alert_id)
+        assert updated is not None
+        return updated
+
+    def reopen(self, alert_id: int, why: str) -> Alert:
+        """A closed alert back to open (an exception expired and the bucket is still public)."""
+        alert = self.transition(alert_id, "open", SYSTEM, why)
+        if self.outbox is not None:
+            if alert.ts:
+                self.outbox.enqueue_thread(alert_id, *cards.thread_note(msg.reopened_note(why)))
+            else:
+                self.outbox.enqueue_card(alert_id)  # Accepted by an exception, never posted: post it now.
+        return alert
+
+    def note(self, alert_id: int, mrkdwn_text: str) -> None:
+        """A line in the card's thread (`mrkdwn_text` must already be escaped where caller-chosen)."""
+        if self.outbox is not None:
+            self.outbox.enqueue_thread(alert_id, *cards.thread_note(mrkdwn_text))
+
+    def set_verdict(self, alert_id: int, verdict: ExposureVerdict) -> None:
+        """Store a fresh live verdict (after a fix or a re-check) and update the card."""
+        with self._lock, self.store.atomic():
+            values = {"verdict": verdict.line, "verdict_json": verdict.to_json(),
+                      "updated_at": iso(self.clock())}
+            self._t("alerts").update(alert_id, values)
+            if self.outbox is not None:
+                self.outbox.enqueue_update(alert_id)
+
+    def recheck(self, alert_id: int) -> ExposureVerdict | None:
+        """Re-read the live state for an alert and store it; None when no verdict function is wired."""
+        alert = self.get(alert_id)
+        if alert is None or self.verdict_fn is None:
+            return None
+        keys = tuple(sorted({f.object_key for f in self.finding_objects(alert_id) if f.object_key}))
+        verdict = self.verdict_fn(alert.account, alert.bucket, alert.region, keys)
+        if verdict is not None:
+            self.set_verdict(alert_id, verdict)
+        return verdict

@@ -1,0 +1,302 @@
+"""The daily digest: the last 24 h of alerts, what is still open, exceptions ending, poller health.
+
+Reads the alert tables directly, exceptions through bot.exceptions and poller health through
+bot.poller (the one "healthy" rule), so it needs only the store; the live re-check is an injected
+callable. The figures, as a reader can check them on cards:
+- window: the 24 h before `now`; the chart's days are local days in DIGEST_TZ.
+- new: alerts opened in the window. open / acknowledged: status right now.
+- fixed / accepted / resolved: alerts that moved to that status in the window (alert_history,
+  or alerts.acknowledged_at / closed_at for alerts written without history).
+- time to acknowledge: opened_at → acknowledgement, over alerts acknowledged in the window.
+- time to fix: opened_at → fixed or resolved (the exposure ended, by the button or by a later
+  event), over alerts fixed or resolved in the window. Accepted alerts were not fixed.
+- quiet: nothing opened, closed, open or expiring and every poller healthy → one line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk import WebClient
+
+# Rendering lives in bot.digest_render; QUIET_LINE, chart_lines and the rest stay importable from here.
+from bot.alerts.digest import CHART_DAYS, FIX_STATUSES, MAX_RECHECKS, WINDOW, Figures, OpenAlert, Recheck
+from bot.alerts.exceptions import EXPIRING_WITHIN, ExceptionList, ExceptionRow
+from bot.alerts.lifecycle import CLOSED
+from bot.core.clock import iso, parse_iso, utcnow
+from bot.slack.digest import Digest, Fmt, render
+from bot.sources.health import STALE_AFTER, source_health
+from bot.store.database import Store
+
+log = logging.getLogger(__name__)
+
+
+
+
+class DigestPostError(RuntimeError):
+    """The digest could not be posted; the day's claim was released so a later run retries."""
+
+
+
+
+@dataclass(frozen=True)
+class ExpiryReminder:
+    exception_id: int
+    account: str | None
+    bucket: str | None
+    alert_id: int | None  # the latest alert on that bucket (its thread gets the reminder)
+    still_public: bool | None  # None: not re-checked (no accepted alert) or could not tell
+    reopen_alert_id: int | None  # accepted alert whose bucket is still public: the caller re-opens it
+    text: str
+    channel: str | None = None
+    ts: str | None = None
+
+
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        return parse_iso(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+# ---- the service ---------------------------------------------------------------------------------
+class DigestService:
+    """Builds the digest from the store, posts it once per local day, sends exception-expiry reminders."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        tz: str,
+        digest_time: str = "09:00",
+        clock: Callable[[], datetime] = utcnow,
+        recheck: Recheck | None = None,
+        poller_stale_after: timedelta = STALE_AFTER,
+    ):
+        self.store, self.tz, self.zone = store, tz, ZoneInfo(tz)
+        hh, _, mm = digest_time.partition(":")
+        self.due = (int(hh), int(mm))
+        self.clock, self.recheck, self.poller_stale_after = clock, recheck, poller_stale_after
+
+    def build(self, now: datetime | None = None) -> Digest:
+        """The digest for `now` (default: the clock)."""
+        return render(self.figures(now), self.zone)
+
+    def figures(self, now: datetime | None = None) -> Figures:
+        """Every figure of the digest as data (see the module docstring for definitions)."""
+        now = now or self.clock()
+        since = now - WINDOW
+        fig = Figures(now=now, day=now.astimezone(self.zone).date(), tz=self.tz)
+        days = [fig.day - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
+        # SQL narrows by text with a day's margin (other writers' time formats); exact bounds in Python.
+        start = datetime.combine(days[0], datetime.min.time(), self.zone)
+        lo, hi = iso(start - timedelta(days=2)), iso(now + timedelta(days=1))
+        per_day: dict[date, int] = {}
+        for (opened_at,) in self._rows("SELECT opened_at FROM alerts WHERE opened_at BETWEEN ? AND ?",
+                                       lo, hi):
+            at = _when(opened_at)
+            if at is not None and at <= now:
+                fig.new += 1 if at > since else 0
+                local_day = at.astimezone(self.zone).date()
+                per_day[local_day] = per_day.get(local_day, 0) + 1
+        fig.chart = [(d, per_day.get(d, 0)) for d in days]
+
+        moves = self._moves(since, now, lo, hi)
+        for status in CLOSED:
+            setattr(fig, status, sum(1 for _, s in moves if s == status))
+        moved = sorted({a for a, _ in moves})
+        marks = ",".join("?" * len(moved))
+        sql = f"SELECT id, opened_at FROM alerts WHERE id IN ({marks})"  # noqa: S608 (placeholders only)
+        opened = {a: _when(at) for a, at in self._rows(sql, *moved)} if moved else {}
+        for alert_id in moved:
+            start_at = opened.get(alert_id)
+            if start_at is None:
+                continue
+            if (alert_id, "acknowledged") in moves:
+                fig.ack_times.append(max(timedelta(), moves[(alert_id, "acknowledged")] - start_at))
+            ended = [moves[(alert_id, s)] for s in FIX_STATUSES if (alert_id, s) in moves]
+            if ended:
+                fig.fix_times.append(max(timedelta(), min(ended) - start_at))
+
+        for r in self._rows("SELECT id, account, region, bucket, status, opened_at, acknowledged_by"
+                            " FROM alerts WHERE status IN ('open', 'acknowledged') ORDER BY opened_at, id"):
+            at = _when(r[5])
+            if at is not None:
+                alert = OpenAlert(r[0], r[1] or "", r[2] or "", r[3] or None, r[4], at, r[6] or None)
+                fig.open_alerts.append(alert)
+        fig.open = sum(1 for a in fig.open_alerts if a.status == "open")
+        fig.acknowledged = len(fig.open_alerts) - fig.open
+        self._recheck_open(fig)
+
+        fig.expiring = ExceptionList(self.store, clock=lambda: now).expiring(EXPIRING_WITHIN)
+        fig.pollers = source_health(self.store, now, stale_after=self.poller_stale_after)
+        fig.pollers.sort(key=lambda p: (p.healthy, p.source))  # what needs a look comes first
+        return fig
+
+    def _rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        return list(self.store.db.execute(sql, list(params)).fetchall())
+
+    def _moves(
+        self, since: datetime, now: datetime, lo: str | None, hi: str | None
+    ) -> dict[tuple[int, str], datetime]:
+        """(alert, status) → earliest move to that status inside the window."""
+        found: dict[tuple[int, str], datetime] = {}
+        rows = self._rows("SELECT alert_id, status_to, at FROM alert_history WHERE at BETWEEN ? AND ?",
+                          lo, hi)
+        # Alerts written without a history line still count, from the alert's own columns.
+        for alert_id, status, ack_at, closed_at in self._rows(
+            "SELECT id, status, acknowledged_at, closed_at FROM alerts"
+            " WHERE acknowledged_at BETWEEN ? AND ? OR closed_at BETWEEN ? AND ?", lo, hi, lo, hi
+        ):
+            rows += [(alert_id, "acknowledged", ack_at), (alert_id, status, closed_at)]
+        for alert_id, status, at_text in rows:
+            at = _when(at_text)
+            if at is None or status not in ("acknowledged", *CLOSED) or not since < at <= now:
+                continue
+            if (alert_id, status) not in found or at < found[(alert_id, status)]:
+                found[(alert_id, status)] = at
+        return found
+
+    def _recheck_open(self, fig: Figures) -> None:
+        verdicts: dict[tuple[str, str | None, str], bool | None] = {}
+        fig.rechecked = self.recheck is not None
+        for alert in fig.open_alerts:
+            key = (alert.account, alert.bucket, alert.region)
+            if key not in verdicts:
+                if self.recheck is None or len(verdicts) >= MAX_RECHECKS:
+                    fig.recheck_skipped += 1
+                    continue
+                verdicts[key] = self._check(*key)
+            if verdicts[key] is None:
+                fig.recheck_unknown += 1
+            elif verdicts[key]:
+                fig.still_public.append(alert)
+
+    def _check(self, account: str, bucket: str | None, region: str) -> bool | None:
+        if self.recheck is None:
+            return None
+        try:
+            return self.recheck(account, bucket, region)
+        except Exception:
+            # One unreadable bucket must not cost the whole digest.
+            log.warning("re-check of %s/%s in %s failed", account, bucket, region, exc_info=True)
+            return None
+
+    def post(self, slack: WebClient, channel: str, now: datetime | None = None) -> str | None:
+        """Post the digest to `channel` now; returns the message ts."""
+        digest = self.build(now)
+        response = slack.chat_postMessage(channel=channel, text=digest.text, blocks=digest.blocks)
+        return response.get("ts")
+
+    def send_if_due(self, slack: WebClient, channel: str, now: datetime | None = None) -> bool:
+        """Post today's digest if DIGEST_TIME has passed and nobody has yet; True when this call posted.
+
+        A bot that was down at DIGEST_TIME sends it when it comes back the same day. The day is
+        claimed (a digest_runs row with sent_at NULL) before posting, so two workers never both post;
+        a failed post deletes the claim. A crash between claim and post skips that day: never twice
+        wins over always once.
+        """
+        now = now or self.clock()
+        local = now.astimezone(self.zone)
+        if (local.hour, local.minute) < self.due:
+            return False
+        day = local.date().isoformat()
+        with self.store.atomic() as db:
+            claimed = db.execute("INSERT OR IGNORE INTO digest_runs (day, sent_at) VALUES (?, NULL)", [day])
+        if claimed.rowcount != 1:
+            return False
+        try:
+            self.post(slack, channel, now)
+        except Exception as exc:
+            with self.store.atomic() as db:
+                db.execute("DELETE FROM digest_runs WHERE day = ? AND sent_at IS NULL", [day])
+            raise DigestPostError(f"digest for {day} not posted ({type(exc).__name__}); will retry") from exc
+        with self.store.atomic() as db:
+            db.execute("UPDATE digest_runs SET sent_at = ? WHERE day = ?", [iso(self.clock()), day])
+        return True
+
+    # ---- exception expiry -------------------------------------------------------------------------
+    def expiry_reminders(self, now: datetime | None = None) -> list[ExpiryReminder]:
+        """Claim expired, not yet notified exceptions: one reminder each, and which alert to re-open."""
+        allow = ExceptionList(self.store, clock=lambda: now or self.clock())
+        return [r for row in allow.due_for_expiry_notice() if (r := self._claim(allow, row)) is not None]
+
+    def _claim(self, allow: ExceptionList, row: ExceptionRow) -> ExpiryReminder | None:
+        """Claim one reminder (mark_notified: False when another worker sends it); None: nothing to send."""
+        if not allow.mark_notified(row.id):
+            return None
+        try:
+            return self._reminder(row, allow)
+        except Exception:
+            allow.release_notice(row.id)
+            raise
+
+    def _reminder(self, row: ExceptionRow, allow: ExceptionList) -> ExpiryReminder | None:
+        account, bucket = row.account, row.bucket
+        where, params = ("bucket IS NULL", []) if bucket is None else ("bucket = ?", [bucket])
+        if account is not None:  # an exception without an account covered the bucket in every account
+            where, params = where + " AND account = ?", [*params, account]
+        rows = self._rows(f"SELECT id, account, region, status, channel, ts FROM alerts WHERE {where}"  # noqa: S608
+                          " ORDER BY id DESC LIMIT 1", *params)
+        alert_id, alert_account, region, status, channel, ts = rows[0] if rows else (None,) * 6
+        # A renewed exception still covers the bucket: nothing alerts again, so say nothing, re-open nothing.
+        if allow.active_for(bucket, account or alert_account) is not None:
+            return None
+        f = Fmt(self.zone, slack=True)
+        text = (f"⏰ Exception #{row.id} for {f.where(account, bucket)} expired {f.when(row.expires_at)}"
+                f" (reason: {f.esc(row.reason)}; owner {f.who(row.owner)}). Changes to it alert again from now.")
+        still_public = None
+        if status == "accepted":
+            still_public = self._check(alert_account or "", bucket, region or "")
+            text += {
+                True: f" It is still public: alert #{alert_id} is re-opened.",
+                False: " It is no longer public.",
+                None: f" Could not re-check it: alert #{alert_id} stays accepted; check it by hand.",
+            }[still_public]
+        reopen = alert_id if still_public else None
+        return ExpiryReminder(row.id, account, bucket, alert_id, still_public, reopen, text, channel, ts)
+
+    def release_reminder(self, exception_id: int) -> None:
+        """Forget that a reminder went out (its post failed) so the next run sends it."""
+        ExceptionList(self.store).release_notice(exception_id)
+
+    def notify_expired(
+        self,
+        slack: WebClient,
+        channel: str,
+        *,
+        reopen: Callable[[int, str], Any] | None = None,
+        now: datetime | None = None,
+    ) -> list[ExpiryReminder]:
+        """Post each expiry reminder (in the card's thread, broadcast, if any); re-open as needed.
+
+        One at a time: claim, re-open, post. A failure releases that one claim (the next run retries it)
+        and the rest still go out. Re-opening first means a retried reminder never re-opens twice.
+        """
+        allow = ExceptionList(self.store, clock=lambda: now or self.clock())
+        sent = []
+        for row in allow.due_for_expiry_notice():
+            try:
+                r = self._claim(allow, row)
+                if r is None:
+                    continue
+                if r.reopen_alert_id is not None and reopen is not None:
+                    reopen(r.reopen_alert_id, f"exception #{r.exception_id} expired; the bucket is still public")
+                thread = r.ts if r.ts and r.channel == channel else None
+                slack.chat_postMessage(channel=channel, text=r.text, thread_ts=thread,
+                                       reply_broadcast=bool(thread))
+            except Exception:
+                log.warning("expiry reminder #%s not sent; will retry", row.id, exc_info=True)
+                self.release_reminder(row.id)
+                continue
+            sent.append(r)
+        return sent
+
+

@@ -1,0 +1,111 @@
+"""The in-process scheduler (APScheduler 3, background thread): poll, outbox, digest, exception expiry.
+
+Jobs are plain callables so this module knows nothing of the services behind them. Each job runs
+one at a time (`max_instances=1`) and missed runs collapse into one (`coalesce=True`): a poll that
+takes longer than POLL_SECONDS is never overlapped by the next. A job that raises is logged with
+its traceback and runs again at its next time; nothing here lets an error stop the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+OUTBOX_SECONDS = 5
+# The digest check also runs on an interval: it catches up at start when the bot was down at
+# DIGEST_TIME, and retries a post that failed (send_if_due releases its claim on failure).
+DIGEST_RETRY_SECONDS = 300
+EXPIRY_SECONDS = 600
+
+
+def guarded(name: str, job: Callable[[], Any]) -> Callable[[], None]:
+    """`job` wrapped so an exception is logged with its traceback instead of escaping."""
+
+    def run() -> None:
+        try:
+            job()
+        except Exception:
+            log.exception("scheduled job %s failed; it runs again at its next time", name)
+
+    run.__name__ = f"bucketwatch_{name.replace('-', '_')}"
+    return run
+
+
+def build_scheduler(
+    settings: Settings,
+    *,
+    poll: Callable[[], Any],
+    flush: Callable[[], Any],
+    digest_due: Callable[[], Any],
+    expire: Callable[[], Any],
+    scheduler: BackgroundScheduler | None = None,
+    poll_seconds: float | None = None,
+) -> BackgroundScheduler:
+    """A scheduler (not started) with the four jobs; pass `scheduler` to add them to another one.
+
+    `poll_seconds` overrides POLL_SECONDS (tests use fractions of a second).
+    """
+    zone = ZoneInfo(settings.digest_tz)
+    sched = scheduler or BackgroundScheduler(timezone=zone)
+    now = datetime.now(UTC)
+    every = float(poll_seconds if poll_seconds is not None else settings.poll_seconds)
+    hour, _, minute = settings.digest_time.partition(":")
+    common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "replace_existing": True}
+    sched.add_job(
+        guarded("poll", poll),
+        IntervalTrigger(seconds=every, timezone=zone),
+        id="poll",
+        name="poll every account and region",
+        next_run_time=now,  # the first poll happens at start, not one interval later
+        # A run that starts late by more than one interval is dropped: the next one is due anyway.
+        misfire_grace_time=max(1, int(every)),
+        **common,
+    )
+    sched.add_job(
+        guarded("outbox", flush),
+        IntervalTrigger(seconds=OUTBOX_SECONDS, timezone=zone),
+        id="outbox",
+        name="send pending Slack messages",
+        next_run_time=now,
+        misfire_grace_time=OUTBOX_SECONDS,
+        **common,
+    )
+    sched.add_job(
+        guarded("digest", digest_due),
+        CronTrigger(hour=int(hour), minute=int(minute), timezone=zone),
+        id="digest",
+        name=f"daily digest at {settings.digest_time} {settings.digest_tz}",
+        # Late is fine (send_if_due decides); the catch-up job covers a longer outage.
+        misfire_grace_time=3600,
+        **common,
+    )
+    sched.add_job(
+        guarded("digest-catch-up", digest_due),
+        IntervalTrigger(seconds=DIGEST_RETRY_SECONDS, timezone=zone),
+        id="digest_catch_up",
+        name="send the digest if due and not yet sent",
+        next_run_time=now,
+        misfire_grace_time=DIGEST_RETRY_SECONDS,
+        **common,
+    )
+    sched.add_job(
+        guarded("expiry", expire),
+        IntervalTrigger(seconds=EXPIRY_SECONDS, timezone=zone),
+        id="expiry",
+        name="exception expiry reminders",
+        next_run_time=now,
+        misfire_grace_time=EXPIRY_SECONDS,
+        **common,
+    )
+    return sched

@@ -1,0 +1,1 @@
+"""Slack: cards, messages and escaping, the outbox, permissions, the manifest, the transports."""

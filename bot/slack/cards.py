@@ -1,0 +1,377 @@
+"""The alert card, thread replies and notes, built with slack-sdk's Block Kit models within Slack's limits.
+
+Everything from a record (user agent, session and user names, ARNs, bucket and object names, policy
+text) is escaped with bot.mrkdwn; button values carry only the alert id, which handlers look up
+server-side. Limits are Slack's "Block Kit reference" figures; long text is cut with a note.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.alerts.lifecycle import Alert
+from bot.core.bpa import FLAGS
+from bot.core.exposure import ExposureVerdict
+from bot.slack.messages import closer
+from bot.slack.mrkdwn import code, escape, link, plain, quote_path, slack_date, truncate, truncate_plain, user
+from detections.base import Finding
+
+MAX_BLOCKS, SECTION_TEXT, FIELD_TEXT, MAX_FIELDS = 50, 3000, 2000, 10
+HEADER_TEXT, BUTTON_TEXT, ID_LENGTH, CONTEXT_ELEMENTS, CONFIRM_TEXT = 150, 75, 255, 10, 300
+SEVERITY_EMOJI = {
+    "critical": ":rotating_light:",
+    "high": ":red_circle:",
+    "medium": ":large_orange_circle:",
+    "low": ":large_yellow_circle:",
+}
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_AGENT_SHOWN = 300
+
+
+def _region(region: str | None) -> str:
+    # awsRegion comes from the record; it lands in a hostname, so only a real region shape is used.
+    return region if region and _REGION.match(region) else "us-east-1"
+
+
+def s3_console_url(bucket: str | None, region: str | None) -> str:
+    r = quote_path(_region(region))
+    if not bucket:
+        return f"https://s3.console.aws.amazon.com/s3/settings?region={r}"
+    return f"https://s3.console.aws.amazon.com/s3/buckets/{quote_path(bucket)}?region={r}&tab=permissions"
+
+
+def cloudtrail_url(event_id: str, region: str | None) -> str:
+    r = _region(region)
+    return f"https://{r}.console.aws.amazon.com/cloudtrailv2/home?region={quote_path(r)}#/events/{quote_path(event_id)}"
+
+
+def status_line(alert: Alert) -> str:
+    """The line that changes in place: open, acknowledged by, fixed by, resolved because, accepted."""
+    if alert.status == "acknowledged":
+        return f":eyes: *Acknowledged* by {user(alert.acknowledged_by)} {slack_date(alert.acknowledged_at)}"
+    if alert.status == "fixed":
+        extra = f" — {escape(alert.close_reason)}" if alert.close_reason else ""
+        return f":white_check_mark: *Fixed* by {closer(alert)} {slack_date(alert.closed_at)}{extra}"
+    if alert.status == "resolved":
+        reason = escape(alert.close_reason or "the block was restored")
+        return f":white_check_mark: *Resolved* because {reason} {slack_date(alert.closed_at)}"
+    if alert.status == "accepted":
+        # Accepted by an exception or a bucket tag: the reason names it; only a person is "by".
+        by = f" by {closer(alert)}" if alert.closed_by_slack else ""
+        return f":ballot_box_with_check: *Accepted as expected*{by}: {escape(alert.close_reason or '')}"
+    emoji = SEVERITY_EMOJI.get(alert.severity, ":red_circle:")
+    return f"{emoji} *Open* · {escape(alert.severity)} · alert #{alert.id}"
+
+
+def _field(title: str, body: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=truncate(f"*{title}*\n{body}", FIELD_TEXT))
+
+
+def _mfa(value: bool | None) -> str:
+    return "MFA yes" if value else "MFA no" if value is False else "MFA unknown"
+
+
+def _fields(alert: Alert, finding: Finding | None, alias: str | None) -> list[MarkdownTextObject]:
+    account = code(alert.account) + (f" ({escape(alias)})" if alias else "")
+    where = code(alert.bucket) if alert.bucket else "_whole account_"
+    if finding is None:
+        return [_field("Account", account), _field("Region", escape(alert.region)), _field("Bucket", where)]
+    actor = finding.actor
+    agent = escape(finding.agent_kind) + (
+        f" {code(truncate_plain(finding.user_agent, _AGENT_SHOWN))}" if finding.user_agent else ""
+    )
+    return [
+        _field("Who", escape(actor.display)),
+        _field("Identity", f"{escape(actor.kind)} · {_mfa(actor.mfa)}"),
+        _field("ARN", code(actor.arn, empty="unknown")),
+        _field("From", code(finding.source_ip, empty="unknown")),
+        _field("Tool", agent),
+        _field("When", slack_date(finding.event_time)),
+        _field("Account", account),
+        _field("Region", escape(alert.region) or "_unknown_"),
+        _field("Bucket", where),
+        _field("Event", f"{code(finding.event_name)} · {escape(alert.severity)}"),
+    ]
+
+
+def _flags_line(name: str, flags: dict[str, bool] | None, state: str) -> str:
+    if state == "denied":
+        return f"{name}: _not readable (AccessDenied)_"
+    if state == "absent" or flags is None:
+        return f"{name}: _no configuration (all off)_"
+    if all(flags.get(f) for f in FLAGS):
+        return f"{name}: all four on"
+    return f"{name}: " + ", ".join(f"{f} {'on' if flags.get(f) else '*off*'}" for f in FLAGS)
+
+
+def changes_text(findings: Sequence[Finding], verdict: ExposureVerdict | None) -> str:
+    """`What changed`: before → after per finding, then the Block Public Access flags seen now."""
+    lines = ["*What changed*"]
+    for finding in findings[:20]:
+        lines.append(f"• {escape(finding.title)}")
+        lines += [f"    {code(c.what)}: {escape(c.before)} → {escape(c.after)}" for c in finding.changes[:8]]
+    tail = []
+    if len(findings) > 20:
+        tail.append(f"_…and {len(findings) - 20} more findings in the thread_")
+    if verdict is not None and verdict.checked_at is not None:
+        tail.append("*Block Public Access now* (" + slack_date(verdict.checked_at, "{time}") + ")")
+        if verdict.bucket:
+            tail.append("    " + _flags_line("bucket", verdict.bucket_bpa, verdict.bucket_bpa_state))
+        tail.append("    " + _flags_line("account", verdict.account_bpa, verdict.account_bpa_state))
+    # The tail is short and always shown; the list of changes gives way when space runs out.
+    end = "\n".join(tail)
+    body = truncate("\n".join(lines), SECTION_TEXT - len(end) - 1)
+    return f"{body}\n{end}" if end else body
+
+
+def verdict_text(verdict: ExposureVerdict | None) -> str:
+    if verdict is None:
+        return ":grey_question: *Live check:* not done (no read access to this account's current settings)."
+    emoji = (
+        ":unlock:" if verdict.public_now else ":lock:" if verdict.public_now is False else ":grey_question:"
+    )
+    out = f"{emoji} *Live check:* {escape(verdict.line)}"
+    if verdict.denied:
+        out += "\n_Denied: " + ", ".join(code(d) for d in verdict.denied) + "_"
+    return truncate(out, SECTION_TEXT)
+
+
+def fixable(alert: Alert, verdict: ExposureVerdict | None) -> bool:
+    """Whether re-enabling Block Public Access closes this alert.
+
+    Yes for public access (the alert's worst detection is a public one: a later public finding
+    raises it); for a precursor only when the live check shows it public now with flags off. A
+    cross-account grant names fixed accounts, which Block Public Access does not restrict.
+    """
+    if alert.is_public_detection:
+        return True
+    return bool(verdict is not None and verdict.public_now and verdict.flags_off())
+
+
+def _as_of(moment: datetime) -> str:
+    # Plain text: the confirm dialog is not the place for Slack's <!date> sequences.
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fix_confirm(alert: Alert, verdict: ExposureVerdict | None) -> ConfirmObject:
+    """Slack's confirm dialog: the target, and the flags off at the last live check (the fix reads them again)."""
+    target = f"bucket {code(alert.bucket)}" if alert.bucket else f"account {code(alert.account)}"
+    if verdict is None or verdict.checked_at is None:
+        seen = f"No live check yet: turns on every flag that is off for {target} when pressed."
+    else:
+        off = verdict.flags_off()
+        listed = ", ".join(off) if off else "none (all four were on)"
+        seen = f"Flags off as of {_as_of(verdict.checked_at)}: {listed}. Turns on those still off for {target}."
+    text = f"{seen} The current settings are saved first, so Undo restores them exactly."
+    return ConfirmObject(
+        title="Re-enable Block Public Access?",
+        text=MarkdownTextObject(text=truncate(text, CONFIRM_TEXT)),
+        confirm="Re-enable",
+        deny="Cancel",
+        style="danger",
+    )
+
+
+def buttons(alert: Alert, verdict: ExposureVerdict | None) -> list[ButtonElement]:
+    """The buttons the status (and the kind of alert) still calls for; each value is the alert id only."""
+    value = str(alert.id)
+    out = []
+    if alert.status == "open":
+        out.append(ButtonElement(text="Acknowledge", action_id="ack", value=value, style="primary"))
+    if alert.is_open and fixable(alert, verdict):
+        out.append(
+            ButtonElement(
+                text="Re-enable Block Public Access",
+                action_id="fix",
+                value=value,
+                style="danger",
+                confirm=fix_confirm(alert, verdict),
+            )
+        )
+    out.append(ButtonElement(text="Who changed this?", action_id="who_changed", value=value))
+    if alert.is_open:
+        out.append(ButtonElement(text="Mark as expected…", action_id="allow", value=value))
+    return out
+
+
+def fallback_text(alert: Alert, finding: Finding | None) -> str:
+    """Notification text: names the bucket (or account) and the actor's user or session name."""
+    who = (finding.actor.person or finding.actor.arn) if finding else alert.actor
+    text = f"{alert.severity.upper()}: {alert.title} — {alert.label}, changed by {who or 'unknown'}"
+    text += f" ({alert.status})"
+    return truncate(escape(text), SECTION_TEXT)
+
+
+def alert_card(
+    alert: Alert,
+    findings: Sequence[Finding],
+    verdict: ExposureVerdict | None,
+    *,
+    console_region: str | None = None,
+    account_alias: str | None = None,
+) -> tuple[str, list[Block]]:
+    """(fallback text, blocks) of the one card per incident."""
+    first = findings[0] if findings else None
+    region = console_region or alert.region
+    emoji = SEVERITY_EMOJI.get(alert.severity, ":red_circle:")
+    header = truncate_plain(
+        emoji_plain(emoji) + plain(f"{alert.severity.upper()}: {alert.title}"), HEADER_TEXT
+    )
+    links = [
+        link(s3_console_url(alert.bucket, region), "S3 console" if alert.bucket else "Account BPA settings")
+    ]
+    if first is not None and first.event_id:
+        links.append(link(cloudtrail_url(first.event_id, first.region or region), "CloudTrail event"))
+    context = " · ".join(
+        [*links, f"alert #{alert.id}", f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"]
+    )
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=header, emoji=True)),
+        SectionBlock(
+            block_id=f"bw-status-{alert.id}",
+            text=MarkdownTextObject(text=truncate(status_line(alert), SECTION_TEXT)),
+        ),
+        SectionBlock(fields=_fields(alert, first, account_alias)),
+        SectionBlock(text=MarkdownTextObject(text=changes_text(findings, verdict))),
+        SectionBlock(text=MarkdownTextObject(text=verdict_text(verdict))),
+        ContextBlock(elements=[MarkdownTextObject(text=truncate(context, SECTION_TEXT))]),
+        DividerBlock(),
+        ActionsBlock(block_id=f"bw-actions-{alert.id}", elements=buttons(alert, verdict)),
+    ]
+    return fallback_text(alert, first), fit_blocks(blocks)
+
+
+def emoji_plain(emoji: str) -> str:
+    return emoji + " " if emoji.startswith(":") else ""
+
+
+def finding_reply(alert: Alert, finding: Finding) -> tuple[str, list[Block]]:
+    """A later finding on the same incident, as a reply in the card's thread."""
+    emoji = SEVERITY_EMOJI.get(finding.severity, ":red_circle:")
+    body = [
+        f"{emoji} *{escape(finding.title)}*",
+        f"by {escape(finding.actor.display)} ({escape(finding.actor.kind)}, {_mfa(finding.actor.mfa)}) "
+        f"from {code(finding.source_ip, empty='unknown')} using {escape(finding.agent_kind)} "
+        f"{slack_date(finding.event_time)}",
+    ]
+    body += [f"• {code(c.what)}: {escape(c.before)} → {escape(c.after)}" for c in finding.changes[:10]]
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(body), SECTION_TEXT)))
+    ]
+    if finding.user_agent:
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=truncate(
+                            "User agent: " + code(truncate_plain(finding.user_agent, _AGENT_SHOWN)),
+                            SECTION_TEXT,
+                        )
+                    )
+                ]
+            )
+        )
+    if finding.event_id:
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=link(
+                            cloudtrail_url(finding.event_id, finding.region or alert.region),
+                            "CloudTrail event",
+                        )
+                    )
+                ]
+            )
+        )
+    who = finding.actor.person or finding.actor.arn or "unknown"
+    text = escape(f"Another change on {alert.label}: {finding.title} — by {who}")
+    return truncate(text, SECTION_TEXT), fit_blocks(blocks)
+
+
+def thread_note(message: str, *, context: str = "") -> tuple[str, list[Block]]:
+    """A short line for the thread; `message` is mrkdwn whose caller-chosen parts are already escaped."""
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(message, SECTION_TEXT)))]
+    if context:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(context, SECTION_TEXT))]))
+    return truncate(message, SECTION_TEXT), blocks
+
+
+def _as_dict(block: Any) -> dict[str, Any]:
+    return block.to_dict() if hasattr(block, "to_dict") else dict(block)
+
+
+def _text(obj: Any) -> str:
+    return str(obj.get("text", "")) if isinstance(obj, dict) else str(obj or "")
+
+
+def validate_blocks(blocks: Sequence[Any]) -> list[str]:
+    """Every way `blocks` break Slack's limits (empty list: Slack will accept them)."""
+    problems: list[str] = []
+    if len(blocks) > MAX_BLOCKS:
+        problems.append(f"{len(blocks)} blocks (max {MAX_BLOCKS})")
+    for index, raw in enumerate(blocks):
+        try:
+            block = _as_dict(raw)
+        except Exception as error:  # slack-sdk validates on to_dict()
+            problems.append(f"block {index}: {error}")
+            continue
+        where, kind = f"block {index} ({block.get('type')})", block.get("type")
+        if len(str(block.get("block_id", ""))) > ID_LENGTH:
+            problems.append(f"{where}: block_id over {ID_LENGTH}")
+        if kind == "header" and len(_text(block.get("text"))) > HEADER_TEXT:
+            problems.append(f"{where}: header over {HEADER_TEXT}")
+        if kind == "section":
+            if len(_text(block.get("text"))) > SECTION_TEXT:
+                problems.append(f"{where}: text over {SECTION_TEXT}")
+            section_fields = block.get("fields") or []
+            if len(section_fields) > MAX_FIELDS:
+                problems.append(f"{where}: {len(section_fields)} fields (max {MAX_FIELDS})")
+            problems += [
+                f"{where}: field over {FIELD_TEXT}" for f in section_fields if len(_text(f)) > FIELD_TEXT
+            ]
+            if not block.get("text") and not section_fields:
+                problems.append(f"{where}: neither text nor fields")
+        if kind == "context":
+            elements = block.get("elements") or []
+            if len(elements) > CONTEXT_ELEMENTS:
+                problems.append(f"{where}: {len(elements)} elements (max {CONTEXT_ELEMENTS})")
+            problems += [
+                f"{where}: element over {SECTION_TEXT}" for e in elements if len(_text(e)) > SECTION_TEXT
+            ]
+        if kind == "actions":
+            for element in block.get("elements") or []:
+                if len(_text(element.get("text"))) > BUTTON_TEXT:
+                    problems.append(f"{where}: button text over {BUTTON_TEXT}")
+                for key in ("action_id", "value"):
+                    if len(str(element.get(key, ""))) > ID_LENGTH:
+                        problems.append(f"{where}: {key} over {ID_LENGTH}")
+                confirm = element.get("confirm")
+                if isinstance(confirm, dict) and len(_text(confirm.get("text"))) > CONFIRM_TEXT:
+                    problems.append(f"{where}: confirm text over {CONFIRM_TEXT}")
+    return problems
+
+
+def fit_blocks(blocks: Sequence[Block]) -> list[Block]:
+    """At most 50 blocks: what does not fit is replaced by a note saying so."""
+    if len(blocks) <= MAX_BLOCKS:
+        return list(blocks)
+    kept = list(blocks[: MAX_BLOCKS - 1])
+    note = f"_{len(blocks) - len(kept)} more blocks not shown (Slack allows {MAX_BLOCKS} per message)._"
+    return [*kept, ContextBlock(elements=[MarkdownTextObject(text=note)])]

@@ -1,0 +1,156 @@
+"""The digest as words: Slack Block Kit, the Slack fallback text, terminal text and the day chart.
+
+bot.digest gathers the Figures; this module only reads them. Every stored string is escaped for Slack
+mrkdwn (or stripped of control characters for a terminal), and the blocks stay within Slack's limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import (
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.alerts.digest import CHART_DAYS, MAX_RECHECKS, Figures, median_duration
+from bot.core.durations import format_duration
+from bot.slack.cards import MAX_BLOCKS, SECTION_TEXT
+from bot.slack.mrkdwn import code, escape, slack_date, strip_controls, user
+
+QUIET_LINE = "All quiet: no new or open public-access alerts in the last 24 h; pollers healthy."
+BAR, BAR_WIDTH = "▇", 20
+
+
+
+
+@dataclass
+class Digest:
+    """The rendered digest and the figures it shows."""
+
+    figures: Figures
+    text: str  # the Slack fallback (notifications): counts in one line
+    plain: str  # the terminal form
+    blocks: list[Any]  # slack_sdk Block Kit models
+
+
+class Fmt:
+    """The same lines as Slack mrkdwn (every stored string escaped) or as terminal text."""
+
+    def __init__(self, zone: ZoneInfo, *, slack: bool):
+        self.zone, self.slack = zone, slack
+
+    def esc(self, value: object) -> str:
+        return escape(value) if self.slack else strip_controls(value)
+
+    def who(self, value: str | None) -> str:
+        return user(value) if self.slack else self.esc(value or "someone")
+
+    def when(self, moment: datetime) -> str:
+        local = moment.astimezone(self.zone).strftime("%a %d %b %H:%M %Z")
+        return slack_date(moment, fallback=local) if self.slack else local
+
+    def where(self, account: str | None, bucket: str | None, region: str | None = None) -> str:
+        at = " ".join(self.esc(p) for p in (account, region) if p)
+        if bucket is None:
+            return f"account {at or 'any'} (account-wide)"
+        return f"{code(bucket) if self.slack else self.esc(bucket)} ({at or 'any account'})"
+
+
+def chart_lines(chart: list[tuple[date, int]]) -> list[str]:
+    """`Mon 24 ▇▇▇ 3` per day; bars scale down only when a day has more than BAR_WIDTH alerts."""
+    scale = max(1.0, max((n for _, n in chart), default=0) / BAR_WIDTH)
+    bars = [(d, BAR * max(1, round(n / scale)) if n else "", n) for d, n in chart]
+    width = max((len(bar) for _, bar, _ in bars), default=0)  # narrow on a phone when days are quiet
+    return [f"{d:%a %d} {bar.ljust(width)} {n}" for d, bar, n in bars]
+
+
+def _span(values: list[timedelta]) -> str:
+    median, worst = median_duration(values), max(values, default=None)
+    if median is None or worst is None:
+        return "none in the last 24 h"
+    return f"median {format_duration(median)}, worst {format_duration(worst)} (over {len(values)})"
+
+
+def _sections(fig: Figures, f: Fmt) -> list[tuple[str, list[str], bool]]:
+    """(title, lines, is_code) per part of the digest, in reading order."""
+    spans = [f"Time to acknowledge: {_span(fig.ack_times)}", f"Time to fix: {_span(fig.fix_times)}"]
+    out = [
+        ("Response times", spans, False),
+        (f"Alerts per day, last {CHART_DAYS} days ({f.esc(fig.tz)})", chart_lines(fig.chart), True),
+    ]
+    if fig.open_alerts:
+        lines = []
+        for a in fig.open_alerts:
+            state = f"acknowledged by {f.who(a.acknowledged_by)}" if a.status == "acknowledged" else "open"
+            age = format_duration(fig.now - a.opened_at)
+            lines.append(f"• #{a.id} {f.where(a.account, a.bucket, a.region)} · {state} · for {age}")
+        out.append((f"Still open ({len(lines)})", lines, False))
+        lines = [f"• {f.where(a.account, a.bucket, a.region)} · alert #{a.id}" for a in fig.still_public]
+        if fig.recheck_unknown:
+            lines.append(f"Could not re-check {fig.recheck_unknown} (access denied or unreadable).")
+        if fig.recheck_skipped:
+            why = f"more than {MAX_RECHECKS} buckets" if fig.rechecked else "no AWS access for the digest"
+            lines.append(f"Not re-checked: {fig.recheck_skipped} ({why}).")
+        out.append((f"Still public on a fresh re-check ({len(fig.still_public)})", lines or ["None."], False))
+    if fig.expiring:
+        lines = [
+            f"• {f.where(e.account, e.bucket)} · ends {f.when(e.expires_at)}"
+            f" · {f.esc(e.reason)} ({f.who(e.owner)})"
+            for e in fig.expiring
+        ]
+        out.append((f"Exceptions ending within 7 days ({len(lines)})", lines, False))
+    lines = []
+    for p in fig.pollers:
+        seen = f.when(p.last_success) if p.last_success else "never"
+        lag = "" if p.lag_seconds is None else f" · lag {format_duration(timedelta(seconds=p.lag_seconds))}"
+        err = f" · error: {f.esc(p.last_error[:300])}" if p.last_error and not p.healthy else ""
+        lines.append(f"{'✅' if p.healthy else '⚠️'} {f.esc(p.source)} · last success {seen}{lag}{err}")
+    bad = sum(1 for p in fig.pollers if not p.healthy)
+    title = f"Pollers ({len(fig.pollers) - bad} healthy, {bad} failing or late)" if fig.pollers else "Pollers"
+    out.append((title, lines or ["No poller has run yet."], False))
+    return out
+
+
+def _fit(head: str, lines: list[str], limit: int = SECTION_TEXT) -> str:
+    """`head` and as many lines as fit in `limit` characters, then "… and N more"."""
+    text = head
+    for i, line in enumerate(lines):
+        left = len(lines) - i - 1
+        if len(text) + 1 + len(line) + (len(f"\n… and {left} more") if left else 0) > limit:
+            return text + f"\n… and {len(lines) - i} more"
+        text += "\n" + line
+    return text
+
+
+def _counts(fig: Figures) -> list[tuple[str, int]]:
+    return [("New (24 h)", fig.new), ("Open", fig.open), ("Acknowledged", fig.acknowledged),
+            ("Fixed (24 h)", fig.fixed), ("Accepted (24 h)", fig.accepted), ("Resolved (24 h)", fig.resolved)]
+
+
+def render(fig: Figures, zone: ZoneInfo) -> Digest:
+    """The digest as Slack fallback text, terminal text and Block Kit within Slack's limits."""
+    if fig.quiet:
+        return Digest(fig, QUIET_LINE, QUIET_LINE, [SectionBlock(text=MarkdownTextObject(text=QUIET_LINE))])
+    counts = ", ".join(f"{label.replace(' (24 h)', '').lower()} {n}" for label, n in _counts(fig))
+    text = f"bucketwatch digest for {fig.day:%a %d %b}: {counts}; {len(fig.still_public)} still public."
+    s, t = Fmt(zone, slack=True), Fmt(zone, slack=False)
+    blocks: list[Any] = [
+        HeaderBlock(text=PlainTextObject(text=f"Daily digest · {fig.day:%a %d %b %Y}")),
+        SectionBlock(fields=[MarkdownTextObject(text=f"*{label}*\n{n}") for label, n in _counts(fig)]),
+    ]
+    for title, lines, is_code in _sections(fig, s):
+        body = f"*{title}*\n```\n" + "\n".join(lines) + "\n```" if is_code else _fit(f"*{title}*", lines)
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=body)))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Last 24 h up to {s.when(fig.now)}.")]))
+    plain = [f"Daily digest · {fig.day:%a %d %b %Y} (last 24 h up to {t.when(fig.now)})", ""]
+    plain.append("   ".join(f"{label}: {n}" for label, n in _counts(fig)))
+    for title, lines, _ in _sections(fig, t):
+        plain += ["", title, *(f"  {line}" for line in lines)]
+    return Digest(fig, text, "\n".join(plain), blocks[:MAX_BLOCKS])

@@ -1,0 +1,70 @@
+"""The Slack app manifest for the configured command name and mode (`python -m bot manifest`).
+
+Slack accepts manifests as JSON or YAML (api.slack.com/reference/manifests); JSON needs no extra
+dependency. `doctor` compares the token's scopes with `BOT_SCOPES`, so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.core.config import Settings
+
+# Scope → the Web API methods that need it. Only what the bot calls; doctor checks each.
+BOT_SCOPES: dict[str, str] = {
+    "chat:write": "chat.postMessage, chat.update, chat.postEphemeral (cards, threads, refusals)",
+    "commands": "the slash command",
+    "usergroups:read": "usergroups.users.list (RESPONDERS given as user groups)",
+    "channels:read": "conversations.info on a public ALERT_CHANNEL (doctor)",
+    "groups:read": "conversations.info on a private ALERT_CHANNEL (doctor)",
+}
+# Without these the bot cannot post alerts or answer at all; the rest degrade one feature.
+ESSENTIAL_SCOPES = ("chat:write", "commands")
+REQUEST_URL = "https://YOUR-HOST.example.com/slack/events"
+USAGE_HINT = "who-changed <bucket> [days] | alerts | ack <id> | fix <bucket> | undo <id> | allow … | help"
+
+
+def build_manifest(settings: Settings) -> dict[str, Any]:
+    """The manifest as a dict: scopes, slash command, interactivity, App Home, Socket Mode on or off."""
+    http = not settings.socket_mode
+    command: dict[str, Any] = {
+        "command": settings.slash_command,
+        "description": "Who opened an S3 bucket, open alerts, fix, undo, exceptions",
+        "usage_hint": USAGE_HINT,
+        "should_escape": False,
+    }
+    interactivity: dict[str, Any] = {"is_enabled": True}
+    events: dict[str, Any] = {"bot_events": ["app_home_opened"]}
+    if http:
+        # In HTTP mode every surface posts to the same endpoint; Socket Mode needs no public URL.
+        command["url"] = REQUEST_URL
+        interactivity["request_url"] = REQUEST_URL
+        events["request_url"] = REQUEST_URL
+    return {
+        "_metadata": {"major_version": 1, "minor_version": 1},
+        "display_information": {
+            "name": "bucketwatch",
+            "description": "Tells the security channel when an S3 bucket is opened to the public.",
+            "background_color": "#7a1f1f",
+        },
+        "features": {
+            "app_home": {
+                "home_tab_enabled": True,
+                # Refusals from App Home buttons arrive as a direct message from the app.
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": True,
+            },
+            "bot_user": {"display_name": "bucketwatch", "always_online": True},
+            "slash_commands": [command],
+        },
+        "oauth_config": {"scopes": {"bot": sorted(BOT_SCOPES)}},
+        "settings": {
+            "event_subscriptions": events,
+            "interactivity": interactivity,
+            "org_deploy_enabled": False,
+            "socket_mode_enabled": settings.socket_mode,
+            "token_rotation_enabled": False,
+        },
+    }
+
+

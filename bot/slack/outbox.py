@@ -1,0 +1,379 @@
+"""The outbox: every Slack message is stored first and posted after, retried until Slack accepts it.
+
+A card becomes one `chat.postMessage` to the alert channel; its channel and ts are then stored on the
+alert so updates edit that message (`chat.update`) and follow-ups go to its thread. Items of one
+alert go out in order, and an item whose card is not posted yet waits for it. Rate limits honour
+Retry-After (slack-sdk's RateLimitErrorRetryHandler retries inside the call when the WebClient has it;
+whatever still fails is rescheduled here). Tokens are never logged: only method names and error codes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import RetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.core.clock import iso, utcnow
+from bot.store.database import Store
+
+log = logging.getLogger(__name__)
+
+Render = Callable[[int], tuple[str, list[Any]]]
+# Errors that no retry soon will cure: an admin has to invite the bot or fix the token.
+PERMANENT = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "is_archived",
+        "missing_scope",
+        "restricted_action",
+        "team_access_not_granted",
+        "ekm_access_denied",
+    }
+)
+# The message itself is the problem: send the text alone so the channel still hears about it.
+BAD_PAYLOAD = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "too_many_attachments"})
+GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found"})
+SLOW_RETRY = timedelta(minutes=15)
+MAX_BACKOFF = timedelta(minutes=10)
+# A claimed item is due again only after this: another process (`poll --once` beside the bot) skips it,
+# and an item whose sender died mid-call is retried once the lease runs out.
+LEASE = timedelta(minutes=5)
+# After this many failed attempts (hours of backoff) an item is set aside as failed: `status` counts it.
+MAX_ATTEMPTS = 20
+WAITING = "waiting for the card"
+CARD_FAILED = "the card was never posted"
+# Due items, minus those queued behind an item of the same alert that is not due (order within an alert).
+_DUE = """SELECT * FROM outbox AS o
+WHERE o.sent_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= :now AND NOT EXISTS (
+  SELECT 1 FROM outbox AS p WHERE p.alert_id IS o.alert_id AND p.id != o.id AND p.sent_at IS NULL
+  AND p.failed_at IS NULL AND p.next_attempt_at > :now AND (p.kind = 'card' OR (o.kind != 'card' AND p.id < o.id)))
+ORDER BY o.id LIMIT :limit"""
+
+
+def retry_handlers() -> list[RetryHandler]:
+    """Retry handlers to give the WebClient: rate limits, 5xx and dropped connections retried in-call."""
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=2),
+        RateLimitErrorRetryHandler(max_retry_count=2),
+        ServerErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def _blocks(blocks: list[Any] | None) -> list[dict[str, Any]]:
+    return [b.to_dict() if hasattr(b, "to_dict") else b for b in blocks or []]
+
+
+class _Retry(Exception):
+    """Reschedule this item: `after` from now, with `error` recorded."""
+
+    def __init__(self, error: str, after: timedelta):
+        super().__init__(error)
+        self.error, self.after = error, after
+
+
+class Outbox:
+    """Stored-then-posted Slack messages for alerts: cards, card updates and thread replies."""
+
+    def __init__(
+        self,
+        store: Store,
+        slack: WebClient,
+        channel: str,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        render: Render | None = None,
+    ):
+        self.store = store
+        self.slack = slack
+        self.channel = channel
+        self.clock = clock
+        self.render = render
+        self._flushing = threading.Lock()
+
+    # ---- enqueue -------------------------------------------------------------------------------
+    def _insert(self, alert_id: int | None, kind: str, payload: dict[str, Any] | None = None) -> int:
+        now = iso(self.clock())
+        row = {
+            "alert_id": alert_id,
+            "kind": kind,
+            "payload": json.dumps(payload or {}),
+            "created_at": now,
+            "attempts": 0,
+            "next_attempt_at": now,
+        }
+        return int(self.store.db.table("outbox").insert(row).last_pk or 0)
+
+    def _pending(self, alert_id: int, kind: str) -> int | None:
+        found = self.store.db.execute(
+            "SELECT id FROM outbox WHERE alert_id = ? AND kind = ? AND sent_at IS NULL AND failed_at IS NULL"
+            " ORDER BY id LIMIT 1",
+            [alert_id, kind],
+        ).fetchone()
+        return int(found[0]) if found else None
+
+    def enqueue_card(self, alert_id: int) -> int:
+        """The alert's card; at most one per alert, ever (a second call returns the first item)."""
+        with self.store.atomic() as db:
+            found = db.execute(
+                "SELECT id FROM outbox WHERE alert_id = ? AND kind = 'card' LIMIT 1", [alert_id]
+            ).fetchone()
+            if found:
+                return int(found[0])
+            # The card renders from the store when sent: pending updates of it are moot.
+            db.execute("DELETE FROM outbox WHERE alert_id = ? AND kind = 'update' AND sent_at IS NULL", [alert_id])
+            return self._insert(alert_id, "card")
+
+    def enqueue_update(self, alert_id: int) -> int | None:
+        """Re-render the card in place; pending updates coalesce, and an unsent card needs none."""
+        with self.store.atomic():
+            if self._pending(alert_id, "card") is not None:
+                return None  # The card renders from the store when it is sent.
+            return self._pending(alert_id, "update") or self._insert(alert_id, "update")
+
+    def enqueue_thread(self, alert_id: int, text: str, blocks: list[Any] | None = None) -> int:
+        """A reply in the card's thread (waits until the card is posted)."""
+        with self.store.atomic():
+            return self._insert(alert_id, "thread", {"text": text, "blocks": _blocks(blocks)})
+
+    def enqueue_message(self, text: str, blocks: list[Any] | None = None) -> int:
+        """A top-level message in the alert channel that belongs to no alert (reminders, digest)."""
+        with self.store.atomic():
+            return self._insert(None, "message", {"text": text, "blocks": _blocks(blocks)})
+
+    # ---- status --------------------------------------------------------------------------------
+    def pending(self) -> list[dict[str, Any]]:
+        """Unsent items still being tried, with attempts and last error, oldest first (status, doctor)."""
+        where = "sent_at IS NULL AND failed_at IS NULL"
+        return list(self.store.db.table("outbox").rows_where(where, order_by="id"))
+
+    def failed(self) -> int:
+        """How many items were given up on (dead letter) after MAX_ATTEMPTS; `status` shows the count."""
+        return self.store.db.table("outbox").count_where("sent_at IS NULL AND failed_at IS NOT NULL")
+
+    def failed_items(self) -> list[dict[str, Any]]:
+        """The given-up items with their last error, oldest first."""
+        where = "sent_at IS NULL AND failed_at IS NOT NULL"
+        return list(self.store.db.table("outbox").rows_where(where, order_by="id"))
+
+    def retry_failed(self) -> int:
+        """Put every given-up item back in the queue (after an admin fixed the channel or token)."""
+        with self.store.atomic() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET failed_at = NULL, attempts = 0, next_attempt_at = ?"
+                " WHERE sent_at IS NULL AND failed_at IS NOT NULL",
+                [iso(self.clock())],
+            )
+            return cursor.rowcount
+
+    # ---- send ----------------------------------------------------------------------------------
+    def flush(self, *, limit: int = 200) -> int:
+        """Send every due item in order; returns how many Slack accepted. Never raises."""
+        if not self._flushing.acquire(blocking=False):
+            return 0  # Another thread is flushing; it will send these too.
+        try:
+            return self._flush(limit)
+        finally:
+            self._flushing.release()
+
+    def _claim(self, row: dict[str, Any]) -> bool:
+        """Take the item for this process (a lease), so another process flushing now skips it."""
+        now = self.clock()
+        with self.store.atomic() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET next_attempt_at = ?, last_error = NULLIF(last_error, ?)"
+                " WHERE id = ? AND sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?",
+                [iso(now + LEASE), WAITING, row["id"], iso(now)],
+            )
+            return cursor.rowcount == 1
+
+    def _flush(self, limit: int) -> int:
+        rows = [dict(r) for r in self.store.db.query(_DUE, {"now": iso(self.clock()), "limit": limit})]
+        # Cards first: everything else about an alert waits for its card anyway.
+        rows.sort(key=lambda r: (r["kind"] != "card", r["id"]))
+        blocked: set[int] = set()
+        sent = 0
+        for row in rows:
+            alert_id = row["alert_id"]
+            key = alert_id if alert_id is not None else -1
+            if key in blocked or not self._claim(row):
+                blocked.add(key)  # Later items of the same alert keep their order.
+                continue
+            try:
+                ts = self._send(row)
+            except _Retry as retry:
+                blocked.add(key)
+                self._reschedule(row, retry.error, retry.after)
+                continue
+            except Exception as error:  # A render bug must not stop the scheduler: record and back off.
+                blocked.add(key)
+                log.exception("outbox item %s (%s) failed", row["id"], row["kind"])
+                self._reschedule(row, f"{type(error).__name__}", self._backoff(row))
+                continue
+            if ts is None:
+                blocked.add(key)
+                self._wait_for_card(row)
+                continue
+            self.store.db.table("outbox").update(
+                row["id"], {"sent_at": iso(self.clock()), "ts": ts, "attempts": (row["attempts"] or 0) + 1}
+            )
+            if row["kind"] == "card":
+                self._release_waiting(alert_id)
+            sent += 1
+        return sent
+
+    def _wait_for_card(self, row: dict[str, Any]) -> None:
+        """No card to reply under or update yet: not an attempt; given up with the card if it failed."""
+        with self.store.atomic() as db:
+            sql = ("SELECT count(*), count(failed_at) FROM outbox"
+                   " WHERE alert_id = ? AND kind = 'card' AND sent_at IS NULL")
+            cards = db.execute(sql, [row["alert_id"]]).fetchone()
+            if cards[0] and cards[0] == cards[1]:
+                db.execute("UPDATE outbox SET failed_at = ?, last_error = ? WHERE id = ?",
+                           [iso(self.clock()), CARD_FAILED, row["id"]])
+                return
+            # The card is pending (or not enqueued yet: an alert accepted by an exception); posting it
+            # makes this item due again at once (_release_waiting).
+            db.execute("UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?",
+                       [iso(self.clock() + SLOW_RETRY), WAITING, row["id"]])
+
+    def _release_waiting(self, alert_id: int) -> None:
+        with self.store.atomic() as db:
+            db.execute(
+                "UPDATE outbox SET next_attempt_at = ?, last_error = NULL"
+                " WHERE alert_id = ? AND sent_at IS NULL AND failed_at IS NULL AND last_error = ?",
+                [iso(self.clock()), alert_id, WAITING],
+            )
+
+    def _reschedule(self, row: dict[str, Any], error: str, after: timedelta) -> None:
+        attempts = (row["attempts"] or 0) + 1
+        now = self.clock()
+        values: dict[str, Any] = {"attempts": attempts, "last_error": error, "next_attempt_at": iso(now + after)}
+        if attempts >= MAX_ATTEMPTS:
+            values["failed_at"] = iso(now)
+            log.error("outbox item %s (%s, alert %s) given up after %s attempts: %s",
+                      row["id"], row["kind"], row["alert_id"], attempts, error)
+        else:
+            log.warning("outbox item %s (%s, alert %s) not sent: %s; retry in %ss",
+                        row["id"], row["kind"], row["alert_id"], error, int(after.total_seconds()))
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with self.store.atomic() as db:
+            db.execute(f"UPDATE outbox SET {assignments} WHERE id = ?", [*values.values(), row["id"]])  # noqa: S608
+            if "failed_at" in values and row["kind"] == "card" and row["alert_id"] is not None:
+                # Nothing about this alert can be posted without its card: set its items aside too.
+                db.execute(
+                    "UPDATE outbox SET failed_at = ?, last_error = ? WHERE alert_id = ? AND sent_at IS NULL"
+                    " AND failed_at IS NULL",
+                    [values["failed_at"], CARD_FAILED, row["alert_id"]],
+                )
+
+    @staticmethod
+    def _backoff(row: dict[str, Any]) -> timedelta:
+        return min(timedelta(seconds=5 * 2 ** min(row["attempts"] or 0, 10)), MAX_BACKOFF)
+
+    def _alert_message(self, alert_id: int) -> tuple[str | None, str | None]:
+        found = self.store.db.execute("SELECT channel, ts FROM alerts WHERE id = ?", [alert_id]).fetchone()
+        return (found[0], found[1]) if found else (None, None)
+
+    def _send(self, row: dict[str, Any]) -> str | None:
+        """One item to Slack; the message ts, None if it must wait for its card, _Retry on failure."""
+        kind, alert_id = row["kind"], row["alert_id"]
+        payload = json.loads(row["payload"] or "{}")
+        if kind == "message":
+            return self._call(
+                "chat_postMessage",
+                row,
+                channel=self.channel,
+                text=payload.get("text", ""),
+                blocks=payload.get("blocks") or None,
+            )
+        if kind == "card":
+            if self.render is None:
+                raise _Retry("no renderer wired for cards", self._backoff(row))
+            text, blocks = self.render(alert_id)
+            response = self._call(
+                "chat_postMessage",
+                row,
+                channel=self.channel,
+                text=text,
+                blocks=_blocks(blocks),
+                unfurl_links=False,
+                unfurl_media=False,
+                full=True,
+            )
+            channel, ts = response["channel"] or self.channel, response["ts"]
+            if not ts:
+                raise _Retry("Slack returned no ts for the card", self._backoff(row))
+            self.store.db.table("alerts").update(alert_id, {"channel": channel, "ts": ts})
+            return str(ts)
+        channel, ts = self._alert_message(alert_id)
+        if not ts:
+            return None
+        if kind == "update":
+            if self.render is None:
+                raise _Retry("no renderer wired for cards", self._backoff(row))
+            text, blocks = self.render(alert_id)
+            return self._call("chat_update", row, channel=channel, ts=ts, text=text, blocks=_blocks(blocks))
+        return self._call(
+            "chat_postMessage",
+            row,
+            channel=channel,
+            thread_ts=ts,
+            text=payload.get("text", ""),
+            blocks=payload.get("blocks") or None,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+
+    def _call(self, method: str, row: dict[str, Any], *, full: bool = False, **kwargs: Any) -> Any:
+        """Call Slack; turn every failure into _Retry (or a text-only resend for a rejected layout)."""
+        try:
+            response = getattr(self.slack, method)(**kwargs)
+        except SlackApiError as error:
+            status = error.response.status_code
+            code = (
+                str((error.response.data or {}).get("error", ""))
+                if isinstance(error.response.data, dict)
+                else ""
+            )
+            if status == 429:
+                retry_after = error.response.headers.get("Retry-After") or error.response.headers.get(
+                    "retry-after"
+                )
+                seconds = int(retry_after[0] if isinstance(retry_after, list) else retry_after or 1)
+                raise _Retry("ratelimited", timedelta(seconds=max(seconds, 1))) from None
+            if status >= 500 or not code:
+                raise _Retry(f"http {status}", self._backoff(row)) from None
+            if code in BAD_PAYLOAD and kwargs.get("blocks"):
+                log.warning(
+                    "Slack rejected the layout of outbox item %s (%s); sending text only", row["id"], code
+                )
+                kwargs["blocks"] = None
+                return self._call(method, row, full=full, **kwargs)
+            if code in GONE:
+                log.warning("outbox item %s dropped: %s", row["id"], code)
+                return f"dropped:{code}" if not full else {"channel": None, "ts": None}
+            after = SLOW_RETRY if code in PERMANENT else self._backoff(row)
+            raise _Retry(code, after) from None
+        except (SlackClientError, OSError) as error:
+            raise _Retry(type(error).__name__, self._backoff(row)) from None
+        if full:
+            return {"channel": response.get("channel"), "ts": response.get("ts")}
+        return str(response.get("ts") or response.get("message_ts") or "ok")

@@ -1,0 +1,1 @@
+"""SQLite through sqlite-utils: the database and its migrations, and the who-changed index."""

@@ -1,0 +1,264 @@
+"""The chapters of `python -m bot demo`, in the order a newcomer should see them."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from demo.world import Demo
+
+BRETT_BUCKET = "brett-public-test-bucket"
+
+
+def tell(demo: Demo) -> int:
+    from demo.render import render_blocks
+    from demo.world import ALICE, MALLORY
+
+    story = demo.story
+    print("bucketwatch demo: every AWS and Slack call below crosses a real HTTP connection on this machine,")
+    print("to moto (S3, S3 Control, STS), a CloudTrail LookupEvents stand-in and a Slack Web API stand-in.")
+
+    story.title("Scan the bundled sample trail (python -m bot scan bot/samples/trail)")
+    _scan(demo)
+
+    story.title("The world: four buckets in account 111122223333, as the trail left them")
+    demo.build_world()
+    story.say(f"  {BRETT_BUCKET}: {demo.flags(BRETT_BUCKET)}")
+    story.say("  analytics-exports: bucket policy grants Principal * s3:GetObject")
+    story.say("  release-artifacts: ACL public-read-write, but account-level IgnorePublicAcls is on")
+    story.say("  partner-drop: policy grants account 444455556666")
+
+    story.title("The poller reads CloudTrail and the bot posts one card per exposed bucket")
+    demo.start_bot()
+    for event_id, minutes in _FIRST_WAVE:
+        demo._serve(demo.records[event_id], minutes)
+    report = demo.poll()
+    story.say(f"  poll: {_report_line(report)}")
+    cards = demo.slack.top_level(demo.settings.alert_channel)
+    story.say(f"  {len(cards)} cards in the channel:")
+    for card in cards:
+        story.say("   • " + " ".join(render_blocks([], fallback=card.text, width=10_000)))
+    brett = next(c for c in cards if BRETT_BUCKET in c.text)
+    demo.show("#security-alerts · bucketwatch", brett.text, brett.blocks)
+    releases = next((c for c in cards if "release-artifacts" in c.text), None)
+    if releases is not None:
+        story.say("  The ACL card names the layer that still holds, and the hostile user agent stays plain text:")
+        demo.show("#security-alerts · bucketwatch", releases.text, _verdict_and_who(releases.blocks))
+
+    story.title("A second change on the same bucket goes to the card's thread, not a new card")
+    second = _brett_public_policy(demo)
+    demo._serve(second, 1)
+    demo.poll()
+    replies = demo.slack.replies(brett.ts)
+    story.say(f"  still {len(demo.slack.top_level(demo.settings.alert_channel))} cards; thread replies: {len(replies)}")
+    if replies:
+        demo.show("thread reply", replies[-1].text, replies[-1].blocks)
+
+    story.title("Data events come from the trail bucket: an object made public (TRAIL_BUCKETS)")
+    key = demo.deliver_log_file([_object_made_public(demo)])
+    demo.s3.put_object_acl(Bucket="hr-reports", Key="2026/salaries.xlsx", ACL="public-read")
+    story.say(f"  CloudTrail delivered s3://org-cloudtrail/{key}")
+    demo.poll()
+    hr = next((c for c in demo.slack.top_level(demo.settings.alert_channel) if "hr-reports" in c.text), None)
+    if hr is None:
+        raise RuntimeError("the trail bucket's data event did not become a card")
+    demo.show("#security-alerts · bucketwatch", hr.text, _verdict_and_who(hr.blocks))
+
+    story.title("An organisation trail announces its files on SQS (TRAIL_QUEUE_URLS): no listing at scale")
+    from demo.world import ORG_TRAIL_BUCKET
+
+    second_object = _object_made_public(demo, "2026/bonuses.xlsx", "data0000-0000-4000-8000-000000000011")
+    key = demo.deliver_log_file([second_object], bucket=ORG_TRAIL_BUCKET, tag="org00001")
+    demo.notify(ORG_TRAIL_BUCKET, key)
+    story.say(f"  s3://{ORG_TRAIL_BUCKET}/{key} announced on queue org-trail-files")
+    demo.poll()
+    left = demo.sqs.get_queue_attributes(QueueUrl=demo.queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+    story.say(f"  messages left on the queue after the poll: {left['Attributes']['ApproximateNumberOfMessages']}")
+    replies = demo.slack.replies(hr.ts)
+    story.say(f"  same bucket, so it went to the hr-reports card's thread ({len(replies)} reply):")
+    if replies:
+        demo.show("thread reply", replies[-1].text, replies[-1].blocks)
+
+    alert_id = _alert_id(demo, BRETT_BUCKET)
+    story.title("alice presses Acknowledge: the card's status line changes in place")
+    updates = len(demo.slack.accepted("chat.update"))
+    demo.press("ack", str(alert_id), ALICE, brett.ts)
+    demo.wait("chat.update", updates + 1)
+    story.say("  " + _status_line(demo.slack.message(brett.ts)))
+
+    story.title("mallory (not a responder) presses Re-enable Block Public Access: refused and audited")
+    ephemerals = len(demo.slack.calls_to("chat.postEphemeral"))
+    demo.press("fix", str(alert_id), MALLORY, brett.ts)
+    refusal = demo.wait("chat.postEphemeral", ephemerals + 1)[-1]
+    demo.show("only visible to mallory", refusal.params.get("text", ""), refusal.params.get("blocks"))
+    story.say(f"  {BRETT_BUCKET} is untouched: {demo.flags(BRETT_BUCKET)}")
+
+    story.title("alice presses Re-enable Block Public Access: snapshot, fix, read back, verdict")
+    before_replies = len(demo.slack.replies(brett.ts))
+    demo.press("fix", str(alert_id), ALICE, brett.ts)
+    fixed = _wait_reply(demo, brett.ts, before_replies, "Undo")
+    demo.show("thread reply", fixed.text, fixed.blocks)
+    story.say(f"  in AWS now: {demo.flags(BRETT_BUCKET)}")
+    story.say("  " + _status_line(demo.slack.message(brett.ts)))
+
+    story.title("alice presses Undo: the exact snapshot is restored, then she fixes it again")
+    undo_value = _button_value(fixed.blocks, "undo")
+    count = len(demo.slack.replies(brett.ts))
+    demo.press("undo", undo_value, ALICE, fixed.ts)
+    undone = _wait_reply(demo, brett.ts, count)
+    demo.show("thread reply", undone.text, undone.blocks)
+    story.say(f"  in AWS now: {demo.flags(BRETT_BUCKET)}")
+    count = len(demo.slack.replies(brett.ts))
+    demo.press("fix", str(alert_id), ALICE, brett.ts)
+    _wait_reply(demo, brett.ts, count, "Undo")
+    story.say(f"  fixed again: {demo.flags(BRETT_BUCKET)}")
+
+    story.title("Who changed this bucket? (button) — the timeline, newest first, from the local index")
+    ephemerals = len(demo.slack.calls_to("chat.postEphemeral"))
+    demo.press("who_changed", str(alert_id), ALICE, brett.ts)
+    timeline = demo.wait("chat.postEphemeral", ephemerals + 1)[-1]
+    demo.show("only visible to alice", timeline.params.get("text", ""), timeline.params.get("blocks"))
+
+    story.title("sam re-enables Block Public Access on analytics-exports in the console: the alert resolves itself")
+    demo.s3.put_public_access_block(
+        Bucket="analytics-exports",
+        PublicAccessBlockConfiguration={flag: True for flag in ("BlockPublicAcls", "IgnorePublicAcls",
+                                                                 "BlockPublicPolicy", "RestrictPublicBuckets")},
+    )
+    demo._serve(demo.records[_SAM_EVENT], 0.5)
+    demo.poll()
+    analytics = next(c for c in cards if "analytics-exports" in c.text)
+    story.say("  " + _status_line(demo.slack.message(analytics.ts)))
+
+    story.title("partner-drop is shared on purpose: alice allows it for 30 days (the alert closes as accepted)")
+    answer = demo.slash("allow partner-drop 30d Partner upload box, reviewed in SEC-123")
+    demo.show("/bucketwatch allow partner-drop 30d …", answer.get("text", ""), answer.get("blocks"))
+    partner = next(c for c in cards if "partner-drop" in c.text)
+    story.say("  " + _status_line(demo.slack.message(partner.ts)))
+
+    story.title("/bucketwatch status, alerts and allowlist")
+    for text in ("status", "alerts", "allowlist"):
+        answer = demo.slash(text)
+        demo.show(f"/bucketwatch {text}", answer.get("text", ""), answer.get("blocks"))
+
+    story.title("The daily digest (posted at DIGEST_TIME in DIGEST_TZ; also `python -m bot digest`)")
+    digest = demo.services.digest.build()
+    story.message("#security-alerts · bucketwatch", digest.plain.splitlines())
+
+    story.title("The audit trail: every press, allowed or refused")
+    for row in demo.services.audit.recent(20)[::-1]:
+        story.say(f"  {row.at:%H:%M:%S} {row.user:<10} {row.action:<12} alert {row.alert_id}  {row.outcome}")
+
+    print("\nDemo complete: cards posted, a fix applied, verified, undone and re-applied, one alert resolved by"
+          " itself.")
+    return 0
+
+
+# The sample trail's event ids (bot/samples/trail), served in the first poll with their age in minutes.
+_FIRST_WAVE = (
+    ("5ample00-0000-4000-8000-000000000001", 30),  # GetBucketAcl: a read, never an alert
+    ("brett-bpa-0000-4000-8000-000000000002", 28),  # brett turns off all four flags
+    ("5ample00-0000-4000-8000-000000000003", 27),  # dana: public bucket policy
+    ("5ample00-0000-4000-8000-000000000004", 22),  # dana: cross-account policy (lower severity)
+    ("5ample00-0000-4000-8000-000000000005", 12),  # ci-deployer: public-read-write ACL, hostile agent
+    ("5ample00-0000-4000-8000-000000000006", 10),  # dana: private ACL (not public)
+    ("5ample00-0000-4000-8000-000000000007", 9),  # EC2 noise
+)
+_SAM_EVENT = "5ample00-0000-4000-8000-000000000008"
+
+
+def _scan(demo: Demo) -> None:
+    from bot.cli.scan import format_finding
+    from bot.core.record import Record
+    from detections import evaluate
+
+    records = list(demo.records.values())
+    findings = [f for r in records for f in evaluate(Record(r))]
+    demo.story.say(f"  {len(records)} records, {len(findings)} findings:")
+    for finding in findings:
+        demo.story.say("  " + format_finding(finding).replace("\n", "\n  ").splitlines()[0])
+    brett = next(f for f in findings if f.bucket == BRETT_BUCKET)
+    demo.story.say("\n  " + format_finding(brett).replace("\n", "\n  "))
+
+
+def _report_line(report: Any) -> str:
+    sources = getattr(report, "sources", None) or []
+    parts = []
+    for source in sources:
+        parts.append(f"{getattr(source, 'source', '?')}: {getattr(source, 'seen', '?')} seen,"
+                     f" {getattr(source, 'new', '?')} new")
+    return "; ".join(parts) or str(report)
+
+
+def _alert_id(demo: Demo, bucket: str) -> int:
+    for alert in demo.services.alerts.open_alerts():
+        if alert.bucket == bucket:
+            return int(alert.id)
+    raise RuntimeError(f"no open alert for {bucket}")
+
+
+def _status_line(message: Any) -> str:
+    """The card's status section (the first section), as one line of text."""
+    from demo.render import render_blocks
+    from demo.world import NAMES
+
+    blocks = json.loads(message.blocks) if isinstance(message.blocks, str) else list(message.blocks or [])
+    section = next((b for b in blocks if b.get("type") == "section"), None)
+    lines = render_blocks([section] if section else [], fallback=message.text, width=10_000, users=NAMES)
+    return "card now says: " + " ".join(line.strip() for line in lines if line.strip())
+
+
+def _verdict_and_who(blocks: Any) -> list[dict[str, Any]]:
+    blocks = json.loads(blocks) if isinstance(blocks, str) else list(blocks or [])
+    keep = [b for b in blocks if b.get("type") in ("section", "context")]
+    return keep[:4]
+
+
+def _wait_reply(demo: Demo, ts: str, count: int, containing: str = "") -> Any:
+    import time
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        replies = demo.slack.replies(ts)
+        fresh = replies[count:]
+        for reply in fresh:
+            if not containing or containing in json.dumps(reply.blocks or []) + reply.text:
+                return reply
+        time.sleep(0.05)
+    raise RuntimeError("the bot did not reply in the thread")
+
+
+def _button_value(blocks: Any, action: str) -> str:
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    for block in blocks or []:
+        for element in block.get("elements", []) + ([block["accessory"]] if block.get("accessory") else []):
+            if isinstance(element, dict) and action in str(element.get("action_id", "")):
+                return str(element.get("value"))
+    raise RuntimeError(f"no {action} button")
+
+
+def _object_made_public(demo: Demo, key: str = "2026/salaries.xlsx",
+                        event_id: str = "data0000-0000-4000-8000-000000000010") -> dict[str, Any]:
+    """A data event: someone makes one object public-read with an ACL (only trails with data events see it)."""
+    record = json.loads(json.dumps(demo.records["5ample00-0000-4000-8000-000000000006"]))
+    record.update(eventID=event_id, eventName="PutObjectAcl", eventCategory="Data", managementEvent=False)
+    record["requestParameters"] = {"bucketName": "hr-reports", "Host": "hr-reports.s3.us-east-1.amazonaws.com",
+                                   "key": key, "acl": "", "x-amz-acl": "public-read"}
+    return record
+
+
+def _brett_public_policy(demo: Demo) -> dict[str, Any]:
+    """brett also attaches a public-read policy to his bucket (and it really lands in S3)."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "AllowAll", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject",
+                       "Resource": f"arn:aws:s3:::{BRETT_BUCKET}/*"}],
+    }
+    demo.s3.put_bucket_policy(Bucket=BRETT_BUCKET, Policy=json.dumps(policy))
+    record = json.loads(json.dumps(demo.records["brett-bpa-0000-4000-8000-000000000002"]))
+    record["eventID"] = "brett-pol-0000-4000-8000-000000000009"
+    record["eventName"] = "PutBucketPolicy"
+    record["requestParameters"] = {"bucketName": BRETT_BUCKET, "Host": f"{BRETT_BUCKET}.s3.us-east-1.amazonaws.com",
+                                   "policy": "", "bucketPolicy": policy}
+    return record
