@@ -28,6 +28,7 @@ from bot.alerts.lifecycle import (
     AlertChange,
     AlertNotFound,
     AlertStateError,
+    AlertStatus,
     is_public_detection,
     resource_key,
 )
@@ -75,7 +76,7 @@ class AlertService:
         return Alert.from_row(rows[0]) if rows else None
 
     def open_alerts(self, *, limit: int | None = None) -> list[Alert]:
-        rows = self._t("alerts").rows_where(f"status IN {OPEN}", order_by="opened_at desc", limit=limit)
+        rows = self._t("alerts").rows_where("status IN (?, ?)", list(OPEN), order_by="opened_at desc", limit=limit)
         return [Alert.from_row(r) for r in rows]
 
     def count_open(self) -> int:
@@ -298,13 +299,14 @@ class AlertService:
             return [AlertChange(alert.id, "resolved", record.event_id, "", done.status)]
 
     # ---- lifecycle -----------------------------------------------------------------------------
-    def transition(self, alert_id: int, to_status: str, who: str, note: str = "", *,
+    def transition(self, alert_id: int, to_status: AlertStatus | str, who: str, note: str = "", *,
                    expect: tuple[str, ...] | None = None, slack_user: bool = False) -> Alert:
         """Compare-and-set the status; AlertStateError (with the current status) if it moved on already.
 
         `slack_user`: `who` is a Slack user id (a press), so the card may mention them; otherwise it
         is an AWS actor's or the bot's name, shown as text.
         """
+        to_status = AlertStatus(to_status)
         allowed = expect if expect is not None else ALLOWED_FROM[to_status]
         now = iso(self.clock())
         with self._lock, self.store.atomic() as db:
