@@ -32,6 +32,7 @@ from bot.core.record import Record
 from bot.services import Services
 from bot.services.digest import DigestService
 from bot.slack import messages as msg
+from bot.slack.health import Health, SlackAuth
 from bot.slack.outbox import Outbox, retry_handlers
 from bot.slack.permissions import Permissions
 from bot.sources.poller import Poller
@@ -125,6 +126,18 @@ def create_app(
     handlers.register(app, services)
     app.error(_error_handler)
     return app, services
+
+
+def build_health(services: Services) -> Health:
+    """/healthz, /readyz and /metrics over the services' store, outbox, configured sources and Slack client."""
+    return Health(
+        services.store,
+        services.outbox,
+        SlackAuth(services.slack),
+        services.poller.source_names,
+        poll_seconds=services.settings.poll_seconds,
+        clock=services.clock,
+    )
 
 
 def _quiet_token_warning(record: logging.LogRecord) -> bool:
