@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["backfill"].add_argument("--days", type=int, default=7)
     parsers["digest"].add_argument("--post", action="store_true", help="post to ALERT_CHANNEL instead of printing")
     parsers["demo"].add_argument("--quiet", action="store_true", help="print only the summary")
+    p = parsers["manifest"]
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--url", metavar="https://HOST", help="HTTP mode: the bot's public URL for Slack's requests (/slack/events)"
+    )
+    mode.add_argument(
+        "--socket-mode", action="store_true", help="the Socket Mode manifest, whether or not SLACK_APP_TOKEN is set"
+    )
     return parser
 
 
