@@ -26,7 +26,7 @@ ESSENTIAL_SCOPES = ("chat:write", "commands")
 REQUEST_URL = "https://YOUR-HOST.example.com/slack/events"
 EVENTS_PATH = "/slack/events"
 # The app-level token's one scope: open the Socket Mode WebSocket (apps.connections.open).
-APP_TOKEN_SCOPE = "connections:write"
+APP_TOKEN_SCOPE = "connections:write"  # noqa: S105 (a scope name, not a secret)
 USAGE_HINT = "who-changed <bucket> [days] | alerts | ack <id> | fix <bucket> | undo <id> | allow … | help"
 
 
