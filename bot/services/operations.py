@@ -133,7 +133,7 @@ def fix_prompt(services: Services, bucket: str, user: str) -> Reply:
         return Reply(msg.not_fixable(found[0]))
     blocks: list[Block] = []
     for alert in alerts[:10]:
-        plan = services.remediator.plan(alert)
+        plan = services.remediator.plan(alert, user)
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=truncate(msg.fix_prompt(alert, plan.summary()), SECTION_TEXT)))
         )
