@@ -48,7 +48,8 @@ def test_roles_trust_the_bots_own_role_never_its_whole_account() -> None:
         (statement,) = roles[name]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Principal"] == {"AWS": {"Ref": "BotRoleArn"}}, name
         assert statement["Condition"]["StringEquals"] == {"sts:ExternalId": {"Ref": "ExternalId"}}
-    assert ":root" not in (DEPLOY / "roles.cfn.yaml").read_text() + (DEPLOY / "remediation-trust-policy.json").read_text()
+    for name in ("roles.cfn.yaml", "remediation-trust-policy.json"):
+        assert ":root" not in (DEPLOY / name).read_text(), name
 
 
 def test_the_remediation_role_requires_the_presser_as_source_identity() -> None:
