@@ -184,10 +184,11 @@ class AwsClients:
         `actor`, the Slack user id of whoever pressed the button, names a write session through the
         remediation role (SourceIdentity and session name); reads ignore it.
         """
-        actor = actor if write else ""
-        key = (service, account_id, region, write, actor)
+        # Ambient writes (a bare id, no REMEDIATION_ROLE) cannot name anyone: one client for all pressers.
+        session_key = self._session_key(account_id, write, actor)
+        key = (service, account_id, region, write, session_key[2])
         cached = self._clients.get(key)
-        return cached if cached is not None else self._build(key, self._session_key(account_id, write, actor))
+        return cached if cached is not None else self._build(key, session_key)
 
     def ambient_client(self, service: str, region: str) -> Any:
         """A client with the ambient credentials, for resources outside AWS_ACCOUNTS (trail buckets)."""
