@@ -14,6 +14,7 @@ server as /slack/events (HTTP mode) or by one of their own (Socket Mode, `transp
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -185,7 +186,9 @@ class Health:
         for severity, count in counts.items():
             OPEN_ALERTS.labels(severity=severity).set(count)
         for health in source_health(self.store, self.clock(), self.source_names()):
-            SOURCE_LAG.labels(source=health.source).set(health.lag_seconds if health.lag_seconds is not None else 0)
+            # NaN, not 0, while a source has returned no event yet: no lag is known, and 0 would look healthy.
+            lag = health.lag_seconds if health.lag_seconds is not None else math.nan
+            SOURCE_LAG.labels(source=health.source).set(lag)
             success = health.last_success  # aware UTC (bot.core.clock)
             SOURCE_LAST_SUCCESS.labels(source=health.source).set(success.timestamp() if success else 0)
 
