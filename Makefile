@@ -22,6 +22,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check bot handlers detections tests bench demo standins
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/cfn-lint deploy/*.yaml
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'

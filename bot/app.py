@@ -30,6 +30,7 @@ from bot.core.record import Record
 from bot.services import Services
 from bot.services.digest import DigestService
 from bot.slack import messages as msg
+from bot.slack.health import Health, SlackAuth
 from bot.slack.home import HomeTab
 from bot.slack.notifier import SlackNotifier
 from bot.slack.outbox import Outbox, retry_handlers
@@ -142,6 +143,16 @@ def _services_in_context(services: Services) -> Callable[..., Any]:
         return next()
 
     return middleware
+def build_health(services: Services) -> Health:
+    """/healthz, /readyz and /metrics over the services' store, outbox, configured sources and Slack client."""
+    return Health(
+        services.store,
+        services.outbox,
+        SlackAuth(services.slack),
+        services.poller.source_names,
+        poll_seconds=services.settings.poll_seconds,
+        clock=services.clock,
+    )
 
 
 def _quiet_token_warning(record: logging.LogRecord) -> bool:

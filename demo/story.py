@@ -109,6 +109,9 @@ def tell(demo: Demo) -> int:
     demo.show("thread reply", fixed.text, fixed.blocks)
     story.say(f"  in AWS now: {demo.flags(BRETT_BUCKET)}")
     story.say("  " + _status_line(demo.slack.message(brett.ts)))
+    for call in demo.assumed:  # the account's own CloudTrail shows this session and its SourceIdentity
+        session = call.get("Arn") or call["RoleArn"]
+        story.say(f"  AWS session of the fix: {session}, SourceIdentity={call['SourceIdentity']}")
 
     story.title("alice presses Undo: the exact snapshot is restored, then she fixes it again")
     undo_value = _button_value(fixed.blocks, "undo")
@@ -157,6 +160,17 @@ def tell(demo: Demo) -> int:
     story.title("The audit trail: every press, allowed or refused")
     for row in demo.services.audit.recent(20)[::-1]:
         story.say(f"  {row.at:%H:%M:%S} {row.user:<10} {row.action:<12} alert {row.alert_id}  {row.outcome}")
+
+    story.title("What a platform and Prometheus see on $PORT: /healthz, /readyz, /metrics")
+    demo.health.slack_auth.check()
+    for path in ("/healthz", "/readyz"):
+        status, body = demo.get(path)
+        story.say(f"  GET {path} → {status} {' / '.join(body.split(chr(10))).strip(' /')}")
+    wanted = ("bucketwatch_polls_total", "bucketwatch_open_alerts", "bucketwatch_remediation_outcomes_total",
+              "bucketwatch_outbox_depth")
+    for line in demo.get("/metrics")[1].splitlines():
+        if line.startswith(wanted):
+            story.say(f"  {line}")
 
     print("\nDemo complete: cards posted, a fix applied, verified, undone and re-applied, one alert resolved by"
           " itself.")

@@ -13,6 +13,8 @@ import gzip
 import json
 import os
 import time
+import urllib.error
+import urllib.request
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -20,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.exceptions import ClientError
 
-from bot.app import create_app
-from bot.aws.clients import _default_client
+from bot.app import build_health, create_app
+from bot.aws.clients import AwsClients, _default_client
 from bot.core.bpa import FLAGS
 from bot.core.config import Account, Settings
 from bot.slack.transport import start_http_thread
@@ -36,6 +39,7 @@ CHANNEL = "C0SECURITY"
 ALICE, MALLORY = "U0ALICE", "U0MALLORY"
 NAMES = {ALICE: "alice", MALLORY: "mallory", "U0BOT": "bucketwatch"}
 SECRET = "demo-signing-secret"
+REMEDIATION_ROLE = "bucketwatch-remediation"
 TRAIL_BUCKET = "org-cloudtrail"  # listed by the bot (TRAIL_BUCKETS)
 ORG_TRAIL_BUCKET = "org-trail-feed"  # announced to the bot through SQS (TRAIL_QUEUE_URLS)
 SAMPLE = "samples/trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/26"
@@ -195,11 +199,33 @@ class Demo:
             trail_buckets=(f"s3://{TRAIL_BUCKET}",),
             trail_queue_urls=(self.queue_url,),
             db_path=self.tmp / "bucketwatch.db",
+            # Fixes and undos assume this role through moto's STS, as the Slack user who pressed.
+            remediation_role=REMEDIATION_ROLE,
         )
-        self.app, self.services = create_app(self.settings)
-        server, stop = start_http_thread(self.app, self.settings)
+        self.assumed: list[dict[str, str]] = []  # what the bot asked STS for (moto does not echo SourceIdentity)
+        aws = AwsClients(self.settings, session_factory=self._recording_session)
+        self.app, self.services = create_app(self.settings, aws=aws)
+        self.health = build_health(self.services)
+        server, stop = start_http_thread(self.app, self.settings, health=self.health)
         self.stack.callback(stop)
         self.url = f"http://127.0.0.1:{server.effective_port}/slack/events"
+        self.base = f"http://127.0.0.1:{server.effective_port}"
+
+    def _recording_session(self) -> Any:
+
+        session = botocore.session.get_session()
+
+        def sent(params: dict[str, Any], **_: Any) -> None:
+            body = params.get("body") or {}
+            self.assumed.append({k: str(body.get(k, "")) for k in ("RoleArn", "RoleSessionName", "SourceIdentity")})
+
+        def answered(parsed: dict[str, Any], **_: Any) -> None:
+            if self.assumed:
+                self.assumed[-1]["Arn"] = str(parsed.get("AssumedRoleUser", {}).get("Arn", ""))
+
+        session.register("before-call.sts.AssumeRole", sent)
+        session.register("after-call.sts.AssumeRole", answered)
+        return session
 
     def poll(self) -> Any:
         report = self.services.poller.poll_once()
@@ -229,6 +255,15 @@ class Demo:
                 return dict(calls[-1].params)
             time.sleep(0.05)
         raise RuntimeError(f"no answer to {self.settings.slash_command} {text}")
+
+    def get(self, path: str) -> tuple[int, str]:
+        """GET a health path on the bot's port, as a platform's probe or Prometheus would."""
+
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=10) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
 
     def wait(self, method: str, count: int) -> list[Any]:
         calls: list[Any] = self.slack.wait_for(method, count=count, timeout=15)

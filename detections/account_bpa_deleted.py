@@ -1,7 +1,7 @@
 """Account Block Public Access deleted: DeleteAccountPublicAccessBlock removes the account-wide guard."""
 
-from bot.core.record import Record
 from bot.core.bpa import FLAGS
+from bot.core.record import Record
 from detections.base import Change, Detection
 
 

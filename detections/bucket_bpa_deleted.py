@@ -1,7 +1,7 @@
 """Bucket Block Public Access deleted: DeleteBucketPublicAccessBlock leaves all four flags off."""
 
-from bot.core.record import Record
 from bot.core.bpa import FLAGS
+from bot.core.record import Record
 from detections.base import Change, Detection
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import botocore.session
 import pytest
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -15,6 +18,8 @@ from bot.aws.clients import (
     error_message,
     request_id,
     role_arn_for,
+    source_identity,
+    write_session_name,
 )
 from bot.core.config import Settings, parse_accounts
 
@@ -118,3 +123,45 @@ def test_error_helpers() -> None:
     assert request_id({"ResponseMetadata": {"HTTPHeaders": {"x-amzn-requestid": "CTR"}}}) == "CTR"
     assert request_id(None) == ""
     assert error_code(EndpointConnectionError(endpoint_url="http://x")) == "EndpointConnectionError"
+
+
+def _recording_sessions(sent: list[dict[str, Any]]) -> Any:
+    """Botocore sessions that note every AssumeRole request's parameters (moto's STS does not echo them)."""
+
+    def factory() -> botocore.session.Session:
+        session = botocore.session.get_session()
+        session.register("before-call.sts.AssumeRole", lambda params, **_: sent.append(dict(params["body"])))
+        return session
+
+    return factory
+
+
+@mock_aws
+def test_each_presser_writes_through_a_session_that_names_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[dict[str, Any]] = []
+    aws = AwsClients(settings(remediation_role="BucketwatchFix"), session_factory=_recording_sessions(sent))
+    alice = aws.client("sts", ROLE, "us-east-1", write=True, actor="U0ALICE").get_caller_identity()["Arn"]
+    bob = aws.client("sts", ROLE, "us-east-1", write=True, actor="U0BOB").get_caller_identity()["Arn"]
+    # CloudTrail in the watched account shows the session name in the ARN and SourceIdentity beside it.
+    assert alice == f"arn:aws:sts::{ROLE}:assumed-role/BucketwatchFix/bucketwatch-U0ALICE"
+    assert bob == f"arn:aws:sts::{ROLE}:assumed-role/BucketwatchFix/bucketwatch-U0BOB"
+    assert [(p["RoleSessionName"], p["SourceIdentity"], p["ExternalId"]) for p in sent] == [
+        ("bucketwatch-U0ALICE", "U0ALICE", "ext-42"),
+        ("bucketwatch-U0BOB", "U0BOB", "ext-42"),
+    ]
+    # Reads never carry a presser: the read-only role's one session, no SourceIdentity.
+    aws.client("sts", ROLE, "us-east-1", actor="U0ALICE").get_caller_identity()
+    assert sent[-1]["RoleSessionName"] == "bucketwatch-read" and "SourceIdentity" not in sent[-1]
+    # Past the cap the oldest presser's session goes, and is assumed again on their next press.
+    monkeypatch.setattr("bot.aws.clients.MAX_WRITE_SESSIONS", 1)
+    aws.client("sts", ROLE, "us-east-1", write=True, actor="U0CAROL").get_caller_identity()
+    aws.client("sts", ROLE, "us-east-1", write=True, actor="U0ALICE").get_caller_identity()
+    assert [p["SourceIdentity"] for p in sent if "SourceIdentity" in p][-2:] == ["U0CAROL", "U0ALICE"]
+
+
+def test_a_presser_id_is_made_safe_for_sts() -> None:
+    assert source_identity("U0ALICE") == "U0ALICE"
+    assert source_identity("<!channel> x") == "--channel--x"
+    assert source_identity("") is None and source_identity("U") is None
+    assert write_session_name("W" * 80) == ("bucketwatch-" + "W" * 64)[:64]
+    assert write_session_name("") == "bucketwatch-remediate"

@@ -12,7 +12,8 @@ def test_every_setting_has_help_and_a_default_except_credentials() -> None:
         assert setting.help.strip(), setting.name
         if not setting.name.startswith("SLACK_") or setting.name == "SLACK_API_URL":
             optional = {
-                "ALERT_CHANNEL", "RESPONDERS", "AWS_ACCOUNTS", "REMEDIATION_ROLE", "TRAIL_BUCKETS", "TRAIL_QUEUE_URLS"
+                "ALERT_CHANNEL", "RESPONDERS", "AWS_ACCOUNTS", "REMEDIATION_ROLE", "TRAIL_BUCKETS", "TRAIL_QUEUE_URLS",
+                "LITESTREAM_REPLICA_URL",
             }
             assert setting.default or setting.name in optional
     assert all(s.name in settings_help() for s in SETTINGS)
@@ -38,6 +39,7 @@ def test_accounts_bare_id_and_role_with_external_id() -> None:
     "env, message",
     [
         ({"AWS_ACCOUNTS": "12345"}, "12-digit"),
+        ({"LITESTREAM_REPLICA_URL": "my-bucket/bucketwatch"}, "s3://bucket/path"),
         ({"AWS_ACCOUNTS": "111122223333:role/x"}, "role ARN"),
         ({"DRY_RUN": "maybe"}, "true or false"),
         ({"POLL_SECONDS": "soon"}, "whole number"),

@@ -29,6 +29,9 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert "Only responders may" in out
     assert "in AWS now: BlockPublicAcls=on, IgnorePublicAcls=on, BlockPublicPolicy=on, RestrictPublicBuckets=on" in out
     assert "in AWS now: BlockPublicAcls=off" in out  # the undo restored the exact snapshot
+    # The fix assumed the remediation role through moto's STS as the Slack user who pressed it.
+    assert "assumed-role/bucketwatch-remediation/bucketwatch-U0ALICE, SourceIdentity=U0ALICE" in out
+    assert "GET /readyz → 200 ready" in out and 'bucketwatch_remediation_outcomes_total{action="fix"' in out
     assert "Resolved* because Block Public Access re-enabled by sam@example.com" in out
     assert "Accepted" in out or "accepted" in out
     assert "Daily digest" in out

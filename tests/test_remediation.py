@@ -54,6 +54,7 @@ class MotoAws:
     def __init__(self) -> None:
         self._clients: dict[str, Any] = {}
         self.roles: list[tuple[str, str, bool]] = []
+        self.actors: list[str] = []  # who each client was asked for (the SourceIdentity AwsClients sets)
         self.calls: Counter[str] = Counter()
         self.writes: list[dict[str, Any]] = []
         self.fail: dict[str, str] = {}  # operation -> error code to raise
@@ -61,8 +62,9 @@ class MotoAws:
         self.refuse: Exception | None = None  # what client() raises, as bot.aws.AwsClients may
         self._lock = threading.Lock()
 
-    def client(self, service: str, account_id: str, region: str, *, write: bool = False) -> Any:
+    def client(self, service: str, account_id: str, region: str, *, write: bool = False, actor: str = "") -> Any:
         self.roles.append((service, account_id, write))
+        self.actors.append(actor)
         if self.refuse is not None:
             raise self.refuse
         with self._lock:
@@ -175,9 +177,13 @@ def test_undo_restores_the_exact_snapshot(store: Store, aws: MotoAws, bucket: st
     assert fixed.status == "applied", fixed.message
     assert get_bpa(bucket) == ALL_ON
     assert {service for service, _, _ in aws.roles} == {"s3" if bucket else "s3control"}
+    # The fix's AWS session names who pressed it; the undo's, who pressed Undo.
+    assert set(aws.actors) == {"U0ALICE"}
+    aws.actors.clear()
 
     undone = remediator.undo(fixed.remediation_id or 0, "U0BOB")
     assert undone.status == "undone", undone.message
+    assert set(aws.actors) == {"U0BOB"}
     assert get_bpa(bucket) == before
     assert undone.before == ALL_ON and undone.after == before and undone.by == "U0BOB"
     row = remediator.get(fixed.remediation_id or 0)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.clock import iso, parse_iso, utcnow
+from bot.core.metrics import count_press
 from bot.store.database import Store
 
 
@@ -39,7 +40,7 @@ class AuditLog:
         detail: str = "",
         aws_request_id: str = "",
     ) -> int:
-        """Append one row and return its id."""
+        """Append one row and return its id (fix and undo outcomes are also counted for /metrics)."""
         table = self.store.db.table("audit")
         table.insert(
             {
@@ -52,6 +53,7 @@ class AuditLog:
                 "aws_request_id": aws_request_id or "",
             }
         )
+        count_press(action, outcome)
         return int(table.last_pk or 0)
 
     def for_alert(self, alert_id: int) -> list[AuditRow]:

@@ -10,10 +10,18 @@ Writes (remediation) never reuse an account's read-only role: with `REMEDIATION_
 assume that role in the target account (passing the account's external id, if any) from the ambient
 credentials; without it, bare-id accounts write with the ambient credentials and role-based accounts
 refuse (`NoWriteAccess`) rather than fall back to the read role.
+
+Write sessions are per presser: `client(..., write=True, actor=<Slack user id>)` assumes the remediation
+role with `SourceIdentity=<user id>` and `RoleSessionName=bucketwatch-<user id>`, so the watched account's
+own CloudTrail names the human behind every fix and undo (AWS carries SourceIdentity through any later
+role chaining and it cannot be changed within the session; docs.aws.amazon.com/IAM/latest/UserGuide/
+id_credentials_temp_control-access_monitor.html). deploy/roles.cfn.yaml requires it.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -33,8 +41,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.core.config import Account, Settings
 
+log = logging.getLogger(__name__)
+
 READ_SESSION_NAME = "bucketwatch-read"
-WRITE_SESSION_NAME = "bucketwatch-remediate"
+WRITE_SESSION_NAME = "bucketwatch-remediate"  # a write session that names no presser
+SESSION_PREFIX = "bucketwatch-"
+# STS: RoleSessionName and SourceIdentity are 2-64 characters of [\w+=,.@-].
+_STS_UNSAFE = re.compile(r"[^\w+=,.@-]")
+# Per-presser write sessions kept at once (each holds a credential fetcher and its clients); the
+# oldest is dropped past this, and built again on its presser's next press.
+MAX_WRITE_SESSIONS = 256
+
+SessionKey = tuple[str, bool, str]  # (account id or "" for ambient, write, actor)
 
 
 class AwsError(Exception):
@@ -103,6 +121,18 @@ class _RoleProvider(CredentialProvider):  # type: ignore[misc]  # botocore ships
         return DeferredRefreshableCredentials(refresh_using=self._fetcher.fetch_credentials, method=self.METHOD)
 
 
+def source_identity(actor: str) -> str | None:
+    """The presser's Slack user id as STS accepts it for SourceIdentity, or None when there is none."""
+    cleaned = _STS_UNSAFE.sub("-", actor.strip())[:64]
+    return cleaned if len(cleaned) >= 2 else None
+
+
+def write_session_name(actor: str) -> str:
+    """`bucketwatch-<user id>`: the session name CloudTrail shows in the assumed-role ARN of a fix."""
+    identity = source_identity(actor)
+    return (SESSION_PREFIX + identity)[:64] if identity else WRITE_SESSION_NAME
+
+
 def role_arn_for(role: str, account_id: str) -> str:
     """REMEDIATION_ROLE as an ARN: a role name (or path/name) becomes arn:aws:iam::<account>:role/<name>."""
     if role.startswith("arn:"):
@@ -133,9 +163,9 @@ class AwsClients:
             user_agent_extra="bucketwatch",
         )
         self._lock = threading.Lock()
-        self._session_locks: dict[tuple[str, bool], threading.Lock] = {}
-        self._sessions: dict[tuple[str, bool], boto3.Session] = {}
-        self._clients: dict[tuple[str, str, str, bool], Any] = {}
+        self._session_locks: dict[SessionKey, threading.Lock] = {}
+        self._sessions: dict[SessionKey, boto3.Session] = {}
+        self._clients: dict[tuple[str, str, str, bool, str], Any] = {}
         self._ambient: botocore.session.Session | None = None
 
     @property
@@ -148,19 +178,25 @@ class AwsClients:
         except KeyError:
             raise UnknownAccount(f"account {account_id} is not in AWS_ACCOUNTS") from None
 
-    def client(self, service: str, account_id: str, region: str, *, write: bool = False) -> Any:
-        """A cached client for `service` in one account and region; `write=True` for changes."""
-        key = (service, account_id, region, write)
+    def client(self, service: str, account_id: str, region: str, *, write: bool = False, actor: str = "") -> Any:
+        """A cached client for `service` in one account and region; `write=True` for changes.
+
+        `actor`, the Slack user id of whoever pressed the button, names a write session through the
+        remediation role (SourceIdentity and session name); reads ignore it.
+        """
+        # Ambient writes (a bare id, no REMEDIATION_ROLE) cannot name anyone: one client for all pressers.
+        session_key = self._session_key(account_id, write, actor)
+        key = (service, account_id, region, write, session_key[2])
         cached = self._clients.get(key)
-        return cached if cached is not None else self._build(key, self._session_key(account_id, write))
+        return cached if cached is not None else self._build(key, session_key)
 
     def ambient_client(self, service: str, region: str) -> Any:
         """A client with the ambient credentials, for resources outside AWS_ACCOUNTS (trail buckets)."""
-        key = (service, "", region, False)
+        key = (service, "", region, False, "")
         cached = self._clients.get(key)
-        return cached if cached is not None else self._build(key, ("", False))
+        return cached if cached is not None else self._build(key, ("", False, ""))
 
-    def _build(self, key: tuple[str, str, str, bool], session_key: tuple[str, bool]) -> Any:
+    def _build(self, key: tuple[str, str, str, bool, str], session_key: SessionKey) -> Any:
         with self._lock:
             lock = self._session_locks.setdefault(session_key, threading.Lock())
         # boto3 sessions are not thread-safe, clients are: build under a per-session lock so that
@@ -168,7 +204,7 @@ class AwsClients:
         with lock:
             cached = self._clients.get(key)
             if cached is None:
-                service, _, region, _ = key
+                service, _, region, _, _ = key
                 session = self._session(session_key)
                 cached = self._clients[key] = self._client_factory(session, service, region, self.config)
         return cached
@@ -189,25 +225,43 @@ class AwsClients:
             return account.role_arn, account.external_id
         return None
 
-    def _session_key(self, account_id: str, write: bool) -> tuple[str, bool]:
+    def _session_key(self, account_id: str, write: bool, actor: str = "") -> SessionKey:
         role = self.role_for(account_id, write=write)
-        # Every ambient-credential use shares one session; each assumed role gets its own.
-        return ("", False) if role is None else (account_id, write)
+        # Every ambient-credential use shares one session; each assumed role gets its own, and each
+        # presser their own write session (their SourceIdentity is fixed for the session's life).
+        return ("", False, "") if role is None else (account_id, write, actor if write else "")
 
-    def _session(self, session_key: tuple[str, bool]) -> boto3.Session:
+    def _session(self, session_key: SessionKey) -> boto3.Session:
         session = self._sessions.get(session_key)
         if session is not None:
             return session
-        account_id, write = session_key
+        account_id, write, actor = session_key
         ambient = self._ambient_session()
         if not account_id:
             session = boto3.Session(botocore_session=ambient)
-        else:
-            role = self.role_for(account_id, write=write)
+        elif write:
+            role = self.role_for(account_id, write=True)
             assert role is not None
-            session = self._role_session(ambient, role[0], role[1], WRITE_SESSION_NAME if write else READ_SESSION_NAME)
-        self._sessions[session_key] = session
+            identity, name = source_identity(actor), write_session_name(actor)
+            log.info("account %s: writes by %s assume %s as session %s", account_id, actor or "the bot", role[0], name)
+            session = self._role_session(ambient, role[0], role[1], name, source_identity=identity)
+        else:
+            role = self.role_for(account_id)
+            assert role is not None
+            session = self._role_session(ambient, role[0], role[1], READ_SESSION_NAME)
+        with self._lock:
+            self._sessions[session_key] = session
+            if actor:
+                self._forget_oldest_presser()
         return session
+
+    def _forget_oldest_presser(self) -> None:
+        """Keep at most MAX_WRITE_SESSIONS per-presser sessions (under self._lock)."""
+        pressers = [k for k in self._sessions if k[2]]
+        for stale in pressers[: max(0, len(pressers) - MAX_WRITE_SESSIONS)]:
+            del self._sessions[stale]
+            for key in [k for k in self._clients if (k[1], k[3], k[4]) == stale]:
+                del self._clients[key]
 
     def _ambient_session(self) -> botocore.session.Session:
         with self._lock:
@@ -216,7 +270,13 @@ class AwsClients:
             return self._ambient
 
     def _role_session(
-        self, ambient: botocore.session.Session, role_arn: str, external_id: str | None, session_name: str
+        self,
+        ambient: botocore.session.Session,
+        role_arn: str,
+        external_id: str | None,
+        session_name: str,
+        *,
+        source_identity: str | None = None,
     ) -> boto3.Session:
         source = ambient.get_credentials()
         if source is None:
@@ -224,6 +284,9 @@ class AwsClients:
         extra: dict[str, Any] = {"RoleSessionName": session_name}
         if external_id:
             extra["ExternalId"] = external_id
+        if source_identity:
+            # The trust policy must allow sts:SetSourceIdentity (deploy/roles.cfn.yaml does, and requires it).
+            extra["SourceIdentity"] = source_identity
         region = self._sts_region or ambient.get_config_variable("region") or "us-east-1"
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=partial(ambient.create_client, region_name=region, config=self.config),

@@ -24,9 +24,9 @@ from bot.store.database import Store
 
 
 class AwsLike(Protocol):
-    """bot.aws.AwsClients: write=True selects the remediation role."""
+    """bot.aws.AwsClients: write=True selects the remediation role; `actor` names the presser to AWS."""
 
-    def client(self, service: str, account_id: str, region: str, *, write: bool = False) -> Any: ...
+    def client(self, service: str, account_id: str, region: str, *, write: bool = False, actor: str = "") -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,12 @@ class Remediator:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
-    def plan(self, alert: AlertLike) -> FixPlan:
-        """Read the configuration with the remediation role and list the flags a fix would turn on."""
+    def plan(self, alert: AlertLike, user: str = "") -> FixPlan:
+        """Read the configuration with the remediation role (as `user`) and list the flags a fix would turn on."""
         cls = action_for(alert.bucket)
         where = (alert.id, cls.name, alert.account, alert.region, alert.bucket)
         try:
-            current = self._target(alert.account, alert.region, alert.bucket).read()
+            current = self._target(alert.account, alert.region, alert.bucket, user).read()
         except AWS_ERRORS as exc:
             return FixPlan(*where, None, (), explain(exc, cls, alert.account, alert.bucket)[1])
         return FixPlan(*where, current, changes_needed(current))
@@ -163,7 +163,7 @@ class Remediator:
         return None
 
     def _dry_run(self, alert: AlertLike, user: str) -> FixOutcome:
-        plan = self.plan(alert)
+        plan = self.plan(alert, user)
         if plan.error:
             return FixOutcome("failed", plan.error, alert.id)
         rid = self.rows.insert(alert, user, "dry_run", self.clock(), snapshot=plan.current, applied=plan.after)
@@ -210,7 +210,7 @@ class Remediator:
         label = target_label(alert.account, alert.bucket)
         before: Config | None = None
         try:
-            target = self._target(alert.account, alert.region, alert.bucket)
+            target = self._target(alert.account, alert.region, alert.bucket, user)
             before = target.read()
             changes = changes_needed(before)
             if not changes:
@@ -251,7 +251,7 @@ class Remediator:
         label = target_label(row.account, row.bucket)
         current: Config | None = None
         try:
-            target = self._target(row.account, row.region, row.bucket)
+            target = self._target(row.account, row.region, row.bucket, user)
             current = target.read()
             request_id = target.delete() if row.snapshot is None else target.write(dict(row.snapshot))
         except AWS_ERRORS as exc:
@@ -281,10 +281,11 @@ class Remediator:
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _target(self, account: str, region: str, bucket: str | None) -> BpaAction:
+    def _target(self, account: str, region: str, bucket: str | None, user: str) -> BpaAction:
         cls = action_for(bucket)
-        # write=True: the remediation role. The read-only role never writes.
-        return cls(self.aws.client(cls.service, account, region, write=True), account, bucket)
+        # write=True: the remediation role. The read-only role never writes. actor=user: the session's
+        # SourceIdentity, so the account's own CloudTrail names who pressed the button.
+        return cls(self.aws.client(cls.service, account, region, write=True, actor=user), account, bucket)
 
     def _lock(self, account: str, bucket: str | None) -> threading.Lock:
         with self._locks_guard:

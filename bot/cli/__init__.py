@@ -16,6 +16,10 @@ from bot.core.config import ConfigError, settings_help
 # name → (module:function, one-line help). The order is the order of --help.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bot.cli.run:cli_run", "run the bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP on $PORT"),
+    "serve": (
+        "bot.cli.serve:cli_serve",
+        "what the image and PaaS run: `run` under Litestream when LITESTREAM_REPLICA_URL is set (restore, replicate)",
+    ),
     "demo": ("bot.cli.demo:cli_demo", "offline end to end: moto for AWS, a local Slack stand-in, a fix applied"),
     "scan": ("bot.cli.scan:cli_scan", "read CloudTrail files/dirs/stdin and print findings"),
     "policy": ("bot.cli.scan:cli_policy", "verdict on a bucket policy, access-point policy or GetBucketAcl output"),
@@ -60,6 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["backfill"].add_argument("--days", type=int, default=7)
     parsers["digest"].add_argument("--post", action="store_true", help="post to ALERT_CHANNEL instead of printing")
     parsers["demo"].add_argument("--quiet", action="store_true", help="print only the summary")
+    parsers["serve"].add_argument(
+        "--require-replica",
+        action="store_true",
+        help="refuse to start without LITESTREAM_REPLICA_URL (targets whose disk does not survive a restart)",
+    )
+    p = parsers["manifest"]
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--url", metavar="https://HOST", help="HTTP mode: the bot's public URL for Slack's requests (/slack/events)"
+    )
+    mode.add_argument(
+        "--socket-mode", action="store_true", help="the Socket Mode manifest, whether or not SLACK_APP_TOKEN is set"
+    )
     return parser
 
 

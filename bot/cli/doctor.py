@@ -27,6 +27,9 @@ from bot.core.config import Settings, load_settings
 from bot.slack.manifest import BOT_SCOPES, ESSENTIAL_SCOPES
 from bot.slack.permissions import slack_error
 
+# Who doctor's remediation-role check says it is: SourceIdentity `doctor`, session `bucketwatch-doctor`.
+DOCTOR = "doctor"
+
 
 @dataclass(frozen=True)
 class Check:
@@ -131,7 +134,8 @@ def check_aws(settings: Settings, aws: AwsClients, *, now: datetime | None = Non
         if settings.remediation_role:
 
             def remediation(acct: str = acct) -> Check:
-                arn = aws.client("sts", acct, home, write=True).get_caller_identity()["Arn"]
+                # The roles require a SourceIdentity: this check names itself, as a press names its presser.
+                arn = aws.client("sts", acct, home, write=True, actor=DOCTOR).get_caller_identity()["Arn"]
                 return Check(True, f"AWS {acct} remediation role", arn)
 
             checks.append(_guard(f"AWS {acct} remediation role", False, remediation))

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.app import create_app
+from bot.app import build_health, create_app
 from bot.core.config import ConfigError, Settings, load_settings
 from bot.services import Services
 from bot.services.scheduler import build_scheduler
-from bot.slack.transport import EVENTS_PATH, serve_http, socket_mode_handler
+from bot.slack.health import HEALTHZ, METRICS, READYZ
+from bot.slack.transport import EVENTS_PATH, serve_health, serve_http, socket_mode_handler, start_thread
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +43,25 @@ def cli_run(args: argparse.Namespace) -> int:
     if not settings.alert_channel:
         raise ConfigError("ALERT_CHANNEL: required to run the bot (a channel id, C…)")
     app, services = create_app(settings)
+    health = build_health(services)
+    health.slack_auth.check()  # once now: a bad token is logged at start, and /readyz knows at once
     scheduler = build_jobs(settings, services)
     scheduler.start()
     stopping = threading.Event()
+    paths = f"{HEALTHZ}, {READYZ}, {METRICS}"
     try:
         if settings.socket_mode:
+            # Nothing else listens in Socket Mode: the health server keeps a platform's port check happy.
+            _, stop_health = start_thread(serve_health(health, settings))
             handler = socket_mode_handler(app, settings)
             handler.connect()
-            log.info("connected to Slack in Socket Mode; scheduler running")
+            log.info("connected to Slack in Socket Mode; %s on port %s; scheduler running", paths, settings.port)
             _wait_for_signal(stopping)
             handler.close()
+            stop_health()
         else:
-            server = serve_http(app, settings)
-            log.info("listening on port %s at %s; scheduler running", settings.port, EVENTS_PATH)
+            server = serve_http(app, settings, health=health)
+            log.info("listening on port %s at %s and %s; scheduler running", settings.port, EVENTS_PATH, paths)
             # waitress' run() loop stops cleanly on SystemExit (and on KeyboardInterrupt for Ctrl-C).
             signal.signal(signal.SIGTERM, _exit)
             server.run()

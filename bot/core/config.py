@@ -54,6 +54,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DIGEST_TIME", "09:00", "Local time (HH:MM) of the daily digest."),
     Setting("DIGEST_TZ", "UTC", "IANA time zone of DIGEST_TIME."),
     Setting("DB_PATH", "./data/bucketwatch.db", "SQLite database file."),
+    Setting(
+        "LITESTREAM_REPLICA_URL",
+        "",
+        "`serve`: replicate DB_PATH with Litestream to this URL (s3://bucket/path, gs://…) and restore it at start.",
+    ),
     Setting("DRY_RUN", "false", "true: show what a fix would change and change nothing."),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),
     Setting("PORT", "3000", "HTTP port in HTTP mode; Slack requests arrive at /slack/events."),
@@ -135,6 +140,7 @@ class Settings:
     digest_time: str = "09:00"
     digest_tz: str = "UTC"
     db_path: Path = field(default_factory=lambda: Path("./data/bucketwatch.db"))
+    litestream_replica_url: str = ""
     dry_run: bool = False
     log_level: str = "INFO"
     port: int = 3000
@@ -184,6 +190,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         ZoneInfo(tz)
     except Exception:
         raise ConfigError(f"DIGEST_TZ: unknown time zone {tz!r}") from None
+    replica = get("LITESTREAM_REPLICA_URL").strip()
+    if replica and "://" not in replica:
+        raise ConfigError(f"LITESTREAM_REPLICA_URL: expected a URL such as s3://bucket/path, got {replica!r}")
     api_url = get("SLACK_API_URL")
     if not api_url.endswith("/"):
         api_url += "/"
@@ -207,6 +216,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         digest_time=f"{int(hh):02d}:{int(mm):02d}",
         digest_tz=tz,
         db_path=Path(get("DB_PATH")),
+        litestream_replica_url=replica,
         dry_run=_bool("DRY_RUN", get("DRY_RUN")),
         log_level=get("LOG_LEVEL").upper(),
         port=_int("PORT", get("PORT"), 1),

@@ -34,7 +34,7 @@ def fix_prompt(services: Services, bucket: str, user: str) -> Reply:
         return Reply(msg.not_fixable(found[0]))
     blocks: list[Block] = []
     for alert in alerts[:10]:
-        blocks += fix_prompt_blocks(alert, services.remediator.plan(alert).summary())
+        blocks += fix_prompt_blocks(alert, services.remediator.plan(alert, user).summary())
     return Reply(msg.fix_prompt(alerts[0], ""), blocks)
 
 

@@ -2,13 +2,16 @@
 
 Slack accepts manifests as JSON or YAML (api.slack.com/reference/manifests); JSON needs no extra
 dependency. `doctor` compares the token's scopes with `BOT_SCOPES`, so the two never drift apart.
+Socket Mode also needs an app-level token (xapp-…, `SLACK_APP_TOKEN`) with the `connections:write`
+scope; a manifest cannot create it: Basic Information → App-Level Tokens → Generate.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from bot.core.config import Settings
+from bot.core.config import ConfigError, Settings
 
 # Scope → the Web API methods that need it. Only what the bot calls; doctor checks each.
 BOT_SCOPES: dict[str, str] = {
@@ -21,12 +24,34 @@ BOT_SCOPES: dict[str, str] = {
 # Without these the bot cannot post alerts or answer at all; the rest degrade one feature.
 ESSENTIAL_SCOPES = ("chat:write", "commands")
 REQUEST_URL = "https://YOUR-HOST.example.com/slack/events"
+EVENTS_PATH = "/slack/events"
+# The app-level token's one scope: open the Socket Mode WebSocket (apps.connections.open).
+APP_TOKEN_SCOPE = "connections:write"  # noqa: S105 (a scope name, not a secret)
 USAGE_HINT = "who-changed <bucket> [days] | alerts | ack <id> | fix <bucket> | undo <id> | allow … | help"
 
 
-def build_manifest(settings: Settings) -> dict[str, Any]:
-    """The manifest as a dict: scopes, slash command, interactivity, App Home, Socket Mode on or off."""
-    http = not settings.socket_mode
+def request_url(url: str) -> str:
+    """`--url` as Slack's request URL: https only (Slack refuses plain http), /slack/events when no path."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(f"manifest --url: Slack sends requests only to an https:// URL, got {url!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"manifest --url: no query or fragment, got {url!r}")
+    path = parts.path.rstrip("/") or EVENTS_PATH
+    return urlunsplit(("https", parts.netloc, path, "", ""))
+
+
+def build_manifest(settings: Settings, *, url: str | None = None, socket_mode: bool | None = None) -> dict[str, Any]:
+    """The manifest as a dict: scopes, slash command, interactivity, App Home, Socket Mode on or off.
+
+    `socket_mode` overrides the mode SLACK_APP_TOKEN implies; `url` replaces the YOUR-HOST placeholder
+    (HTTP mode only: a Socket Mode app has no request URL).
+    """
+    socket = settings.socket_mode if socket_mode is None else socket_mode
+    if socket and url:
+        raise ConfigError("manifest: --url is for HTTP mode; Socket Mode needs no request URL")
+    endpoint = request_url(url) if url else REQUEST_URL
+    http = not socket
     command: dict[str, Any] = {
         "command": settings.slash_command,
         "description": "Who opened an S3 bucket, open alerts, fix, undo, exceptions",
@@ -37,9 +62,9 @@ def build_manifest(settings: Settings) -> dict[str, Any]:
     events: dict[str, Any] = {"bot_events": ["app_home_opened"]}
     if http:
         # In HTTP mode every surface posts to the same endpoint; Socket Mode needs no public URL.
-        command["url"] = REQUEST_URL
-        interactivity["request_url"] = REQUEST_URL
-        events["request_url"] = REQUEST_URL
+        command["url"] = endpoint
+        interactivity["request_url"] = endpoint
+        events["request_url"] = endpoint
     return {
         "_metadata": {"major_version": 1, "minor_version": 1},
         "display_information": {
@@ -62,7 +87,7 @@ def build_manifest(settings: Settings) -> dict[str, Any]:
             "event_subscriptions": events,
             "interactivity": interactivity,
             "org_deploy_enabled": False,
-            "socket_mode_enabled": settings.socket_mode,
+            "socket_mode_enabled": socket,
             "token_rotation_enabled": False,
         },
     }

@@ -1,5 +1,9 @@
 """How Slack reaches the bot: HTTP at /slack/events behind waitress, or Socket Mode.
 
+Either way $PORT also answers GET /healthz, /readyz and /metrics (bot.slack.health): beside
+/slack/events in HTTP mode, on a server of their own in Socket Mode (`serve_health`), so a platform
+that checks a port (a `web` dyno, App Engine, a container HEALTHCHECK) never kills a healthy bot.
+
 waitress is a production WSGI server (threaded, pure Python); bolt's built-in server is documented as
 for development only. bolt's RequestVerification middleware answers 401 to unsigned, forged or stale
 (> 5 minutes) requests before any listener runs.
@@ -17,6 +21,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress.server import BaseWSGIServer, create_server
 
 from bot.core.config import ConfigError, Settings
+from bot.slack.health import WSGIApp, with_health
 
 EVENTS_PATH = "/slack/events"
 
@@ -27,31 +32,46 @@ def serve_http(
     *,
     host: str = "0.0.0.0",  # noqa: S104 (a PaaS routes to the container on any interface)
     port: int | None = None,
+    health: WSGIApp | None = None,
     **adjustments: Any,
 ) -> BaseWSGIServer:
-    """A waitress server (not yet running) for /slack/events; `.run()` serves, `.close()` stops."""
+    """A waitress server (not yet running) for /slack/events (and `health`'s paths); `.run()` serves."""
     if not settings.slack_signing_secret:
         # With an empty secret anyone could compute a valid signature.
         raise ConfigError("SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
+    slack: WSGIApp = SlackRequestHandler(app, path=EVENTS_PATH)
+    wsgi = slack if health is None else with_health(health, slack)
+    return _server(wsgi, host, settings.port if port is None else port, adjustments)
 
-    server = create_server(
-        SlackRequestHandler(app, path=EVENTS_PATH),
-        host=host,
-        port=settings.port if port is None else port,
-        threads=8,
-        ident="bucketwatch",
-        **adjustments,
-    )
-    return server
+
+def serve_health(
+    health: WSGIApp,
+    settings: Settings,
+    *,
+    host: str = "0.0.0.0",  # noqa: S104 (the platform's health checker and Prometheus come from outside)
+    port: int | None = None,
+    **adjustments: Any,
+) -> BaseWSGIServer:
+    """Socket Mode: a waitress server (not yet running) for /healthz, /readyz and /metrics only."""
+    return _server(health, host, settings.port if port is None else port, adjustments)
+
+
+def _server(wsgi: WSGIApp, host: str, port: int, adjustments: dict[str, Any]) -> BaseWSGIServer:
+    server = create_server(wsgi, host=host, port=port, threads=8, ident="bucketwatch", **adjustments)
+    return server  # type: ignore[no-any-return]
 
 
 def start_http_thread(
-    app: App, settings: Settings, *, host: str = "127.0.0.1", port: int = 0
+    app: App, settings: Settings, *, host: str = "127.0.0.1", port: int = 0, health: WSGIApp | None = None
 ) -> tuple[BaseWSGIServer, Callable[[], None]]:
     """Serve in a daemon thread (tests, demo); returns the server and a stop function."""
+    return start_thread(serve_http(app, settings, host=host, port=port, health=health))
+
+
+def start_thread(server: BaseWSGIServer) -> tuple[BaseWSGIServer, Callable[[], None]]:
+    """Run a waitress server in a daemon thread; returns it and a stop function."""
     # waitress' default loop timeout (1 s): it reads asyncore_loop_timeout as an int, so 0.1 became 0, a
     # select() that never waits and kept a core busy. stop() does not wait for it: pull_trigger wakes the loop.
-    server = serve_http(app, settings, host=host, port=port)
     thread = threading.Thread(target=server.run, name="http", daemon=True)
     thread.start()
 

@@ -23,6 +23,7 @@ import orjson
 import sqlite_utils
 
 from bot.core.clock import iso, parse_iso
+from bot.core.metrics import POLL_ERRORS, POLLS
 from bot.core.record import Record
 from bot.store.database import Store
 
@@ -139,6 +140,9 @@ def record_outcome(db: sqlite_utils.Database, result: SourceResult, now: datetim
         row["last_error"] = result.error
     db.table("poller_state").upsert(row, pk="source")
     quarantine(db, result.source, result.quarantine, now)
+    POLLS.labels(source=result.source).inc()
+    if result.error is not None:
+        POLL_ERRORS.labels(source=result.source).inc()
 
 
 def quarantine(db: sqlite_utils.Database, source: str, entries: Iterable[Quarantined], now: datetime) -> int:
