@@ -27,6 +27,7 @@ from bot.services import operations as ops
 from bot.services.operations import Reply, deliver
 from bot.slack import messages as msg
 from bot.slack.blocks import sections
+from bot.slack.errors import slack_failure
 from bot.sources.state import quarantine_counts
 from handlers.payload import int_value, user_of
 
@@ -267,8 +268,10 @@ def register(app: App, services: Services) -> None:
         if sub is None or not sub.slow:
             try:
                 reply = answer(sub, ctx, args, text)
-            except Exception:
-                log.exception("%s %s failed", command, sub.name if sub else "?")
+            except Exception as exc:
+                refused = slack_failure(exc)  # a refused Slack call is one line; a bug keeps its traceback
+                log.error("%s %s failed: %s", command, sub.name if sub else "?", refused or type(exc).__name__,
+                          exc_info=refused is None)
                 reply = Reply(msg.GENERIC_ERROR)
             ack(response_type="ephemeral", **_payload(reply))
             return

@@ -28,6 +28,7 @@ from bot.alerts.exceptions import EXPIRING_WITHIN
 from bot.services import Services
 from bot.slack import messages as msg
 from bot.slack.cards import SECTION_TEXT, buttons, status_line
+from bot.slack.errors import slack_failure
 from bot.slack.mrkdwn import truncate
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def publish(services: Services, user: str) -> None:
     try:
         services.slack.views_publish(user_id=user, view=home_view(services))
     except (SlackApiError, SlackClientError, OSError) as exc:
-        log.warning("views.publish for %s failed: %s", user, type(exc).__name__)
+        log.warning("views.publish for %s failed: %s", user, slack_failure(exc) or type(exc).__name__)
 
 
 def refresh_all(services: Services) -> None:
