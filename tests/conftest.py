@@ -19,7 +19,7 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test can reach a real account or workspace: fake credentials, no config files."""
+    """No test can reach a real account or workspace: fake credentials, no config files, a home of its own."""
     settings_names = {setting.name for setting in SETTINGS}
     for name in list(os.environ):
         # Proxy variables too: slack-sdk and botocore would send loopback stand-in traffic through them.
@@ -33,6 +33,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # DB_PATH's default lives under the home folder: a test (or a command it starts) never touches the real one.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
 
 _real_connect = socket.socket.connect
