@@ -139,3 +139,18 @@ def test_doctor_shows_the_problems_run_refuses_to_start_on(
         name, _, detail = problem.partition(": ")
         assert f"  ✗ {name}: {detail}\n" in shown
     assert BOT_TOKEN not in shown and slack_standin.calls == []  # a user token is not sent to auth.test either
+
+
+def test_a_refused_app_token_stops_socket_mode_before_anything_is_scheduled(
+    slack_standin: SlackStandin, aws: FakeCloudTrailServer, tmp_path: Path  # noqa: F811
+) -> None:
+    slack_standin.valid_tokens = {"xoxb-1-good"}  # the app-level token was revoked
+    env = _env(slack_standin, aws, tmp_path, SLACK_BOT_TOKEN="xoxb-1-good", SLACK_APP_TOKEN="xapp-1-A0-revoked",
+               ALERT_CHANNEL="C0ALERTS", DIGEST_TIME="00:00")
+    done = _run(env, tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "xapp-1-A0-revoked" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "bucketwatch run: Socket Mode connection refused (Slack apps.connections.open: invalid_auth)"
+    )
+    assert slack_standin.methods() == ["apps.connections.open"] and aws.fake.requests() == []

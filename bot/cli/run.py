@@ -14,14 +14,12 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import create_app
-from bot.cli.common import SECRET_BEARING_LOGGERS, configure, configure_logging
+from bot.cli.common import configure
 from bot.core.config import Settings, checked_settings
 from bot.services import Services
 from bot.services.scheduler import build_scheduler
 from bot.slack.errors import slack_failure
 from bot.slack.transport import EVENTS_PATH, serve_http, socket_mode_handler
-
-__all__ = ["SECRET_BEARING_LOGGERS", "build_jobs", "cli_run", "configure_logging"]
 
 log = logging.getLogger(__name__)
 
