@@ -72,8 +72,13 @@ def configure_logging(level: str, log_format: str = "text", *, stream: TextIO | 
         logging.getLogger(name).setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
 
 
-def configure(settings: Settings) -> None:
-    configure_logging(settings.log_level, settings.log_format)
+def configure(settings: Settings, *, one_shot: bool = False) -> None:
+    """Logging as the settings say. `one_shot` commands (poll, backfill, digest) print their report on
+    stdout and log only warnings and errors beside it, unless LOG_LEVEL=DEBUG."""
+    level = settings.log_level
+    if one_shot and level != "DEBUG" and logging.getLevelName(level) < logging.WARNING:
+        level = "WARNING"
+    configure_logging(level, settings.log_format)
 
 
 def open_store(settings: Settings, *, out: Any = None) -> Store:

@@ -18,7 +18,7 @@ def cli_digest(args: argparse.Namespace) -> int:
     """`python -m bot digest [--post]`: the digest `/bucketwatch digest` shows, printed or posted to ALERT_CHANNEL."""
 
     settings = load_settings(dotenv=Path(".env"))
-    configure(settings)
+    configure(settings, one_shot=True)
     # The bot's own wiring, so the digest is re-checked against AWS exactly as the slash command's is.
     services = build_services(settings, build_web_client(settings), open_store(settings), AwsClients(settings))
     if not getattr(args, "post", False):

@@ -35,7 +35,7 @@ def cli_poll(args: argparse.Namespace, *, on_records: OnRecords | None = None) -
         )
         return 2
     settings = load_settings(dotenv=Path(".env"))
-    configure(settings)
+    configure(settings, one_shot=True)
     if not settings.accounts and not settings.trail_buckets and not settings.trail_queue_urls:
         print(
             "bucketwatch poll: nothing to poll: set AWS_ACCOUNTS (and AWS_REGIONS), TRAIL_BUCKETS or TRAIL_QUEUE_URLS.",
@@ -72,7 +72,7 @@ def cli_poll(args: argparse.Namespace, *, on_records: OnRecords | None = None) -
 def cli_backfill(args: argparse.Namespace) -> int:
     """`backfill --days N`: the who-changed index from LookupEvents history, with a progress bar."""
     settings = load_settings(dotenv=Path(".env"))
-    configure(settings)
+    configure(settings, one_shot=True)
     if not settings.accounts:
         print("bucketwatch backfill: set AWS_ACCOUNTS (and AWS_REGIONS) first.", file=sys.stderr)
         return 2
