@@ -1,20 +1,18 @@
-"""The app factory and `python -m bot run`: Slack (Socket Mode or HTTP), the services, the scheduler.
+"""The composition root: every service wired once, and the bolt App with its listeners.
 
 Nothing happens at import. `create_app(settings)` builds the WebClient (SLACK_API_URL, slack-sdk's
 retry handlers), the services, the bolt App, and registers every handler module; tests pass their
-own client, store or AWS clients in. `cli_run` adds logging, the scheduler and the transport: Socket
-Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT at /slack/events behind waitress (a production
-WSGI server, threaded, pure Python; bolt's built-in server is documented as for development only).
-bolt's RequestVerification middleware answers 401 to unsigned, forged or stale (> 5 minutes)
-requests before any listener runs.
+own client, store or AWS clients in. Only the command line (bot.cli) imports this module: `run`
+adds logging, the scheduler and a transport (bot.slack.transport).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 import handlers
@@ -33,9 +31,12 @@ from bot.services import Services
 from bot.services.digest import DigestService
 from bot.slack import messages as msg
 from bot.slack.errors import slack_failure
+from bot.slack.home import HomeTab
+from bot.slack.notifier import SlackNotifier
 from bot.slack.outbox import Outbox, retry_handlers
 from bot.slack.permissions import Permissions
 from bot.sources.poller import Poller
+from bot.sources.who_changed import LookupGuard
 from bot.store.database import Store
 from handlers.payload import tell
 
@@ -70,20 +71,26 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
     # The allow list, then the bucket's own tag bucketwatch:public=allowed.
     allowed = AllowedPublic(exceptions.active_for, lambda account: aws.client("s3", account, home))
     aliases = AccountAliases(lambda account: aws.client("iam", account, home))
-    alerts = AlertService(store, verdict_fn=verdict, exceptions_fn=allowed, outbox=outbox, alias_fn=aliases)
+    alerts = AlertService(store, verdict_fn=verdict, exceptions_fn=allowed)
+    # The engine reports; the notifier turns each event into outbox items in the same transaction.
+    alerts.notify = notifier = SlackNotifier(alerts, outbox, alias_fn=aliases)
+    poller = Poller(settings, store, aws)
     services = Services(
         settings=settings,
         store=store,
         slack=slack,
         aws=aws,
         alerts=alerts,
+        notifier=notifier,
         outbox=outbox,
         remediator=Remediator(store, aws, dry_run=settings.dry_run),
         exceptions=exceptions,
         audit=AuditLog(store),
         permissions=Permissions(settings.responders, slack),
         digest=DigestService(store, tz=settings.digest_tz, digest_time=settings.digest_time, recheck=recheck),
-        poller=Poller(settings, store, aws),
+        poller=poller,
+        home=HomeTab(slack, alerts, exceptions, poller.health),
+        who_changed_guard=LookupGuard(),
     )
 
     def on_records(records: list[Record]) -> None:
@@ -91,11 +98,9 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
         # Without credentials (`poll --once` on a workstation) cards stay queued for the running bot.
         if changes and settings.slack_bot_token and settings.alert_channel:
             outbox.flush()
-            refresh = services.extra.get("refresh_home")
-            if refresh is not None:
-                refresh()
+            services.home.refresh_all()
 
-    services.poller.on_records = on_records
+    poller.on_records = on_records
     return services
 
 
@@ -123,9 +128,21 @@ def create_app(
         process_before_response=False,
         logger=bolt_logger,
     )
+    app.use(_services_in_context(services))
     handlers.register(app, services)
     app.error(_error_handler)
     return app, services
+
+
+def _services_in_context(services: Services) -> Callable[..., Any]:
+    """A global middleware: every listener finds the services in bolt's `context["services"]`, so the
+    listeners are plain functions that a unit test calls with a context dict."""
+
+    def middleware(context: BoltContext, next: Callable[[], Any]) -> Any:
+        context["services"] = services
+        return next()
+
+    return middleware
 
 
 def _quiet_token_warning(record: logging.LogRecord) -> bool:
@@ -151,26 +168,3 @@ def _error_handler(
             tell(client, body, msg.GENERIC_ERROR)
     except Exception:
         logger.warning("could not tell the user about the error", exc_info=True)
-
-
-# ---- transports ----------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

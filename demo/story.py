@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+import logging
+import os
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
 
-if TYPE_CHECKING:
-    from demo.world import Demo
+from bot.cli.scan import format_finding
+from bot.core.record import Record
+from demo.render import render_blocks
+from demo.world import ACCOUNT, ALICE, MALLORY, NAMES, ORG_TRAIL_BUCKET, Demo, Story, _isolate_environment
+from detections import evaluate
+from standins.cloudtrail import FakeCloudTrailServer
+from standins.slack import SlackStandin
 
 BRETT_BUCKET = "brett-public-test-bucket"
 
 
 def tell(demo: Demo) -> int:
-    from demo.render import render_blocks
-    from demo.world import ALICE, MALLORY
 
     story = demo.story
     print("bucketwatch demo: every AWS and Slack call below crosses a real HTTP connection on this machine,")
@@ -66,7 +75,6 @@ def tell(demo: Demo) -> int:
     demo.show("#security-alerts · bucketwatch", hr.text, _verdict_and_who(hr.blocks))
 
     story.title("An organisation trail announces its files on SQS (TRAIL_QUEUE_URLS): no listing at scale")
-    from demo.world import ORG_TRAIL_BUCKET
 
     second_object = _object_made_public(demo, "2026/bonuses.xlsx", "data0000-0000-4000-8000-000000000011")
     key = demo.deliver_log_file([second_object], bucket=ORG_TRAIL_BUCKET, tag="org00001")
@@ -169,9 +177,6 @@ _SAM_EVENT = "5ample00-0000-4000-8000-000000000008"
 
 
 def _scan(demo: Demo) -> None:
-    from bot.cli.scan import format_finding
-    from bot.core.record import Record
-    from detections import evaluate
 
     records = list(demo.records.values())
     findings = [f for r in records for f in evaluate(Record(r))]
@@ -200,8 +205,6 @@ def _alert_id(demo: Demo, bucket: str) -> int:
 
 def _status_line(message: Any) -> str:
     """The card's status section (the first section), as one line of text."""
-    from demo.render import render_blocks
-    from demo.world import NAMES
 
     blocks = json.loads(message.blocks) if isinstance(message.blocks, str) else list(message.blocks or [])
     section = next((b for b in blocks if b.get("type") == "section"), None)
@@ -216,7 +219,6 @@ def _verdict_and_who(blocks: Any) -> list[dict[str, Any]]:
 
 
 def _wait_reply(demo: Demo, ts: str, count: int, containing: str = "") -> Any:
-    import time
 
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -262,3 +264,24 @@ def _brett_public_policy(demo: Demo) -> dict[str, Any]:
     record["requestParameters"] = {"bucketName": BRETT_BUCKET, "Host": f"{BRETT_BUCKET}.s3.us-east-1.amazonaws.com",
                                    "policy": "", "bucketPolicy": policy}
     return record
+
+
+def main(*, quiet: bool = False) -> int:
+    """The whole story, against moto, the CloudTrail stand-in and the Slack stand-in on 127.0.0.1."""
+    os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT  # read by moto at import: buckets live in the sample's account
+    from moto.server import ThreadedMotoServer
+
+
+    story = Story(quiet)
+    with tempfile.TemporaryDirectory(prefix="bucketwatch-demo-") as tmp, ExitStack() as stack:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        stack.callback(moto.stop)
+        host, port = moto.get_host_and_port()
+        cloudtrail = FakeCloudTrailServer()
+        stack.enter_context(cloudtrail)
+        slack = stack.enter_context(SlackStandin())
+        slack.users.update({uid: {"id": uid, "name": name, "real_name": name} for uid, name in NAMES.items()})
+        _isolate_environment(f"http://{host}:{port}", cloudtrail.url, Path(tmp))
+        return tell(Demo(story, Path(tmp), cloudtrail, slack, stack))

@@ -11,9 +11,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
-import logging
 import os
-import tempfile
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -21,7 +19,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.exceptions import ClientError
+
+from bot.app import create_app
+from bot.aws.clients import _default_client
 from bot.core.bpa import FLAGS
+from bot.core.config import Account, Settings
+from bot.slack.transport import start_http_thread
+from demo.render import render_blocks
+from standins.requests import block_action, encode_form, encode_payload, post, slash_body
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
@@ -88,37 +95,12 @@ def _isolate_environment(moto_url: str, cloudtrail_url: str, home: Path) -> None
 
 
 
-def main(*, quiet: bool = False) -> int:
-    """The whole story, against moto, the CloudTrail stand-in and the Slack stand-in on 127.0.0.1."""
-    os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT  # read by moto at import: buckets live in the sample's account
-    from moto.server import ThreadedMotoServer
-
-    from standins.cloudtrail import FakeCloudTrailServer
-    from standins.slack import SlackStandin
-
-    story = Story(quiet)
-    with tempfile.TemporaryDirectory(prefix="bucketwatch-demo-") as tmp, ExitStack() as stack:
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        moto.start()
-        stack.callback(moto.stop)
-        host, port = moto.get_host_and_port()
-        cloudtrail = FakeCloudTrailServer()
-        stack.enter_context(cloudtrail)
-        slack = stack.enter_context(SlackStandin())
-        slack.users.update({uid: {"id": uid, "name": name, "real_name": name} for uid, name in NAMES.items()})
-        _isolate_environment(f"http://{host}:{port}", cloudtrail.url, Path(tmp))
-        return Demo(story, Path(tmp), cloudtrail, slack, stack).run()
-
-
 class Demo:
     def __init__(self, story: Story, tmp: Path, cloudtrail: Any, slack: Any, stack: ExitStack):
-        import boto3
 
         self.story, self.tmp, self.cloudtrail, self.slack, self.stack = story, tmp, cloudtrail, slack, stack
         self.s3 = boto3.client("s3", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
-        from bot.aws.clients import _default_client
 
         # The same client set-up the bot uses (S3 Control's account host prefix handled for stand-ins).
         self.s3control = _default_client(boto3.Session(), "s3control", REGION, None)
@@ -190,7 +172,6 @@ class Demo:
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"Records": [event]}))
 
     def flags(self, bucket: str) -> str:
-        from botocore.exceptions import ClientError
 
         try:
             config = self.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
@@ -201,9 +182,6 @@ class Demo:
     # ---- the bot ---------------------------------------------------------------------------------
 
     def start_bot(self) -> None:
-        from bot.app import create_app
-        from bot.core.config import Account, Settings
-        from bot.slack.transport import start_http_thread
 
         self.settings = Settings(
             slack_bot_token="xoxb-demo",
@@ -229,7 +207,6 @@ class Demo:
         return report
 
     def press(self, action_id: str, value: str, user: str, message_ts: str) -> None:
-        from standins.requests import block_action, encode_payload, post
 
         payload = block_action(action_id, value, user=user, channel=CHANNEL, message_ts=message_ts,
                                response_url=self.slack.response_url("press"))
@@ -238,7 +215,6 @@ class Demo:
             raise RuntimeError(f"the bot answered {reply.status} to a signed press")
 
     def slash(self, text: str, user: str = ALICE) -> dict[str, Any]:
-        from standins.requests import encode_form, post, slash_body
 
         before = len(self.slack.calls_to("response_url:slash"))
         fields = slash_body(text, user=user, command=self.settings.slash_command, channel=CHANNEL)
@@ -259,15 +235,9 @@ class Demo:
         return calls
 
     def show(self, who: str, text: str, blocks: Any) -> None:
-        from demo.render import render_blocks
 
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
         self.story.message(who, render_blocks(blocks or [], fallback=text, users=NAMES))
 
     # ---- the story -------------------------------------------------------------------------------
-
-    def run(self) -> int:
-        from demo.story import tell
-
-        return tell(self)

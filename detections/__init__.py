@@ -44,9 +44,15 @@ WATCHED_EVENT_NAMES: frozenset[str] = frozenset().union(*(d.event_names for d in
 
 
 def evaluate(record: Record) -> list[Finding]:
-    """All findings for one record. Never raises: a detection that trips on a hostile record is skipped."""
+    """All findings for one record, computed once per record (they travel with it: `Record.memo`).
+
+    Never raises: a detection that trips on a hostile record is skipped."""
+    return list(record.memo("findings", _evaluate))
+
+
+def _evaluate(record: Record) -> tuple[Finding, ...]:
     if record.event_name not in WATCHED_EVENT_NAMES or not record.succeeded or not record.is_s3:
-        return []
+        return ()
     findings = []
     for detection in REGISTRY:
         if record.event_name in detection.event_names:
@@ -55,7 +61,7 @@ def evaluate(record: Record) -> list[Finding]:
                     findings.append(make_finding(detection, record))
             except Exception:  # noqa: S112 - a rule bug must not stop a poll; the property tests hunt these
                 continue
-    return findings
+    return tuple(findings)
 
 
 __all__ = ["BY_ID", "REGISTRY", "WATCHED_EVENT_NAMES", "Change", "Detection", "Finding", "evaluate"]

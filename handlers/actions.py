@@ -1,7 +1,7 @@
 """Buttons on the card, in threads and on App Home: ack, fix, undo, who_changed, allow.
 
 Action ids match by word (`ack`, `bw_ack`, `ack-home` …) so surfaces may prefix or suffix them. A
-button's value is an alert id (a remediation id for Undo) and nothing more; it is looked up here.
+button's value is an alert id (a remediation id for Undo) and nothing more; it is looked up server-side.
 Every listener acks first; the work (AWS, Slack) runs after, in bolt's listener thread.
 """
 
@@ -11,17 +11,22 @@ import logging
 import re
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.services import Services
-from bot.services import operations as ops
+from bot.services.acknowledge import acknowledge_in
+from bot.services.allow import stale_allow
+from bot.services.remediate import fix, undo
+from bot.services.reply import missing, refuse
+from bot.services.who_changed import who_changed
 from bot.slack import messages as msg
+from bot.slack.modals import allow_modal
 from handlers.payload import channel_of, int_value, tell, user_of
-from handlers.views import allow_modal
 
 log = logging.getLogger(__name__)
+ACTION_IDS = ("ack", "fix", "undo", "who_changed", "allow")
 
 
 def action_pattern(name: str) -> re.Pattern[str]:
@@ -29,90 +34,89 @@ def action_pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"(?:^|[^a-z]){re.escape(name)}(?:[^a-z]|$)")
 
 
-ACTION_IDS = ("ack", "fix", "undo", "who_changed", "allow")
-
-
 def button_value(body: dict[str, Any]) -> str:
     actions = body.get("actions") or [{}]
     return str(actions[0].get("value") or "")
 
 
-def register(app: App, services: Services) -> None:
-    def stale(body: dict[str, Any], client: WebClient, action: str) -> None:
+def _pressed(services: Services, body: dict[str, Any], client: WebClient, action: str) -> int | None:
+    """The id a button carries; a button whose value names nothing is audited and told it is stale."""
+    value = int_value(button_value(body))
+    if value is None:
         # Every press leaves an audit row, even one whose button no longer names anything.
         services.audit.record(user_of(body), action, None, "stale_button", button_value(body)[:100])
         tell(client, body, msg.STALE_BUTTON)
+    return value
 
-    def pressed(body: dict[str, Any], client: WebClient, action: str) -> int | None:
-        alert_id = int_value(button_value(body))
-        if alert_id is None:
-            stale(body, client, action)
-        return alert_id
 
-    @app.action(action_pattern("ack"))
-    def on_ack(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        alert_id = pressed(body, client, "ack")
-        if alert_id is not None:
-            reply = ops.acknowledge_in(services, alert_id, user_of(body), channel_of(body))
-            if not reply.silent:
-                tell(client, body, reply.text)
-
-    @app.action(action_pattern("fix"))
-    def on_fix(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        alert_id = pressed(body, client, "fix")
-        if alert_id is not None:
-            reply = ops.fix(services, alert_id, user_of(body))
+def on_ack(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    services: Services = context["services"]
+    alert_id = _pressed(services, body, client, "ack")
+    if alert_id is not None:
+        reply = acknowledge_in(services, alert_id, user_of(body), channel_of(body))
+        if not reply.silent:
             tell(client, body, reply.text)
 
-    @app.action(action_pattern("undo"))
-    def on_undo(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        remediation_id = int_value(button_value(body))
-        if remediation_id is None:
-            stale(body, client, "undo")
-            return
-        reply = ops.undo(services, user_of(body), remediation_id=remediation_id)
-        tell(client, body, reply.text)
 
-    @app.action(action_pattern("who_changed"))
-    def on_who_changed(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        alert_id = pressed(body, client, "who_changed")
-        if alert_id is None:
-            return
-        alert = services.alerts.get(alert_id)
-        if alert is None:
-            tell(client, body, ops.missing(services, user_of(body), "who_changed", alert_id).text)
-            return
-        reply = ops.who_changed(services, alert.bucket or "", user_of(body), alert=alert)
-        tell(client, body, reply.text, ops.as_dicts(reply.blocks))
+def on_fix(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    services: Services = context["services"]
+    alert_id = _pressed(services, body, client, "fix")
+    if alert_id is not None:
+        tell(client, body, fix(services, alert_id, user_of(body)).text)
 
-    @app.action(action_pattern("allow"))
-    def on_allow(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        alert_id = pressed(body, client, "allow")
-        if alert_id is None:
-            return
-        user = user_of(body)
-        alert = services.alerts.get(alert_id)
-        if alert is None:
-            tell(client, body, ops.missing(services, user, "allow", alert_id).text)
-            return
-        refusal = ops.refuse(services, user, "allow", "Mark as expected", alert_id)
-        if refusal is not None:
-            tell(client, body, refusal.text)
-            return
-        if not alert.is_open:
-            services.audit.record(user, "allow", alert_id, f"already_{alert.status}")
-            tell(client, body, msg.already(alert))
-            return
 
-        try:
-            # trigger_id is valid for 3 seconds after the press: open the modal before anything slow.
-            client.views_open(trigger_id=body.get("trigger_id"), view=allow_modal(alert))
-        except SlackApiError as exc:
-            log.warning("views.open for alert %s failed: %s", alert_id, exc.response.get("error"),
-                        extra={"alert_id": alert_id})
-            tell(client, body, msg.GENERIC_ERROR)
+def on_undo(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    services: Services = context["services"]
+    remediation_id = _pressed(services, body, client, "undo")
+    if remediation_id is not None:
+        tell(client, body, undo(services, user_of(body), remediation_id=remediation_id).text)
+
+
+def on_who_changed(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    services: Services = context["services"]
+    alert_id = _pressed(services, body, client, "who_changed")
+    if alert_id is None:
+        return
+    alert = services.alerts.get(alert_id)
+    if alert is None:
+        tell(client, body, missing(services, user_of(body), "who_changed", alert_id).text)
+        return
+    reply = who_changed(services, alert.bucket or "", user_of(body), alert=alert)
+    tell(client, body, reply.text, reply.block_dicts())
+
+
+def on_allow(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    services: Services = context["services"]
+    alert_id = _pressed(services, body, client, "allow")
+    if alert_id is None:
+        return
+    user = user_of(body)
+    alert = services.alerts.get(alert_id)
+    if alert is None:
+        tell(client, body, missing(services, user, "allow", alert_id).text)
+        return
+    refusal = refuse(services, user, "allow", "Mark as expected", alert_id)
+    if refusal is not None:
+        tell(client, body, refusal.text)
+        return
+    if not alert.is_open:
+        tell(client, body, stale_allow(services, alert, user).text)
+        return
+    try:
+        # trigger_id is valid for 3 seconds after the press: open the modal before anything slow.
+        client.views_open(trigger_id=body.get("trigger_id"), view=allow_modal(alert))
+    except SlackApiError as exc:
+        log.warning("views.open for alert %s failed: %s", alert_id, exc.response.get("error"),
+                    extra={"alert_id": alert_id})
+        tell(client, body, msg.GENERIC_ERROR)
+
+
+def register(app: App, services: Services) -> None:
+    for name, listener in (("ack", on_ack), ("fix", on_fix), ("undo", on_undo),
+                           ("who_changed", on_who_changed), ("allow", on_allow)):
+        app.action(action_pattern(name))(listener)

@@ -19,16 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
-from bot.alerts.exceptions import ExceptionListError
-from bot.services import Services
-from bot.services import operations as ops
-from bot.services.operations import Reply, deliver
+from bot.services import Services, status
+from bot.services.acknowledge import acknowledge_in
+from bot.services.allow import allow_bucket, revoke
+from bot.services.remediate import fix_prompt, undo
+from bot.services.reply import Reply
+from bot.services.who_changed import parse_days, who_changed
 from bot.slack import messages as msg
-from bot.slack.blocks import sections
 from bot.slack.errors import slack_failure
-from bot.sources.state import quarantine_counts
 from handlers.payload import int_value, user_of
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,6 @@ class Subcommand:
     slow: bool = False  # touches AWS or Slack: answer after the ack, through respond()
 
 
-# More than one Slack message can hold (about 47 alert lines): the rest is counted, not rendered.
-ALERTS_LISTED = 60
-
 def _bucket(args: list[str], position: int = 0) -> str:
     if len(args) <= position:
         raise Usage("Name a bucket.")
@@ -78,101 +75,48 @@ def _id(args: list[str], what: str = "alert") -> int:
 
 def _who_changed(ctx: Context, args: list[str]) -> Reply:
     bucket = _bucket(args)
-    days = ops.parse_days(args[1] if len(args) > 1 else None)
+    days = parse_days(args[1] if len(args) > 1 else None)
     if days is None or len(args) > 2:
         raise Usage("Days is a whole number from 1 to 3650, e.g. `who-changed my-bucket 30`.")
-    return ops.who_changed(ctx.services, bucket, ctx.user, days=days)
+    return who_changed(ctx.services, bucket, ctx.user, days=days)
 
 
 def _alerts(ctx: Context, args: list[str]) -> Reply:
-    # Only what can fit in one message is read and rendered; the total comes from a count.
-    total = ctx.services.alerts.count_open()
-    if not total:
-        return Reply(msg.NO_OPEN_ALERTS)
-    alerts = ctx.services.alerts.open_alerts(limit=ALERTS_LISTED)
-    head = f"*Open alerts ({total})*, newest first"
-    return Reply(head, sections(head, [msg.alert_line(a) for a in alerts], total=total))
+    return status.open_alerts(ctx.services)
 
 
 def _ack(ctx: Context, args: list[str]) -> Reply:
-    return ops.acknowledge_in(ctx.services, _id(args), ctx.user, ctx.channel)
+    return acknowledge_in(ctx.services, _id(args), ctx.user, ctx.channel)
 
 
 def _fix(ctx: Context, args: list[str]) -> Reply:
-    return ops.fix_prompt(ctx.services, _bucket(args), ctx.user)
+    return fix_prompt(ctx.services, _bucket(args), ctx.user)
 
 
 def _undo(ctx: Context, args: list[str]) -> Reply:
-    return ops.undo(ctx.services, ctx.user, alert_id=_id(args))
+    return undo(ctx.services, ctx.user, alert_id=_id(args))
 
 
 def _allow(ctx: Context, args: list[str]) -> Reply:
     if len(args) < 3:
         raise Usage("Usage: `allow <bucket> <duration> <reason>`, e.g. `allow site-assets 30d public website`.")
-    return ops.allow_bucket(ctx.services, _bucket(args), args[1], " ".join(args[2:]), ctx.user)
+    return allow_bucket(ctx.services, _bucket(args), args[1], " ".join(args[2:]), ctx.user)
 
 
 def _revoke(ctx: Context, args: list[str]) -> Reply:
-    exception_id, s = _id(args, "exception"), ctx.services
-    refusal = ops.refuse(s, ctx.user, "revoke", "Revoke", None)
-    if refusal is not None:
-        return refusal
-    try:
-        row = s.exceptions.get(exception_id)
-    except ExceptionListError:
-        s.audit.record(ctx.user, "revoke", None, "not_found", f"exception #{exception_id}")
-        return Reply(msg.no_exception(exception_id))
-    if row.revoked_at is not None:
-        s.audit.record(ctx.user, "revoke", None, "already_revoked", f"exception #{row.id}")
-        return Reply(msg.already_revoked(row))
-    row = s.exceptions.revoke(row.id, ctx.user)
-    s.audit.record(ctx.user, "revoke", None, "revoked", f"exception #{row.id} for {row.bucket or row.account}")
-    # The alerts it closed stay closed (a revoke is not a finding); their threads are told, and the
-    # next change to the bucket opens a new alert because no exception covers it any more.
-    marker = re.compile(rf"exception #{row.id}\b")
-    closed = [
-        a
-        for a in s.alerts.alerts_for(row.bucket, row.account, open_only=False)
-        if a.status == "accepted" and marker.search(f"{a.closed_by or ''} {a.close_reason or ''}")
-    ]
-    for alert in closed:
-        s.audit.record(ctx.user, "revoke", alert.id, "revoked", f"exception #{row.id}; alert stays accepted")
-        if alert.ts:  # an alert the exception suppressed was never posted: no thread to tell
-            s.alerts.note(alert.id, msg.revoked_line(ctx.user, row))
-            deliver(s, alert.id)
-    return Reply(msg.revoked_told(row, [a.id for a in closed]))
+    return revoke(ctx.services, _id(args, "exception"), ctx.user)
 
 
 def _allowlist(ctx: Context, args: list[str]) -> Reply:
-    rows = ctx.services.exceptions.list_active()
-    if not rows:
-        return Reply(msg.NO_EXCEPTIONS)
-    head = f"*Active exceptions ({len(rows)})*, soonest to end first"
-    return Reply(head, sections(head, [msg.exception_line(r) for r in rows]))
+    return status.allowlist(ctx.services)
 
 
 def _status(ctx: Context, args: list[str]) -> Reply:
-    s = ctx.services
-    settings = s.settings
-    head = msg.status_summary(
-        open_count=s.alerts.count_open(),
-        mode="Socket Mode" if settings.socket_mode else "HTTP",
-        dry_run=s.remediator.dry_run,
-        pending=len(s.outbox.pending()),
-        responders=s.permissions.describe("fix, undo and allow"),
-        failed=s.outbox.failed(),
-    )
-    health = s.poller.health()
-    lines = [msg.health_line(h) for h in health] or [msg.NO_SOURCES]
-    quarantined = quarantine_counts(s.store)
-    if quarantined:
-        lines.append(msg.quarantine_line(quarantined))
-    return Reply(head, sections(head, lines))
+    return status.status(ctx.services)
 
 
 def _digest(ctx: Context, args: list[str]) -> Reply:
-    digest = ctx.services.digest.build(ctx.services.clock())
-    return Reply(digest.text, list(digest.blocks))
+    return status.digest_now(ctx.services)
 
 
 def _help(ctx: Context, args: list[str]) -> Reply:
@@ -252,30 +196,28 @@ def answer(sub: Subcommand | None, ctx: Context, args: list[str], text: str) -> 
         return Reply(msg.usage_problem(str(problem)) + "\n" + help_text(ctx.command))
 
 
-def _payload(reply: Reply) -> dict[str, Any]:
-    blocks = ops.as_dicts(reply.blocks) if reply.blocks else None
-    return {"text": reply.text, "blocks": blocks}
+def on_command(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    """The slash command: fast subcommands answer in the ack, slow ones through `respond` after it."""
+    services: Services = context["services"]
+    command = services.settings.slash_command
+    text = str(body.get("text") or "")
+    sub, args = parse(text)
+    ctx = Context(services, user_of(body), command, str(body.get("channel_id") or ""))
+    if sub is None or not sub.slow:
+        try:
+            reply = answer(sub, ctx, args, text)
+        except Exception as exc:
+            refused = slack_failure(exc)  # a refused Slack call is one line; a bug keeps its traceback
+            log.error("%s %s failed: %s", command, sub.name if sub else "?", refused or type(exc).__name__,
+                      exc_info=refused is None)
+            reply = Reply(msg.GENERIC_ERROR)
+        ack(response_type="ephemeral", text=reply.text, blocks=reply.block_dicts())
+        return
+    ack()
+    # Past the ack: an error here reaches the app's error handler, which answers with a short line.
+    reply = answer(sub, ctx, args, text)
+    respond(response_type="ephemeral", replace_original=False, text=reply.text, blocks=reply.block_dicts())
 
 
 def register(app: App, services: Services) -> None:
-    command = services.settings.slash_command
-
-    @app.command(command)
-    def on_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        text = str(body.get("text") or "")
-        sub, args = parse(text)
-        ctx = Context(services, user_of(body), command, str(body.get("channel_id") or ""))
-        if sub is None or not sub.slow:
-            try:
-                reply = answer(sub, ctx, args, text)
-            except Exception as exc:
-                refused = slack_failure(exc)  # a refused Slack call is one line; a bug keeps its traceback
-                log.error("%s %s failed: %s", command, sub.name if sub else "?", refused or type(exc).__name__,
-                          exc_info=refused is None)
-                reply = Reply(msg.GENERIC_ERROR)
-            ack(response_type="ephemeral", **_payload(reply))
-            return
-        ack()
-        # Past the ack: an error here reaches the app's error handler, which answers with a short line.
-        reply = answer(sub, ctx, args, text)
-        respond(response_type="ephemeral", replace_original=False, **_payload(reply))
+    app.command(services.settings.slash_command)(on_command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.cli.common import CHATTY_LOGGERS, SECRET_BEARING_LOGGERS
 from bot.core.config import SETTINGS
 from bot.store.database import Store
 
@@ -37,6 +39,19 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A command run in-process (`main([...])`) configures logging: undo it, so no handler outlives its test."""
+    root = logging.getLogger()
+    handlers, levels = list(root.handlers), {name: logging.getLogger(name).level for name in _LOGGERS}
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+_LOGGERS = ("", *SECRET_BEARING_LOGGERS, *CHATTY_LOGGERS)
 _real_connect = socket.socket.connect
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
-from bot.alerts.engine import AlertService
 from bot.alerts.lifecycle import AlertStateError
 from bot.core.exposure import ExposureVerdict
 from bot.core.record import Record
@@ -20,6 +19,7 @@ from bot.slack.outbox import Outbox
 from bot.store import index
 from bot.store.database import Store
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
+from tests.wiring import alert_service
 
 CHANNEL = "C0ALERTS"
 ACCOUNT = "111122223333"
@@ -85,7 +85,7 @@ def wired(store: Store, slack_standin: SlackStandin) -> SimpleNamespace:  # noqa
         seen.append((account, bucket, region))
         return verdict()
 
-    service = AlertService(store, verdict_fn=verdict_fn, outbox=outbox)
+    service = alert_service(store, verdict_fn=verdict_fn, outbox=outbox)
     return SimpleNamespace(service=service, outbox=outbox, slack=slack_standin, store=store, verdicts=seen)
 
 
@@ -122,7 +122,12 @@ def test_second_event_on_same_bucket_is_a_thread_reply_and_an_update(wired: Simp
     assert wired.service.get(first.alert_id).severity == "critical"
     assert card[0].blocks[0]["text"]["text"].startswith(":rotating_light: CRITICAL: ")
     assert len(wired.service.findings(first.alert_id)) == 2
-    assert len(wired.verdicts) == 1  # the live check runs for new alerts only
+    # Worse news re-runs the live check (the card never shows a verdict older than the change it lists)
+    # and the thread reply is broadcast to the channel, with that fresh verdict in it.
+    assert len(wired.verdicts) == 2
+    posted = [c for c in wired.slack.accepted("chat.postMessage") if c.params.get("thread_ts")]
+    assert [c.params.get("reply_broadcast") for c in posted] == [True]
+    assert "Live check" in json.dumps(replies[0].blocks)
 
 
 def test_duplicate_event_does_nothing(wired: SimpleNamespace) -> None:
@@ -183,7 +188,7 @@ def test_exception_records_the_finding_but_posts_no_card(store: Store, slack_sta
     exception = SimpleNamespace(id=7, bucket=BUCKET, account=None, reason="public website", owner="U0WEB",
                                 expires_at=T0 + timedelta(days=30))
     asked: list[tuple[str | None, str | None]] = []
-    service = AlertService(store, outbox=outbox,
+    service = alert_service(store, outbox=outbox,
                            exceptions_fn=lambda b, a: asked.append((b, a)) or exception)  # type: ignore[func-returns-value]
     first = service.process([bpa(ALL_OFF)])
     again = service.process([make_record("PutBucketPolicy", {"bucketPolicy": PUBLIC_POLICY}, minutes=1)])
@@ -286,7 +291,7 @@ def test_a_failing_live_check_does_not_stop_the_card(store: Store, slack_standin
         raise RuntimeError("boom")
 
     outbox = Outbox(store, WebClient(token="xoxb-t", base_url=slack_standin.url), CHANNEL)
-    service = AlertService(store, verdict_fn=broken, outbox=outbox)
+    service = alert_service(store, verdict_fn=broken, outbox=outbox)
     service.process([bpa(ALL_OFF)])
     assert outbox.flush() == 1
     assert "Live check:* not done" in json.dumps(slack_standin.top_level()[0].blocks)
@@ -302,7 +307,7 @@ def test_an_alert_closed_while_a_finding_waits_for_the_lock_is_not_opened_unchec
         verdicts.append(bucket)
         return verdict()
 
-    service = AlertService(store, verdict_fn=verdict_fn, exceptions_fn=lambda b, a: exception if covered[0] else None)
+    service = alert_service(store, verdict_fn=verdict_fn, exceptions_fn=lambda b, a: exception if covered[0] else None)
     first = service.process([bpa(ALL_OFF)])[0]
     covered[0] = True  # an exception is added for the bucket...
     seen_open = service._open_for
@@ -324,4 +329,6 @@ def test_an_alert_closed_while_a_finding_waits_for_the_lock_is_not_opened_unchec
     assert [c.kind for c in third] == ["opened"]
     opened = service.get(third[0].alert_id)
     assert opened is not None and opened.verdict == verdict().line  # the live check ran for it
-    assert verdicts == [BUCKET, BUCKET]
+    # Two checks for the alerts that opened, and two re-checks for a finding added to an alert that was
+    # open when it arrived and closed before the lock was taken (so the finding was looked up again).
+    assert verdicts == [BUCKET] * 4

@@ -20,6 +20,7 @@ from bot.store.database import Store
 from detections import evaluate
 from detections.base import Change
 from tests.test_alerts import ALL_OFF, PUBLIC_POLICY, bpa, make_record, verdict
+from tests.wiring import alert_service, render_card
 
 EVIL = "<!channel> <https://evil.example|click> & `tick`"
 
@@ -29,7 +30,7 @@ def dicts(blocks: list[Any]) -> list[dict[str, Any]]:
 
 
 def open_alert(store: Store, *records: Record) -> tuple[AlertService, Alert]:
-    service = AlertService(store, verdict_fn=lambda a, b, r, k: verdict())
+    service = alert_service(store, verdict_fn=lambda a, b, r, k: verdict())
     alert_id = service.process(list(records))[0].alert_id
     alert = service.get(alert_id)
     assert alert is not None
@@ -38,7 +39,7 @@ def open_alert(store: Store, *records: Record) -> tuple[AlertService, Alert]:
 
 def test_card_content_links_and_buttons(store: Store) -> None:
     service, alert = open_alert(store, bpa(ALL_OFF, user_agent="aws-cli/2.15.0 Python/3.11"))
-    text, blocks = service.render_card(alert.id)
+    text, blocks = render_card(service, alert.id)
     assert validate_blocks(blocks) == []
     body = json.dumps(dicts(blocks), ensure_ascii=False)
     assert "bw-data-prod" in text and "sam@example.com" in text
@@ -106,7 +107,7 @@ def test_oversized_content_is_cut_with_a_note_not_rejected(store: Store) -> None
         identity={"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/" + "n" * 3000,
                   "userName": "n" * 3000, "accountId": "111122223333"}) for i in range(30)]
     service, alert = open_alert(store, *records)
-    text, blocks = service.render_card(alert.id)
+    text, blocks = render_card(service, alert.id)
     assert validate_blocks(blocks) == []
     body = json.dumps(dicts(blocks), ensure_ascii=False)
     assert "(truncated)" in body and "more findings in the thread" in body
@@ -134,7 +135,7 @@ def test_hostile_strings_are_escaped_everywhere(store: Store) -> None:
                          identity={"type": "IAMUser", "arn": f"arn:aws:iam::111122223333:user/{EVIL}",
                                    "userName": EVIL, "accountId": "111122223333"})
     service, alert = open_alert(store, record)
-    text, blocks = service.render_card(alert.id)
+    text, blocks = render_card(service, alert.id)
     reply_text, reply = finding_reply(alert, evaluate(record)[0])
     sent = json.dumps([text, dicts(blocks), reply_text, dicts(reply)], ensure_ascii=False)
     assert "<!channel>" not in sent and "<https://evil.example" not in sent
@@ -170,9 +171,9 @@ def test_mrkdwn_helpers() -> None:
 
 def test_corpus_records_render_within_limits(store: Store, corpus: Path) -> None:
     records = [Record(json.loads(line)["record"]) for line in (corpus / "events.jsonl").read_text().splitlines()]
-    service = AlertService(store)
+    service = alert_service(store)
     changes = service.process([r for r in records if evaluate(r)])
     assert changes
     for alert_id in {c.alert_id for c in changes}:
-        _, blocks = service.render_card(alert_id)
+        _, blocks = render_card(service, alert_id)
         assert validate_blocks(blocks) == []

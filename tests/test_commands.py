@@ -279,7 +279,7 @@ def test_who_changed_lookup_fallback_is_bounded_and_remembers_nothing_found(bot_
     from bot.sources.who_changed import LookupGuard
 
     guard = LookupGuard(max_running=1, wait=0)
-    bot_app.services.extra["who_changed_guard"] = guard
+    bot_app.services.who_changed_guard = guard
     now = datetime.now(UTC)
     bot_app.services.clock = lambda: now
     client = bot_app.services.aws.client("cloudtrail", ACCOUNT, "us-east-1")

@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,8 +14,7 @@ import pytest
 from moto import mock_aws
 from slack_sdk import WebClient
 
-from bot.alerts.engine import AlertService
-from bot.cli.common import CHATTY_LOGGERS, SECRET_BEARING_LOGGERS, _Ours, configure_logging
+from bot.cli.common import configure_logging
 from bot.core.config import Settings
 from bot.services.digest import DigestService
 from bot.services.scheduler import build_scheduler, guarded
@@ -25,20 +23,14 @@ from bot.store.database import Store
 from tests.slack_requests import RESPONDER, BotApp, bot_app, eventually  # noqa: F401
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
 from tests.test_alerts import ALL_OFF, bpa
+from tests.wiring import alert_service
 
 TOKEN = "xoxb-never-log-me-42"
 
 
 @pytest.fixture
-def restore_levels() -> Iterator[None]:
-    names = ("", *SECRET_BEARING_LOGGERS, *CHATTY_LOGGERS)
-    saved = {name: logging.getLogger(name).level for name in names}
-    yield
-    for name, level in saved.items():
-        logging.getLogger(name).setLevel(level)
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, _Ours)]:
-        root.removeHandler(handler)
+def restore_levels() -> None:
+    """conftest's _restore_logging undoes configure_logging after every test; named here for the reader."""
 
 
 def test_debug_logging_keeps_assumed_role_credentials_out(
@@ -132,7 +124,7 @@ def test_json_lines_carry_the_alert_id_and_no_token(
     out = io.StringIO()
     configure_logging("INFO", "json", stream=out)
     outbox = Outbox(store, WebClient(token=TOKEN, base_url=slack_standin.url), "C0ALERTS")
-    alert_id = AlertService(store, outbox=outbox).process([bpa(ALL_OFF)])[0].alert_id
+    alert_id = alert_service(store, outbox=outbox).process([bpa(ALL_OFF)])[0].alert_id
     slack_standin.fail_next("chat.postMessage", error="channel_not_found")
     logging.getLogger("bot.test").warning("a token %s pasted in a message", TOKEN)
     outbox.flush()

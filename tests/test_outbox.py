@@ -16,6 +16,7 @@ from bot.slack.outbox import CARD_FAILED, MAX_ATTEMPTS, Outbox, retry_handlers
 from bot.store.database import Store
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
 from tests.test_alerts import ALL_OFF, PUBLIC_POLICY, bpa, make_record
+from tests.wiring import alert_service, notifier_of, render_card
 
 CHANNEL = "C0ALERTS"
 TOKEN = "xoxb-never-log-me"
@@ -33,7 +34,7 @@ def wire(store: Store, url: str, *, handlers: bool = False) -> tuple[AlertServic
     clock = Clock()
     client = WebClient(token=TOKEN, base_url=url, retry_handlers=retry_handlers() if handlers else [])
     outbox = Outbox(store, client, CHANNEL, clock=clock)
-    return AlertService(store, outbox=outbox, clock=clock), outbox, clock
+    return alert_service(store, outbox=outbox, clock=clock), outbox, clock
 
 
 def open_one(service: AlertService) -> int:
@@ -59,7 +60,7 @@ def test_updates_coalesce_and_threads_wait_for_the_card(store: Store, slack_stan
     outbox.flush()  # the card fails: nothing else about this alert may go out
     service.process([make_record("PutBucketPolicy", {"bucketPolicy": PUBLIC_POLICY}, minutes=1)])
     service.transition(alert_id, "acknowledged", "U0ALICE")
-    service.note(alert_id, "a note")
+    notifier_of(service, store).note(alert_id, "a note")
     assert outbox.flush() == 0
     assert slack_standin.methods() == ["chat.postMessage"]
     card = next(r for r in outbox.pending() if r["kind"] == "card")
@@ -170,12 +171,12 @@ def test_two_processes_flushing_at_once_post_each_item_once(store: Store, slack_
     service, outbox, clock = wire(store, slack_standin.url)
     other_store = Store(store.path)  # its own connection, as `poll --once` beside the bot has
     other = Outbox(other_store, WebClient(token=TOKEN, base_url=slack_standin.url), CHANNEL, clock=clock)
-    other.render = service.render_card
+    other.render = notifier_of(service, store).render_card
     inner: list[int] = []
 
     def render_while_the_other_flushes(alert_id: int) -> tuple[str, list[Any]]:
         inner.append(other.flush())  # the other process runs its whole flush between our claim and our post
-        return service.render_card(alert_id)
+        return render_card(service, alert_id)
 
     outbox.render = render_while_the_other_flushes
     open_one(service)
@@ -198,7 +199,7 @@ def test_an_item_not_due_does_not_hold_up_newer_ones(store: Store, slack_standin
 def test_an_item_that_keeps_failing_is_set_aside_and_counted(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
     service, outbox, clock = wire(store, slack_standin.url)
     alert_id = open_one(service)
-    service.note(alert_id, "a note for the card's thread")
+    notifier_of(service, store).note(alert_id, "a note for the card's thread")
     slack_standin.fail_next("chat.postMessage", times=MAX_ATTEMPTS, status=500)
     for _ in range(MAX_ATTEMPTS):
         assert outbox.failed() == 0

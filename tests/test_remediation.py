@@ -43,6 +43,10 @@ class Alert:
     detection: str = "bucket_bpa_weakened"
     status: str = "open"
 
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("open", "acknowledged")
+
 
 class MotoAws:
     """Stands in for bot.aws.AwsClients: moto-backed clients, every request and its role recorded."""

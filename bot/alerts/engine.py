@@ -1,10 +1,10 @@
 """Alerts: one exposure incident per bucket (or account), its findings, its lifecycle, auto-resolve.
 
-open → acknowledged → fixed / accepted / resolved, every change a row in alert_history. Slack is
-never called from here: cards, thread replies and card updates go to the outbox in the same
-transaction as the change that caused them, and `Outbox.flush()` sends them. Which events count as
-a fix lives in bot.restore; how findings are stored in bot.finding_codec; their before values come
-from bot.prior; the Alert row and its statuses are in bot.lifecycle; thread wording in bot.messages.
+open → acknowledged → fixed / accepted / resolved, every change a row in alert_history. The engine
+knows nothing of Slack: it reports what happened as an `AlertEvent` (bot.alerts.events) to `notify`,
+inside the transaction that made the change, and a notifier (bot.slack.notifier) says it. Which
+events count as a fix lives in bot.alerts.restore; how findings are stored in bot.alerts.codec; their
+before values come from bot.alerts.prior; the Alert row and its statuses are in bot.alerts.lifecycle.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from sqlite_utils.db import Table
 
 from bot.alerts.codec import finding_dict, finding_from_json, finding_json
+from bot.alerts.events import AlertEvent, AlertEventKind, Notify, ignore
 from bot.alerts.lifecycle import (
     ALLOWED_FROM,
     CLOSED,
@@ -27,6 +28,7 @@ from bot.alerts.lifecycle import (
     AlertChange,
     AlertNotFound,
     AlertStateError,
+    AlertStatus,
     is_public_detection,
     resource_key,
 )
@@ -35,16 +37,15 @@ from bot.alerts.restore import Restoration, clear_covered, restoration, restored
 from bot.core.clock import iso, utcnow
 from bot.core.exposure import ExposureVerdict
 from bot.core.record import Record
-from bot.slack import cards
-from bot.slack import messages as msg
-from bot.slack.outbox import Outbox
 from bot.store.database import Store
-from detections import BY_ID, evaluate
+from detections import evaluate
 from detections.base import SEVERITIES, Finding
 
 log = logging.getLogger(__name__)
 
-REPLY_CAP = 5  # thread replies per detection per alert; a bulk upload of public objects must not flood
+# Live re-checks per detection per alert when findings are added: a bulk upload of public objects must
+# not cost thousands of AWS reads. Past it the card says its verdict predates the latest changes.
+RECHECK_CAP = 5
 
 # (account, bucket or None, region, object keys whose ACLs the alert is about) → the live verdict
 VerdictFn = Callable[[str, str | None, str, tuple[str, ...]], ExposureVerdict | None]
@@ -53,21 +54,18 @@ ExceptionsFn = Callable[[str | None, str | None], Any]
 
 
 class AlertService:
-    """Turns records into alerts and moves alerts through their lifecycle; Slack work goes to the outbox."""
+    """Turns records into alerts and moves alerts through their lifecycle; reports each change to `notify`."""
 
     def __init__(self, store: Store, *, verdict_fn: VerdictFn | None = None,
-                 exceptions_fn: ExceptionsFn | None = None, outbox: Outbox | None = None,
-                 clock: Callable[[], datetime] = utcnow, alias_fn: Callable[[str], str | None] | None = None):
+                 exceptions_fn: ExceptionsFn | None = None, notify: Notify = ignore,
+                 clock: Callable[[], datetime] = utcnow):
         self.store = store
         self.verdict_fn = verdict_fn
         self.exceptions_fn = exceptions_fn
-        self.outbox = outbox
+        self.notify = notify
         self.clock = clock
-        self.alias_fn = alias_fn
         # One writer of alerts per process: a poll thread and a button press must not both open a card.
         self._lock = threading.RLock()
-        if outbox is not None and outbox.render is None:
-            outbox.render = self.render_card
 
     def _t(self, name: str) -> Table:
         return self.store.db.table(name)
@@ -78,7 +76,7 @@ class AlertService:
         return Alert.from_row(rows[0]) if rows else None
 
     def open_alerts(self, *, limit: int | None = None) -> list[Alert]:
-        rows = self._t("alerts").rows_where(f"status IN {OPEN}", order_by="opened_at desc", limit=limit)
+        rows = self._t("alerts").rows_where("status IN (?, ?)", list(OPEN), order_by="opened_at desc", limit=limit)
         return [Alert.from_row(r) for r in rows]
 
     def count_open(self) -> int:
@@ -115,13 +113,6 @@ class AlertService:
     def history(self, alert_id: int) -> list[dict[str, Any]]:
         return list(self._t("alert_history").rows_where("alert_id = ?", [alert_id], order_by="id"))
 
-    def render_card(self, alert_id: int) -> tuple[str, list[Any]]:
-        """The card as it should look now (the outbox calls this at send time)."""
-        alert = self.get(alert_id)
-        if alert is None:
-            raise AlertNotFound(f"alert {alert_id} does not exist")
-        alias = self.alias_fn(alert.account) if self.alias_fn else None
-        return cards.alert_card(alert, self.finding_objects(alert_id), alert.exposure, account_alias=alias)
 
     # ---- records in ----------------------------------------------------------------------------
     def process(self, records: Iterable[Record]) -> list[AlertChange]:
@@ -159,33 +150,48 @@ class AlertService:
             return None
         finding = with_before(self.store.db, finding)  # "BlockPublicAcls: on → off", not "? → false"
         verdict = exception = None
-        # Slow look-ups (AWS reads) happen outside the lock, and only a new alert needs them. If the
-        # open alert seen without the lock is closed before the lock is taken, look them up and retry:
-        # no alert may open without the allow-list check and the live verdict.
+        # Slow look-ups (AWS reads) happen outside the lock. A new alert needs the allow-list check and
+        # the live verdict; a later finding on an open alert needs a fresh verdict (the card must not
+        # show one older than the change it reports). If what was seen without the lock has moved on
+        # by the time the lock is taken, look again: the second attempt always looks.
         for attempt in range(2):
-            looked = attempt > 0 or self._open_for(key) is None
+            seen = self._open_for(key)
+            looked = attempt > 0 or seen is None or self._rechecks(seen, finding)
             if looked:
-                exception, verdict = self._lookups(key, finding)
+                exception, verdict = self._lookups(key, finding, seen, with_exception=attempt > 0 or seen is None)
             with self._lock, self.store.atomic():
                 if self._seen(finding):
                     return None
                 current = self._open_for(key)
+                if attempt == 0 and (current.id if current else None) != (seen.id if seen else None):
+                    continue  # opened or closed meanwhile: look again with what is true now
                 if current is not None:
-                    return self._add(current, finding)
-                if looked:
-                    if exception is not None:
-                        return self._suppress(key, finding, exception)
-                    return self._open(key, finding, verdict)
+                    return self._add(current, finding, verdict)
+                if exception is not None:
+                    return self._suppress(key, finding, exception)
+                return self._open(key, finding, verdict)
         raise AssertionError("unreachable: the second attempt always looks up")
 
-    def _lookups(self, key: str, finding: Finding) -> tuple[Any, ExposureVerdict | None]:
-        """The covering exception, else the live verdict (None when unwired or failing)."""
-        exception = self._exception_for(finding)
+    def _rechecks(self, alert: Alert, finding: Finding) -> bool:
+        """Whether adding `finding` to the open `alert` re-reads the live state (see RECHECK_CAP)."""
+        if self.verdict_fn is None:
+            return False
+        if _worse(alert, finding):
+            return True
+        sql = "SELECT count(*) FROM alert_findings WHERE alert_id = ? AND detection = ?"
+        return int(self.store.db.execute(sql, [alert.id, finding.detection]).fetchone()[0]) < RECHECK_CAP
+
+    def _lookups(self, key: str, finding: Finding, alert: Alert | None, *,
+                 with_exception: bool) -> tuple[Any, ExposureVerdict | None]:
+        """The covering exception (for a new alert), else the live verdict (None when unwired or failing)."""
+        exception = self._exception_for(finding) if with_exception else None
         if exception is not None or self.verdict_fn is None:
             return exception, None
         try:
-            keys = (finding.object_key,) if finding.object_key else ()
-            return None, self.verdict_fn(finding.account, finding.bucket, finding.region, keys)
+            keys = {finding.object_key} if finding.object_key else set()
+            if alert is not None:  # the objects the alert already names are part of its verdict too
+                keys |= {f.object_key for f in self.finding_objects(alert.id) if f.object_key}
+            return None, self.verdict_fn(finding.account, finding.bucket, finding.region, tuple(sorted(keys)))
         except Exception:
             log.exception("live verdict failed for %s", key)
             return None, None
@@ -234,8 +240,7 @@ class AlertService:
         else:
             alert_id = self._new_alert(key, finding, "open", **extra)
             kind = "opened"
-        if self.outbox is not None:
-            self.outbox.enqueue_card(alert_id)
+        self.notify(AlertEvent(AlertEventKind.OPENED, alert_id))
         status = "resolved" if later else "open"
         return AlertChange(alert_id, kind, finding.event_id, finding.detection, status)
 
@@ -259,23 +264,20 @@ class AlertService:
                                        closed_at=iso(self.clock()), close_reason=reason)
         return AlertChange(alert_id, "suppressed", finding.event_id, finding.detection, "accepted")
 
-    def _add(self, alert: Alert, finding: Finding) -> AlertChange:
+    def _add(self, alert: Alert, finding: Finding, verdict: ExposureVerdict | None) -> AlertChange:
         self._insert_finding(alert.id, finding)
         updates: dict[str, Any] = {"updated_at": iso(self.clock())}
-        worse = SEVERITIES.index(finding.severity) < SEVERITIES.index(alert.severity)
-        if worse or (finding.public and not is_public_detection(alert.detection)):
+        worse = _worse(alert, finding)
+        if worse:
             # The card's header names the worst thing that happened (a precursor that became an exposure).
             updates.update(detection=finding.detection, title=finding.title, severity=finding.severity)
+        if verdict is not None:
+            updates.update(verdict=verdict.line, verdict_json=verdict.to_json())
         self._t("alerts").update(alert.id, updates)
-        if self.outbox is not None:
-            sql = "SELECT count(*) FROM alert_findings WHERE alert_id = ? AND detection = ?"
-            same = self.store.db.execute(sql, [alert.id, finding.detection]).fetchone()[0]
-            if same <= REPLY_CAP:
-                self.outbox.enqueue_thread(alert.id, *cards.finding_reply(alert, finding))
-            elif same == REPLY_CAP + 1:  # counts only grow, under the lock: this note is posted once
-                name = BY_ID[finding.detection].name if finding.detection in BY_ID else finding.detection
-                self.outbox.enqueue_thread(alert.id, *cards.thread_note(msg.reply_cap_note(name, REPLY_CAP)))
-            self.outbox.enqueue_update(alert.id)
+        sql = "SELECT count(*) FROM alert_findings WHERE alert_id = ? AND detection = ?"
+        same = int(self.store.db.execute(sql, [alert.id, finding.detection]).fetchone()[0])
+        kind = AlertEventKind.ESCALATED if worse else AlertEventKind.FINDING_ADDED
+        self.notify(AlertEvent(kind, alert.id, finding, same_detection=same))
         return AlertChange(alert.id, "added", finding.event_id, finding.detection, alert.status)
 
     def _restore(self, record: Record, restored: Restoration, opens: list[str]) -> list[AlertChange]:
@@ -289,22 +291,22 @@ class AlertService:
                 return []
             left = sorted({*left, *opens})
             if left:
-                if self.outbox is not None:
-                    self.outbox.enqueue_thread(alert.id, *cards.thread_note(msg.partial_note(restored.reason, left)))
+                self.notify(AlertEvent(AlertEventKind.PARTLY_RESTORED, alert.id, reason=restored.reason,
+                                       still_open=tuple(left)))
                 return [AlertChange(alert.id, "partial", record.event_id, "", alert.status)]
             done = self.transition(alert.id, "resolved", record.actor.display, restored.reason)
-            if self.outbox is not None:
-                self.outbox.enqueue_thread(alert.id, *cards.thread_note(msg.resolved_note(restored.reason)))
+            self.notify(AlertEvent(AlertEventKind.RESOLVED, alert.id, reason=restored.reason))
             return [AlertChange(alert.id, "resolved", record.event_id, "", done.status)]
 
     # ---- lifecycle -----------------------------------------------------------------------------
-    def transition(self, alert_id: int, to_status: str, who: str, note: str = "", *,
+    def transition(self, alert_id: int, to_status: AlertStatus | str, who: str, note: str = "", *,
                    expect: tuple[str, ...] | None = None, slack_user: bool = False) -> Alert:
         """Compare-and-set the status; AlertStateError (with the current status) if it moved on already.
 
         `slack_user`: `who` is a Slack user id (a press), so the card may mention them; otherwise it
         is an AWS actor's or the bot's name, shown as text.
         """
+        to_status = AlertStatus(to_status)
         allowed = expect if expect is not None else ALLOWED_FROM[to_status]
         now = iso(self.clock())
         with self._lock, self.store.atomic() as db:
@@ -328,26 +330,17 @@ class AlertService:
                 if cursor.rowcount == 1:
                     break
             self._history(alert_id, who, current.status, to_status, note)
-            if self.outbox is not None:
-                self.outbox.enqueue_update(alert_id)
+            self.notify(AlertEvent(AlertEventKind.CHANGED, alert_id))
         updated = self.get(alert_id)
         assert updated is not None
         return updated
 
     def reopen(self, alert_id: int, why: str) -> Alert:
         """A closed alert back to open (an exception expired and the bucket is still public)."""
-        alert = self.transition(alert_id, "open", SYSTEM, why)
-        if self.outbox is not None:
-            if alert.ts:
-                self.outbox.enqueue_thread(alert_id, *cards.thread_note(msg.reopened_note(why)))
-            else:
-                self.outbox.enqueue_card(alert_id)  # Accepted by an exception, never posted: post it now.
+        with self._lock, self.store.atomic():
+            alert = self.transition(alert_id, "open", SYSTEM, why)
+            self.notify(AlertEvent(AlertEventKind.REOPENED, alert_id, reason=why, was_posted=bool(alert.ts)))
         return alert
-
-    def note(self, alert_id: int, mrkdwn_text: str) -> None:
-        """A line in the card's thread (`mrkdwn_text` must already be escaped where caller-chosen)."""
-        if self.outbox is not None:
-            self.outbox.enqueue_thread(alert_id, *cards.thread_note(mrkdwn_text))
 
     def set_verdict(self, alert_id: int, verdict: ExposureVerdict) -> None:
         """Store a fresh live verdict (after a fix or a re-check) and update the card."""
@@ -355,8 +348,7 @@ class AlertService:
             values = {"verdict": verdict.line, "verdict_json": verdict.to_json(),
                       "updated_at": iso(self.clock())}
             self._t("alerts").update(alert_id, values)
-            if self.outbox is not None:
-                self.outbox.enqueue_update(alert_id)
+            self.notify(AlertEvent(AlertEventKind.CHANGED, alert_id))
 
     def recheck(self, alert_id: int) -> ExposureVerdict | None:
         """Re-read the live state for an alert and store it; None when no verdict function is wired."""
@@ -368,3 +360,9 @@ class AlertService:
         if verdict is not None:
             self.set_verdict(alert_id, verdict)
         return verdict
+
+
+def _worse(alert: Alert, finding: Finding) -> bool:
+    """Whether `finding` makes the open alert worse: a higher severity, or public access after a precursor."""
+    higher = SEVERITIES.index(finding.severity) < SEVERITIES.index(alert.severity)
+    return higher or (finding.public and not is_public_detection(alert.detection))

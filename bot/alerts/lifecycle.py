@@ -8,15 +8,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from bot.core.clock import parse_iso
 from bot.core.exposure import ExposureVerdict
 from detections import BY_ID
 
-OPEN = ("open", "acknowledged")
-CLOSED = ("fixed", "accepted", "resolved")
-ALLOWED_FROM = {"acknowledged": ("open",), "fixed": OPEN, "accepted": OPEN, "resolved": OPEN, "open": CLOSED}
+
+class AlertStatus(StrEnum):
+    """open → acknowledged → fixed / accepted / resolved; a closed alert can be opened again."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    FIXED = "fixed"  # a responder pressed Fix
+    ACCEPTED = "accepted"  # marked as expected (an exception, or the bucket's tag)
+    RESOLVED = "resolved"  # a later event restored the block
+
+
+OPEN = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
+CLOSED = (AlertStatus.FIXED, AlertStatus.ACCEPTED, AlertStatus.RESOLVED)
+ALLOWED_FROM: dict[AlertStatus, tuple[AlertStatus, ...]] = {
+    AlertStatus.ACKNOWLEDGED: (AlertStatus.OPEN,),
+    AlertStatus.FIXED: OPEN,
+    AlertStatus.ACCEPTED: OPEN,
+    AlertStatus.RESOLVED: OPEN,
+    AlertStatus.OPEN: CLOSED,
+}
 SYSTEM = "bucketwatch"
 
 
@@ -48,7 +66,7 @@ class Alert:
     detection: str
     severity: str
     title: str
-    status: str
+    status: AlertStatus
     opened_at: datetime | None
     updated_at: datetime | None
     first_event_id: str
@@ -89,6 +107,7 @@ class Alert:
         for name in ("opened_at", "updated_at", "acknowledged_at", "closed_at"):
             values[name] = parse_iso(values[name])
         values["bucket"] = values["bucket"] or None
+        values["status"] = AlertStatus(values["status"])
         values["closed_by_slack"] = bool(values["closed_by_slack"])
         return cls(**values)
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot.alerts.lifecycle import CLOSED
 from bot.aws.bpa import BpaAction, FixPlan, action_for, explain
 from bot.aws.clients import AWS_ERRORS
 from bot.aws.remediation_store import AlertLike, Remediation, RemediationRows
@@ -158,7 +157,7 @@ class Remediator:
         live = self.live_fix(alert.id)
         if live is not None and live.status == "applied":
             return _already_fixed(live)
-        if alert.status in CLOSED:
+        if not alert.is_open:
             message = f"Alert #{alert.id} is already {alert.status}; nothing was changed."
             return FixOutcome("already_closed", message, alert.id)
         return None

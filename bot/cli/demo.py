@@ -15,10 +15,10 @@ NOT_INSTALLED = (
 def cli_demo(args: argparse.Namespace) -> int:
     """Run the `demo` package's story when it is importable (a clone), else say how to get it."""
     try:
-        world = importlib.import_module("demo.world")
+        story = importlib.import_module("demo.story")
     except ModuleNotFoundError as exc:
-        if exc.name not in ("demo", "demo.world", "moto", "standins"):
+        if exc.name not in ("demo", "demo.story", "moto", "standins"):
             raise
         print(NOT_INSTALLED, file=sys.stderr)
         return 2
-    return int(world.main(quiet=bool(getattr(args, "quiet", False))))
+    return int(story.main(quiet=bool(getattr(args, "quiet", False))))

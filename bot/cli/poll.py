@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from bot.app import build_services, build_web_client
 from bot.aws.clients import AwsClients
 from bot.cli.common import configure, open_store
@@ -82,7 +84,6 @@ def cli_backfill(args: argparse.Namespace) -> int:
     poller = _open(settings)
     bar = None
     if sys.stderr.isatty():
-        from tqdm import tqdm
 
         bar = tqdm(total=len(poller.targets), unit="account-region", file=sys.stderr, leave=False)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from tqdm import tqdm
 
 from bot.aws.clients import AwsClients
 from bot.cli.common import open_store
@@ -44,7 +45,6 @@ def format_finding(finding: Finding) -> str:
 def _progress(total: int, enabled: bool) -> Any:
     if not enabled or total < 20 or not sys.stderr.isatty():
         return None
-    from tqdm import tqdm
 
     return tqdm(total=total, unit="file", file=sys.stderr, leave=False)
 

@@ -202,10 +202,7 @@ _BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def _default(name: str) -> Callable[[], Any]:
-    """A setting's table default, read as the environment would be: the dataclass field's factory.
-
-    A factory, so that DB_PATH's `~` expands when Settings is built, not when this module is imported.
-    """
+    """The table default, read as the environment would be; a factory so `~` expands when Settings is built."""
     setting = _BY_NAME[name]
     return lambda: setting.read(None)
 
@@ -399,8 +396,4 @@ def settings_problems(settings: Settings) -> list[str]:
 def settings_help() -> str:
     """The settings table as aligned text (for --help and doctor)."""
     width = max(len(s.name) for s in SETTINGS)
-    lines = []
-    for s in SETTINGS:
-        default = "(none)" if not s.default else s.default
-        lines.append(f"  {s.name:<{width}}  {s.help} Default: {default}")
-    return "\n".join(lines)
+    return "\n".join(f"  {s.name:<{width}}  {s.help} Default: {s.default or '(none)'}" for s in SETTINGS)

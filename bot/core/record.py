@@ -9,12 +9,15 @@ hostile or truncated record yields empty values, never an exception.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar, cast
 
 S3_SOURCE = "s3.amazonaws.com"
+T = TypeVar("T")
+_UNSET = object()
 
 
 def deep_get(obj: Any, *keys: str | int, default: Any = None) -> Any:
@@ -175,6 +178,14 @@ class Record:
 
     def get(self, *keys: str | int, default: Any = None) -> Any:
         return deep_get(self.raw, *keys, default=default)
+
+    def memo(self, key: str, compute: Callable[[Record], T]) -> T:
+        """A value derived from this record, computed once: the findings, for one, are asked for by the
+        poller, the who-changed index and the alert engine, and travel with the record between them."""
+        found = self.__dict__.get(key, _UNSET)
+        if found is _UNSET:
+            found = self.__dict__[key] = compute(self)
+        return cast("T", found)
 
     @cached_property
     def event_id(self) -> str:

@@ -1,15 +1,15 @@
-"""The services handlers and jobs use, wired once by `create_app` and passed down.
+"""The services handlers and jobs use, wired once by `bot.app.build_services` and passed down.
 
-Each field is a concrete class from its own module; Slack handlers and scheduler jobs receive
-this bundle (`register(app, services)`) and never build clients themselves.
+Each field is a concrete class from its own module; Slack listeners (through bolt's context) and
+scheduler jobs receive this bundle and never build clients themselves. The operations a press or a
+subcommand performs live beside it: acknowledge, remediate, allow, who_changed, status.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from slack_sdk import WebClient
 
@@ -21,9 +21,12 @@ from bot.aws.remediation import Remediator
 from bot.core.clock import utcnow
 from bot.core.config import Settings
 from bot.services.digest import DigestService
+from bot.slack.home import HomeTab
+from bot.slack.notifier import SlackNotifier
 from bot.slack.outbox import Outbox
 from bot.slack.permissions import Permissions
 from bot.sources.poller import Poller
+from bot.sources.who_changed import LookupGuard
 from bot.store.database import Store
 
 
@@ -34,6 +37,7 @@ class Services:
     slack: WebClient
     aws: AwsClients
     alerts: AlertService
+    notifier: SlackNotifier  # says what the engine reports; thread notes from presses go through it too
     outbox: Outbox
     remediator: Remediator
     exceptions: ExceptionList
@@ -41,5 +45,7 @@ class Services:
     permissions: Permissions
     digest: DigestService
     poller: Poller
+    home: HomeTab
+    # One per bot: the LookupEvents fallback of who-changed is bounded however many people ask at once.
+    who_changed_guard: LookupGuard
     clock: Callable[[], datetime] = utcnow
-    extra: dict[str, Any] = field(default_factory=dict)

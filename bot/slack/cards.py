@@ -261,8 +261,10 @@ def emoji_plain(emoji: str) -> str:
     return emoji + " " if emoji.startswith(":") else ""
 
 
-def finding_reply(alert: Alert, finding: Finding) -> tuple[str, list[Block]]:
-    """A later finding on the same incident, as a reply in the card's thread."""
+def finding_reply(
+    alert: Alert, finding: Finding, *, verdict: ExposureVerdict | None = None
+) -> tuple[str, list[Block]]:
+    """A later finding on the same incident, as a reply in the card's thread (with the live check when given)."""
     emoji = SEVERITY_EMOJI.get(finding.severity, ":red_circle:")
     body = [
         f"{emoji} *{escape(finding.title)}*",
@@ -271,6 +273,8 @@ def finding_reply(alert: Alert, finding: Finding) -> tuple[str, list[Block]]:
         f"{slack_date(finding.event_time)}",
     ]
     body += [f"• {code(c.what)}: {escape(c.before)} → {escape(c.after)}" for c in finding.changes[:10]]
+    if verdict is not None:
+        body.append(verdict_text(verdict))
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(body), SECTION_TEXT)))
     ]

@@ -82,7 +82,7 @@ def no_open_alert_on(bucket: str) -> str:
 
 
 def alert_line(alert: Alert) -> str:
-    state = alert.status
+    state: str = alert.status
     if alert.status == "acknowledged":
         state = f"acknowledged by {user(alert.acknowledged_by)}"
     return (

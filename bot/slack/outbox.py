@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -153,10 +154,14 @@ class Outbox:
                 return None  # The card renders from the store when it is sent.
             return self._pending(alert_id, "update") or self._insert(alert_id, "update")
 
-    def enqueue_thread(self, alert_id: int, text: str, blocks: list[Any] | None = None) -> int:
-        """A reply in the card's thread (waits until the card is posted)."""
+    def enqueue_thread(self, alert_id: int, text: str, blocks: list[Any] | None = None, *,
+                       broadcast: bool = False) -> int:
+        """A reply in the card's thread (waits until the card is posted); `broadcast`: also in the channel."""
+        payload: dict[str, Any] = {"text": text, "blocks": _blocks(blocks)}
+        if broadcast:
+            payload["reply_broadcast"] = True
         with self.store.atomic():
-            return self._insert(alert_id, "thread", {"text": text, "blocks": _blocks(blocks)})
+            return self._insert(alert_id, "thread", payload)
 
     def enqueue_message(self, text: str, blocks: list[Any] | None = None) -> int:
         """A top-level message in the alert channel that belongs to no alert (reminders, digest)."""
@@ -197,6 +202,27 @@ class Outbox:
             return self._flush(limit)
         finally:
             self._flushing.release()
+
+    def flush_for(self, alert_id: int, *, wait: float = 3.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Send what a press queued for one alert now (card update, thread lines), not at the next job.
+
+        When another thread holds the flush lock its pass may have missed these rows: go again shortly,
+        for at most `wait` seconds (then the scheduler's next flush sends them)."""
+        deadline = time.monotonic() + wait
+        while True:
+            self.flush()
+            if not self._due_for(alert_id) or time.monotonic() > deadline:
+                return
+            sleep(0.05)
+
+    def _due_for(self, alert_id: int) -> bool:
+        """Items of this alert not tried yet that could be sent now (its card is posted, or it is the card)."""
+        row = self.store.db.execute(
+            "SELECT count(*) FROM outbox o JOIN alerts a ON a.id = o.alert_id WHERE o.alert_id = ?"
+            " AND o.sent_at IS NULL AND o.attempts = 0 AND (a.ts IS NOT NULL OR o.kind = 'card')",
+            [alert_id],
+        ).fetchone()
+        return bool(row and row[0])
 
     def _claim(self, row: dict[str, Any]) -> bool:
         """Take the item for this process (a lease), so another process flushing now skips it."""
@@ -343,6 +369,7 @@ class Outbox:
             thread_ts=ts,
             text=payload.get("text", ""),
             blocks=payload.get("blocks") or None,
+            reply_broadcast=True if payload.get("reply_broadcast") else None,
             unfurl_links=False,
             unfurl_media=False,
         )

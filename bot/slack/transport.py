@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from waitress.server import BaseWSGIServer
+from waitress.server import BaseWSGIServer, create_server
 
 from bot.core.config import ConfigError, Settings
 
@@ -32,7 +33,6 @@ def serve_http(
     if not settings.slack_signing_secret:
         # With an empty secret anyone could compute a valid signature.
         raise ConfigError("SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
-    from waitress.server import create_server
 
     server = create_server(
         SlackRequestHandler(app, path=EVENTS_PATH),
@@ -71,6 +71,5 @@ def start_http_thread(
 
 def socket_mode_handler(app: App, settings: Settings) -> Any:
     """bolt's Socket Mode handler on slack-sdk's built-in WebSocket client (no extra dependency)."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     return SocketModeHandler(app, app_token=settings.slack_app_token, web_client=app.client)

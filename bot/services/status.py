@@ -1,0 +1,53 @@
+"""Reads anyone may ask for: the open alerts, the allow list, the bot's status, the digest now."""
+
+from __future__ import annotations
+
+from bot.services import Services
+from bot.services.reply import Reply
+from bot.slack import messages as msg
+from bot.slack.blocks import sections
+from bot.sources.state import quarantine_counts
+
+# More than one Slack message can hold (about 47 alert lines): the rest is counted, not rendered.
+ALERTS_LISTED = 60
+
+
+def open_alerts(services: Services) -> Reply:
+    # Only what can fit in one message is read and rendered; the total comes from a count.
+    total = services.alerts.count_open()
+    if not total:
+        return Reply(msg.NO_OPEN_ALERTS)
+    alerts = services.alerts.open_alerts(limit=ALERTS_LISTED)
+    head = f"*Open alerts ({total})*, newest first"
+    return Reply(head, sections(head, [msg.alert_line(a) for a in alerts], total=total))
+
+
+def allowlist(services: Services) -> Reply:
+    rows = services.exceptions.list_active()
+    if not rows:
+        return Reply(msg.NO_EXCEPTIONS)
+    head = f"*Active exceptions ({len(rows)})*, soonest to end first"
+    return Reply(head, sections(head, [msg.exception_line(r) for r in rows]))
+
+
+def status(services: Services) -> Reply:
+    """Sources' health, open alerts, dry-run mode, who may fix, Slack messages waiting or given up."""
+    s, settings = services, services.settings
+    head = msg.status_summary(
+        open_count=s.alerts.count_open(),
+        mode="Socket Mode" if settings.socket_mode else "HTTP",
+        dry_run=s.remediator.dry_run,
+        pending=len(s.outbox.pending()),
+        responders=s.permissions.describe("fix, undo and allow"),
+        failed=s.outbox.failed(),
+    )
+    lines = [msg.health_line(h) for h in s.poller.health()] or [msg.NO_SOURCES]
+    quarantined = quarantine_counts(s.store)
+    if quarantined:
+        lines.append(msg.quarantine_line(quarantined))
+    return Reply(head, sections(head, lines))
+
+
+def digest_now(services: Services) -> Reply:
+    digest = services.digest.build(services.clock())
+    return Reply(digest.text, list(digest.blocks))

@@ -1,0 +1,76 @@
+"""Says in Slack what the alert engine reports: cards, thread replies and card updates, through the outbox.
+
+The engine calls the notifier inside the transaction that changed the alert, so each outbox row
+commits (or rolls back) with the change that caused it; `Outbox.flush()` sends them later. A card is
+rendered from the store when it is sent (`render_card`), so it always shows the alert as it is then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.alerts.engine import AlertService
+from bot.alerts.events import AlertEvent, AlertEventKind
+from bot.alerts.lifecycle import AlertNotFound
+from bot.slack import cards
+from bot.slack import messages as msg
+from bot.slack.outbox import Outbox
+from detections import BY_ID
+
+# Thread replies per detection per alert: a bulk upload of public objects must not flood the thread.
+REPLY_CAP = 5
+
+
+class SlackNotifier:
+    """The engine's `notify`: each AlertEvent becomes outbox items; also the card renderer the outbox uses."""
+
+    def __init__(self, alerts: AlertService, outbox: Outbox, *,
+                 alias_fn: Callable[[str], str | None] | None = None):
+        self.alerts, self.outbox, self.alias_fn = alerts, outbox, alias_fn
+        outbox.render = self.render_card
+
+    def __call__(self, event: AlertEvent) -> None:
+        kind, alert_id = event.kind, event.alert_id
+        if kind is AlertEventKind.OPENED:
+            self.outbox.enqueue_card(alert_id)
+        elif kind in (AlertEventKind.FINDING_ADDED, AlertEventKind.ESCALATED):
+            self._finding(event)
+            self.outbox.enqueue_update(alert_id)
+        elif kind is AlertEventKind.PARTLY_RESTORED:
+            self.note(alert_id, msg.partial_note(event.reason, list(event.still_open)))
+        elif kind is AlertEventKind.RESOLVED:
+            self.note(alert_id, msg.resolved_note(event.reason))
+        elif kind is AlertEventKind.REOPENED:
+            if event.was_posted:
+                self.note(alert_id, msg.reopened_note(event.reason))
+            else:
+                self.outbox.enqueue_card(alert_id)  # Accepted by an exception, never posted: post it now.
+        else:
+            self.outbox.enqueue_update(alert_id)
+
+    def _finding(self, event: AlertEvent) -> None:
+        alert, finding = self.alerts.get(event.alert_id), event.finding
+        if alert is None or finding is None:
+            return
+        escalated = event.kind is AlertEventKind.ESCALATED
+        if escalated or event.same_detection <= REPLY_CAP:
+            # Worse news is broadcast to the channel too, with the live check taken after the change.
+            text, blocks = cards.finding_reply(alert, finding, verdict=alert.exposure if escalated else None)
+            self.outbox.enqueue_thread(alert.id, text, blocks, broadcast=escalated)
+        elif event.same_detection == REPLY_CAP + 1:  # counts only grow: this note is posted once
+            name = BY_ID[finding.detection].name if finding.detection in BY_ID else finding.detection
+            self.note(alert.id, msg.reply_cap_note(name, REPLY_CAP))
+
+    def note(self, alert_id: int, mrkdwn_text: str) -> None:
+        """A line in the card's thread (`mrkdwn_text` must already be escaped where caller-chosen)."""
+        self.outbox.enqueue_thread(alert_id, *cards.thread_note(mrkdwn_text))
+
+    def render_card(self, alert_id: int) -> tuple[str, list[Any]]:
+        """The card as it should look now (the outbox calls this at send time)."""
+        alert = self.alerts.get(alert_id)
+        if alert is None:
+            raise AlertNotFound(f"alert {alert_id} does not exist")
+        alias = self.alias_fn(alert.account) if self.alias_fn else None
+        findings = self.alerts.finding_objects(alert_id)
+        return cards.alert_card(alert, findings, alert.exposure, account_alias=alias)
