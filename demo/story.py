@@ -247,7 +247,7 @@ def _object_made_public(demo: Demo, key: str = "2026/salaries.xlsx",
     record.update(eventID=event_id, eventName="PutObjectAcl", eventCategory="Data", managementEvent=False)
     record["requestParameters"] = {"bucketName": "hr-reports", "Host": "hr-reports.s3.us-east-1.amazonaws.com",
                                    "key": key, "acl": "", "x-amz-acl": "public-read"}
-    return record
+    return dict(record)
 
 
 def _brett_public_policy(demo: Demo) -> dict[str, Any]:
@@ -263,7 +263,7 @@ def _brett_public_policy(demo: Demo) -> dict[str, Any]:
     record["eventName"] = "PutBucketPolicy"
     record["requestParameters"] = {"bucketName": BRETT_BUCKET, "Host": f"{BRETT_BUCKET}.s3.us-east-1.amazonaws.com",
                                    "policy": "", "bucketPolicy": policy}
-    return record
+    return dict(record)
 
 
 def main(*, quiet: bool = False) -> int:

@@ -1,7 +1,8 @@
 """Account Block Public Access deleted: DeleteAccountPublicAccessBlock removes the account-wide guard."""
 
+from bot.core.bpa import FLAGS
 from bot.core.record import Record
-from detections.base import FLAGS, Change, Detection
+from detections.base import Change, Detection
 
 
 def rule(record: Record) -> bool:

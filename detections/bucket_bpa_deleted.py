@@ -1,7 +1,8 @@
 """Bucket Block Public Access deleted: DeleteBucketPublicAccessBlock leaves all four flags off."""
 
+from bot.core.bpa import FLAGS
 from bot.core.record import Record
-from detections.base import FLAGS, Change, Detection
+from detections.base import Change, Detection
 
 
 def rule(record: Record) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.slack.cards import SECTION_TEXT
+from bot.slack.blocks import SECTION_TEXT
 from bot.slack.mrkdwn import truncate
 from bot.slack.permissions import slack_error
 

@@ -14,7 +14,8 @@ import pytest
 from bot.alerts.engine import AlertService
 from bot.alerts.lifecycle import Alert
 from bot.core.record import Record
-from bot.slack.cards import alert_card, finding_reply, validate_blocks
+from bot.slack.blocks import validate_blocks
+from bot.slack.cards import alert_card, finding_reply
 from bot.slack.mrkdwn import code, escape, slack_date, truncate
 from bot.store.database import Store
 from detections import evaluate

@@ -16,10 +16,11 @@ import sqlite_utils
 from isal import isal_zlib
 
 from bot.alerts.restore import acl_said
+from bot.core.bpa import FLAGS
 from bot.core.clock import iso
 from bot.core.policy import evaluate_policy
 from bot.core.record import Record, text
-from detections.base import FLAGS, Change, Finding, acl_verdict, bpa_config, bpa_flags, find_key
+from detections.base import Change, Finding, acl_verdict, bpa_config, bpa_flags, find_key
 
 UNKNOWN = "unknown"
 # Enough earlier writes to find the one that matters when access points share the account's rows.

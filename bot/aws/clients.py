@@ -69,7 +69,7 @@ ClientFactory = Callable[[boto3.Session, str, str, Config], Any]
 
 
 def _default_client(session: boto3.Session, service: str, region: str, config: Config) -> Any:
-    client = session.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+    client = session.client(service, region_name=region, config=config)
     if service == "s3control" and not client.meta.endpoint_url.endswith((".amazonaws.com", ".amazonaws.com.cn")):
         client.meta.events.register("before-sign.s3-control.*", _unprefix_account_host)
     return client
@@ -88,7 +88,7 @@ def _unprefix_account_host(request: Any, **kwargs: Any) -> None:
         request.url = urlunsplit(parts._replace(netloc=rest))
 
 
-class _RoleProvider(CredentialProvider):
+class _RoleProvider(CredentialProvider):  # type: ignore[misc]  # botocore ships no type hints
     """Hands botocore the role's refreshing credentials as the session's only credential source."""
 
     METHOD = "assume-role"

@@ -76,7 +76,7 @@ def read_ownership(s3: Any, bucket: str, denied: list[str]) -> str | Missing:
     if isinstance(got, dict):
         rules = got.get("OwnershipControls", {}).get("Rules") or [{}]
         return str(rules[0].get("ObjectOwnership", ""))
-    return got
+    return Missing(got)
 
 
 def read_exposure(s3_client: Any, s3control_client: Any, account_id: str, bucket: str | None, *,

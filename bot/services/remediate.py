@@ -11,7 +11,8 @@ from bot.aws.remediation import FixOutcome, UndoOutcome
 from bot.services import Services
 from bot.services.reply import Reply, missing, refuse, settle
 from bot.slack import messages as msg
-from bot.slack.cards import SECTION_TEXT, fixable
+from bot.slack.blocks import SECTION_TEXT
+from bot.slack.cards import fixable
 from bot.slack.mrkdwn import truncate
 from bot.slack.replies import fix_prompt_blocks, fixed_blocks
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -28,12 +27,11 @@ from slack_sdk.models.blocks import (
 from bot.alerts.lifecycle import Alert
 from bot.core.bpa import FLAGS
 from bot.core.exposure import ExposureVerdict
+from bot.slack.blocks import CONFIRM_TEXT, FIELD_TEXT, HEADER_TEXT, SECTION_TEXT, fit_blocks
 from bot.slack.messages import closer
 from bot.slack.mrkdwn import code, escape, link, plain, quote_path, slack_date, truncate, truncate_plain, user
 from detections.base import Finding
 
-MAX_BLOCKS, SECTION_TEXT, FIELD_TEXT, MAX_FIELDS = 50, 3000, 2000, 10
-HEADER_TEXT, BUTTON_TEXT, ID_LENGTH, CONTEXT_ELEMENTS, CONFIRM_TEXT = 150, 75, 255, 10, 300
 SEVERITY_EMOJI = {
     "critical": ":rotating_light:",
     "high": ":red_circle:",
@@ -88,26 +86,46 @@ def _mfa(value: bool | None) -> str:
 
 
 def _fields(alert: Alert, finding: Finding | None, alias: str | None) -> list[MarkdownTextObject]:
+    """The key facts, read in two columns on a phone: when, from where, with what, where."""
     account = code(alert.account) + (f" ({escape(alias)})" if alias else "")
     where = code(alert.bucket) if alert.bucket else "_whole account_"
     if finding is None:
         return [_field("Account", account), _field("Region", escape(alert.region)), _field("Bucket", where)]
-    actor = finding.actor
-    agent = escape(finding.agent_kind) + (
-        f" {code(truncate_plain(finding.user_agent, _AGENT_SHOWN))}" if finding.user_agent else ""
-    )
     return [
-        _field("Who", escape(actor.display)),
-        _field("Identity", f"{escape(actor.kind)} · {_mfa(actor.mfa)}"),
-        _field("ARN", code(actor.arn, empty="unknown")),
-        _field("From", code(finding.source_ip, empty="unknown")),
-        _field("Tool", agent),
         _field("When", slack_date(finding.event_time)),
+        _field("From", code(finding.source_ip, empty="unknown")),
+        _field("Tool", escape(finding.agent_kind)),
+        _field("Identity", f"{escape(finding.actor.kind)} · {_mfa(finding.actor.mfa)}"),
         _field("Account", account),
         _field("Region", escape(alert.region) or "_unknown_"),
         _field("Bucket", where),
         _field("Event", f"{code(finding.event_name)} · {escape(alert.severity)}"),
     ]
+
+
+def _public_word(verdict: ExposureVerdict | None) -> str:
+    if verdict is None:
+        return ":grey_question: not checked"
+    if verdict.public_now:
+        return ":unlock: *public now*"
+    return ":lock: not public now" if verdict.public_now is False else ":grey_question: could not tell if public now"
+
+
+def headline(alert: Alert, finding: Finding | None, verdict: ExposureVerdict | None) -> str:
+    """The first line: who did what to which bucket, and whether it is public now."""
+    if finding is None:
+        return f"{escape(alert.title)} · {_public_word(verdict)}"
+    return f"*{escape(finding.actor.display)}*: {escape(finding.title)} · {_public_word(verdict)}"
+
+
+def _details(finding: Finding | None) -> list[str]:
+    """The long values, as context: the caller's ARN and user agent."""
+    if finding is None:
+        return []
+    out = [f"ARN {code(finding.actor.arn, empty='unknown')}"]
+    if finding.user_agent:
+        out.append(f"{escape(finding.agent_kind)} {code(truncate_plain(finding.user_agent, _AGENT_SHOWN))}")
+    return out
 
 
 def _flags_line(name: str, flags: dict[str, bool] | None, state: str) -> str:
@@ -140,13 +158,21 @@ def changes_text(findings: Sequence[Finding], verdict: ExposureVerdict | None) -
     return f"{body}\n{end}" if end else body
 
 
-def verdict_text(verdict: ExposureVerdict | None) -> str:
+def verdict_text(verdict: ExposureVerdict | None, findings: Sequence[Finding] = ()) -> str:
+    """The live check, when it was made, and whether a change it shows came after it."""
     if verdict is None:
         return ":grey_question: *Live check:* not done (no read access to this account's current settings)."
     emoji = (
         ":unlock:" if verdict.public_now else ":lock:" if verdict.public_now is False else ":grey_question:"
     )
-    out = f"{emoji} *Live check:* {escape(verdict.line)}"
+    when = f" ({slack_date(verdict.checked_at)})" if verdict.checked_at else ""
+    out = f"{emoji} *Live check*{when}: {escape(verdict.line)}"
+    checked = verdict.checked_at
+    later = [f.event_time for f in findings if f.event_time and checked and f.event_time > checked]
+    if later:
+        # A card never passes off a verdict as newer than the changes it lists (re-checks are capped per alert).
+        out += (f"\n:warning: _Checked before the latest change ({slack_date(max(later))}): it may be out of date;"
+                " the next change or the daily digest checks again._")
     if verdict.denied:
         out += "\n_Denied: " + ", ".join(code(d) for d in verdict.denied) + "_"
     return truncate(out, SECTION_TEXT)
@@ -241,16 +267,17 @@ def alert_card(
     context = " · ".join(
         [*links, f"alert #{alert.id}", f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"]
     )
+    top = headline(alert, first, verdict) + "\n" + status_line(alert)
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=header, emoji=True)),
-        SectionBlock(
-            block_id=f"bw-status-{alert.id}",
-            text=MarkdownTextObject(text=truncate(status_line(alert), SECTION_TEXT)),
-        ),
+        SectionBlock(block_id=f"bw-status-{alert.id}", text=MarkdownTextObject(text=truncate(top, SECTION_TEXT))),
         SectionBlock(fields=_fields(alert, first, account_alias)),
         SectionBlock(text=MarkdownTextObject(text=changes_text(findings, verdict))),
-        SectionBlock(text=MarkdownTextObject(text=verdict_text(verdict))),
-        ContextBlock(elements=[MarkdownTextObject(text=truncate(context, SECTION_TEXT))]),
+        SectionBlock(text=MarkdownTextObject(text=verdict_text(verdict, findings))),
+        ContextBlock(
+            elements=[MarkdownTextObject(text=truncate(t, SECTION_TEXT))
+                      for t in [*_details(first), context]]
+        ),
         DividerBlock(),
         ActionsBlock(block_id=f"bw-actions-{alert.id}", elements=buttons(alert, verdict)),
     ]
@@ -317,65 +344,9 @@ def thread_note(message: str, *, context: str = "") -> tuple[str, list[Block]]:
     return truncate(message, SECTION_TEXT), blocks
 
 
-def _as_dict(block: Any) -> dict[str, Any]:
-    return block.to_dict() if hasattr(block, "to_dict") else dict(block)
 
 
-def _text(obj: Any) -> str:
-    return str(obj.get("text", "")) if isinstance(obj, dict) else str(obj or "")
 
 
-def validate_blocks(blocks: Sequence[Any]) -> list[str]:
-    """Every way `blocks` break Slack's limits (empty list: Slack will accept them)."""
-    problems: list[str] = []
-    if len(blocks) > MAX_BLOCKS:
-        problems.append(f"{len(blocks)} blocks (max {MAX_BLOCKS})")
-    for index, raw in enumerate(blocks):
-        try:
-            block = _as_dict(raw)
-        except Exception as error:  # slack-sdk validates on to_dict()
-            problems.append(f"block {index}: {error}")
-            continue
-        where, kind = f"block {index} ({block.get('type')})", block.get("type")
-        if len(str(block.get("block_id", ""))) > ID_LENGTH:
-            problems.append(f"{where}: block_id over {ID_LENGTH}")
-        if kind == "header" and len(_text(block.get("text"))) > HEADER_TEXT:
-            problems.append(f"{where}: header over {HEADER_TEXT}")
-        if kind == "section":
-            if len(_text(block.get("text"))) > SECTION_TEXT:
-                problems.append(f"{where}: text over {SECTION_TEXT}")
-            section_fields = block.get("fields") or []
-            if len(section_fields) > MAX_FIELDS:
-                problems.append(f"{where}: {len(section_fields)} fields (max {MAX_FIELDS})")
-            problems += [
-                f"{where}: field over {FIELD_TEXT}" for f in section_fields if len(_text(f)) > FIELD_TEXT
-            ]
-            if not block.get("text") and not section_fields:
-                problems.append(f"{where}: neither text nor fields")
-        if kind == "context":
-            elements = block.get("elements") or []
-            if len(elements) > CONTEXT_ELEMENTS:
-                problems.append(f"{where}: {len(elements)} elements (max {CONTEXT_ELEMENTS})")
-            problems += [
-                f"{where}: element over {SECTION_TEXT}" for e in elements if len(_text(e)) > SECTION_TEXT
-            ]
-        if kind == "actions":
-            for element in block.get("elements") or []:
-                if len(_text(element.get("text"))) > BUTTON_TEXT:
-                    problems.append(f"{where}: button text over {BUTTON_TEXT}")
-                for key in ("action_id", "value"):
-                    if len(str(element.get(key, ""))) > ID_LENGTH:
-                        problems.append(f"{where}: {key} over {ID_LENGTH}")
-                confirm = element.get("confirm")
-                if isinstance(confirm, dict) and len(_text(confirm.get("text"))) > CONFIRM_TEXT:
-                    problems.append(f"{where}: confirm text over {CONFIRM_TEXT}")
-    return problems
 
 
-def fit_blocks(blocks: Sequence[Block]) -> list[Block]:
-    """At most 50 blocks: what does not fit is replaced by a note saying so."""
-    if len(blocks) <= MAX_BLOCKS:
-        return list(blocks)
-    kept = list(blocks[: MAX_BLOCKS - 1])
-    note = f"_{len(blocks) - len(kept)} more blocks not shown (Slack allows {MAX_BLOCKS} per message)._"
-    return [*kept, ContextBlock(elements=[MarkdownTextObject(text=note)])]

@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
 
 from bot.alerts.digest import CHART_DAYS, MAX_RECHECKS, Figures, median_duration
 from bot.core.durations import format_duration
-from bot.slack.cards import MAX_BLOCKS, SECTION_TEXT
+from bot.slack.blocks import MAX_BLOCKS, SECTION_TEXT
 from bot.slack.mrkdwn import code, escape, slack_date, strip_controls, user
 
 QUIET_LINE = "All quiet: no new or open public-access alerts in the last 24 h; pollers healthy."

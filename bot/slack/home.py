@@ -27,7 +27,8 @@ from slack_sdk.models.views import View
 from bot.alerts.engine import AlertService
 from bot.alerts.exceptions import EXPIRING_WITHIN, ExceptionList
 from bot.slack import messages as msg
-from bot.slack.cards import SECTION_TEXT, buttons, status_line
+from bot.slack.blocks import SECTION_TEXT
+from bot.slack.cards import buttons, status_line
 from bot.slack.errors import slack_failure
 from bot.slack.mrkdwn import truncate
 from bot.sources.health import SourceHealth

@@ -14,7 +14,8 @@ from slack_sdk.models.blocks import (
 
 from bot.alerts.lifecycle import Alert
 from bot.slack import messages as msg
-from bot.slack.cards import SECTION_TEXT, fix_confirm
+from bot.slack.blocks import SECTION_TEXT
+from bot.slack.cards import fix_confirm
 from bot.slack.mrkdwn import truncate
 
 

@@ -42,7 +42,7 @@ def serve_http(
         ident="bucketwatch",
         **adjustments,
     )
-    return server  # type: ignore[no-any-return]
+    return server
 
 
 def start_http_thread(
