@@ -30,6 +30,7 @@ from bot.core.record import Record
 from bot.services import Services
 from bot.services.digest import DigestService
 from bot.slack import messages as msg
+from bot.slack.errors import slack_failure
 from bot.slack.health import Health, SlackAuth
 from bot.slack.home import HomeTab
 from bot.slack.notifier import SlackNotifier
@@ -163,8 +164,13 @@ def _quiet_token_warning(record: logging.LogRecord) -> bool:
 def _error_handler(
     error: Exception, body: dict[str, Any], logger: logging.Logger, client: WebClient, respond: Any
 ) -> None:
-    """One place for listener errors: full traceback in the log, one short line to the person."""
-    logger.error("listener failed: %s", type(error).__name__, exc_info=error)
+    """One place for listener errors: one short line to the person; in the log, a refused Slack call as
+    one line with its error code, anything else with its traceback (never the request body)."""
+    refused = slack_failure(error)
+    if refused is None:
+        logger.error("listener failed: %s", type(error).__name__, exc_info=error)
+    else:
+        logger.error("listener failed: %s", refused)
 
     try:
         if respond is not None and body.get("command"):

@@ -111,7 +111,8 @@ def on_allow(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltCon
         # trigger_id is valid for 3 seconds after the press: open the modal before anything slow.
         client.views_open(trigger_id=body.get("trigger_id"), view=allow_modal(alert))
     except SlackApiError as exc:
-        log.warning("views.open for alert %s failed: %s", alert_id, exc.response.get("error"))
+        log.warning("views.open for alert %s failed: %s", alert_id, exc.response.get("error"),
+                    extra={"alert_id": alert_id})
         tell(client, body, msg.GENERIC_ERROR)
 
 

@@ -28,6 +28,7 @@ from bot.services.remediate import fix_prompt, undo
 from bot.services.reply import Reply
 from bot.services.who_changed import parse_days, who_changed
 from bot.slack import messages as msg
+from bot.slack.errors import slack_failure
 from handlers.payload import int_value, user_of
 
 log = logging.getLogger(__name__)
@@ -205,8 +206,10 @@ def on_command(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltCo
     if sub is None or not sub.slow:
         try:
             reply = answer(sub, ctx, args, text)
-        except Exception:
-            log.exception("%s %s failed", command, sub.name if sub else "?")
+        except Exception as exc:
+            refused = slack_failure(exc)  # a refused Slack call is one line; a bug keeps its traceback
+            log.error("%s %s failed: %s", command, sub.name if sub else "?", refused or type(exc).__name__,
+                      exc_info=refused is None)
             reply = Reply(msg.GENERIC_ERROR)
         ack(response_type="ephemeral", text=reply.text, blocks=reply.block_dicts())
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.cli.common import CHATTY_LOGGERS, SECRET_BEARING_LOGGERS
 from bot.core.config import SETTINGS
 from bot.store.database import Store
 
@@ -19,7 +21,7 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test can reach a real account or workspace: fake credentials, no config files."""
+    """No test can reach a real account or workspace: fake credentials, no config files, a home of its own."""
     settings_names = {setting.name for setting in SETTINGS}
     for name in list(os.environ):
         # Proxy variables too: slack-sdk and botocore would send loopback stand-in traffic through them.
@@ -33,8 +35,23 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # DB_PATH's default lives under the home folder: a test (or a command it starts) never touches the real one.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A command run in-process (`main([...])`) configures logging: undo it, so no handler outlives its test."""
+    root = logging.getLogger()
+    handlers, levels = list(root.handlers), {name: logging.getLogger(name).level for name in _LOGGERS}
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+_LOGGERS = ("", *SECRET_BEARING_LOGGERS, *CHATTY_LOGGERS)
 _real_connect = socket.socket.connect
 
 

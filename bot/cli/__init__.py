@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from bot.core.config import ConfigError, settings_help
 
@@ -18,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bot.cli.run:cli_run", "run the bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP on $PORT"),
     "serve": (
         "bot.cli.serve:cli_serve",
-        "what the image and PaaS run: `run` under Litestream when LITESTREAM_REPLICA_URL is set (restore, replicate)",
+        "what the image and PaaS run: `run`, under Litestream (restore, replicate) when a replica is set",
     ),
     "demo": ("bot.cli.demo:cli_demo", "offline end to end: moto for AWS, a local Slack stand-in, a fix applied"),
     "scan": ("bot.cli.scan:cli_scan", "read CloudTrail files/dirs/stdin and print findings"),
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="settings (environment variables; a .env file fills gaps in development):\n" + settings_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"bucketwatch {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parsers = {
         name: sub.add_parser(name, help=help_text, description=help_text) for name, (_, help_text) in COMMANDS.items()
@@ -80,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def package_version() -> str:
+    """The installed distribution's version (pyproject.toml's, once installed or `pip install -e`)."""
+    try:
+        return version("bucketwatch")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -92,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = getattr(importlib.import_module(module_name), function)
         return int(handler(args) or 0)
     except ConfigError as exc:
-        print(f"bucketwatch: configuration: {exc}", file=sys.stderr)
+        # One line per problem, every problem at once: fixing them one run at a time is tedious.
+        for problem in exc.problems or (str(exc),):
+            print(f"bucketwatch: configuration: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -10,16 +10,17 @@ from slack_sdk.errors import SlackApiError
 
 from bot.app import build_services, build_web_client
 from bot.aws.clients import AwsClients
+from bot.cli.common import configure, open_store
 from bot.core.config import ConfigError, load_settings
-from bot.store.database import Store
 
 
 def cli_digest(args: argparse.Namespace) -> int:
     """`python -m bot digest [--post]`: the digest `/bucketwatch digest` shows, printed or posted to ALERT_CHANNEL."""
 
     settings = load_settings(dotenv=Path(".env"))
+    configure(settings, one_shot=True)
     # The bot's own wiring, so the digest is re-checked against AWS exactly as the slash command's is.
-    services = build_services(settings, build_web_client(settings), Store(settings.db_path), AwsClients(settings))
+    services = build_services(settings, build_web_client(settings), open_store(settings), AwsClients(settings))
     if not getattr(args, "post", False):
         print(services.digest.build().plain)
         return 0

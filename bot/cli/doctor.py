@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 from bot.app import build_web_client
 from bot.aws.bpa import read_bpa
 from bot.aws.clients import AwsClients, error_code, error_message
-from bot.core.config import Settings, load_settings
+from bot.core.config import Settings, all_problems, settings_problems
 from bot.slack.manifest import BOT_SCOPES, ESSENTIAL_SCOPES
 from bot.slack.permissions import slack_error
 
@@ -54,18 +54,16 @@ def _guard(name: str, essential: bool, run: Callable[[], Check]) -> Check:
         return Check(False, name, error_message(exc) if isinstance(exc, ClientError) else error_code(exc), essential)
 
 
-def check_settings(settings: Settings) -> list[Check]:
-    """What must be set for the bot to run at all."""
+def check_settings(settings: Settings, problems: Sequence[str] | None = None) -> list[Check]:
+    """Every problem `run` would refuse to start on (one ✗ line each), then what is set up."""
+    problems = settings_problems(settings) if problems is None else problems
+    checks = [Check(False, *_named(problem)) for problem in problems]
     transport = "Socket Mode (SLACK_APP_TOKEN)" if settings.socket_mode else f"HTTP on port {settings.port}"
-    return [
-        Check(bool(settings.slack_bot_token), "SLACK_BOT_TOKEN", "set" if settings.slack_bot_token else "not set"),
-        Check(
-            settings.socket_mode or bool(settings.slack_signing_secret),
-            "transport",
-            transport
-            + ("" if settings.socket_mode or settings.slack_signing_secret else ": SLACK_SIGNING_SECRET not set"),
-        ),
-        Check(bool(settings.alert_channel), "ALERT_CHANNEL", settings.alert_channel or "not set"),
+    if not checks:
+        checks.append(Check(True, "settings", "every setting is usable"))
+    checks += [
+        Check(True, "transport", transport, essential=False),
+        Check(True, "database", str(settings.db_path.absolute()), essential=False),
         Check(
             bool(settings.accounts or settings.trail_buckets or settings.trail_queue_urls),
             "sources",
@@ -74,12 +72,22 @@ def check_settings(settings: Settings) -> list[Check]:
         ),
         Check(True, "DRY_RUN", "fixes change nothing" if settings.dry_run else "fixes change AWS"),
     ]
+    return checks
 
 
-def check_slack(settings: Settings, slack: WebClient) -> list[Check]:
+def _named(problem: str) -> tuple[str, str]:
+    """`NAME: detail` → (NAME, detail): each problem line begins with its setting's name."""
+    name, _, detail = problem.partition(": ")
+    return (name, detail) if detail else ("settings", problem)
+
+
+def check_slack(settings: Settings, slack: WebClient, problems: Sequence[str] = ()) -> list[Check]:
     """auth.test (token valid, scopes in its x-oauth-scopes header) and the alert channel."""
     if not settings.slack_bot_token:
         return []
+    if any(p.startswith(("SLACK_BOT_TOKEN:", "SLACK_API_URL:")) for p in problems):
+        # Not sent anywhere until it is a bot token and the URL is one.
+        return [Check(False, "Slack token", "not checked: fix SLACK_BOT_TOKEN / SLACK_API_URL first")]
     checks: list[Check] = []
 
     def auth() -> Check:
@@ -105,7 +113,7 @@ def check_slack(settings: Settings, slack: WebClient) -> list[Check]:
             return Check(False, "alert channel", f"{name}: the bot is not a member; /invite it")
         return Check(True, "alert channel", name)
 
-    if settings.alert_channel:
+    if settings.alert_channel and not any(p.startswith("ALERT_CHANNEL:") for p in problems):
         checks.append(_guard("alert channel", True, channel))
     return checks
 
@@ -154,12 +162,24 @@ def check_aws(settings: Settings, aws: AwsClients, *, now: datetime | None = Non
     return checks
 
 
-def run_doctor(settings: Settings, *, slack: WebClient, aws: AwsClients, out: TextIO = sys.stdout) -> int:
-    """Print settings (redacted) and every check; 0 when nothing essential failed, else 1."""
+def run_doctor(
+    settings: Settings,
+    *,
+    slack: WebClient,
+    aws: AwsClients,
+    out: TextIO = sys.stdout,
+    problems: Sequence[str] | None = None,
+) -> int:
+    """Print settings (redacted) and every check; 0 when nothing essential failed, else 1.
+
+    `problems`: those found while reading the environment (read_settings) and by settings_problems;
+    computed from `settings` when not given.
+    """
+    problems = settings_problems(settings) if problems is None else problems
     print("settings:", file=out)
     for name, value in settings.redacted().items():
         print(f"  {name} = {value}", file=out)
-    checks = check_settings(settings) + check_slack(settings, slack) + check_aws(settings, aws)
+    checks = check_settings(settings, problems) + check_slack(settings, slack, problems) + check_aws(settings, aws)
     print("checks:", file=out)
     for check in checks:
         print("  " + check.line(), file=out)
@@ -169,6 +189,6 @@ def run_doctor(settings: Settings, *, slack: WebClient, aws: AwsClients, out: Te
 
 
 def cli_doctor(args: argparse.Namespace) -> int:
-
-    settings = load_settings(dotenv=Path(".env"))
-    return run_doctor(settings, slack=build_web_client(settings), aws=AwsClients(settings))
+    """The same problems `run` refuses to start on (an unreadable value keeps its default here), then the rest."""
+    settings, problems = all_problems(dotenv=Path(".env"))
+    return run_doctor(settings, slack=build_web_client(settings), aws=AwsClients(settings), problems=problems)

@@ -10,10 +10,10 @@ from tqdm import tqdm
 
 from bot.app import build_services, build_web_client
 from bot.aws.clients import AwsClients
+from bot.cli.common import configure, open_store
 from bot.cli.scan import format_finding
 from bot.core.config import Settings, load_settings
 from bot.sources.poller import OnRecords, Poller, SourceReport
-from bot.store.database import Store
 
 
 def _format_source(s: SourceReport) -> str:
@@ -23,7 +23,7 @@ def _format_source(s: SourceReport) -> str:
 
 
 def _open(settings: Settings, on_records: OnRecords | None = None) -> Poller:
-    return Poller(settings, Store(settings.db_path), AwsClients(settings), on_records=on_records)
+    return Poller(settings, open_store(settings), AwsClients(settings), on_records=on_records)
 
 
 def cli_poll(args: argparse.Namespace, *, on_records: OnRecords | None = None) -> int:
@@ -37,6 +37,7 @@ def cli_poll(args: argparse.Namespace, *, on_records: OnRecords | None = None) -
         )
         return 2
     settings = load_settings(dotenv=Path(".env"))
+    configure(settings, one_shot=True)
     if not settings.accounts and not settings.trail_buckets and not settings.trail_queue_urls:
         print(
             "bucketwatch poll: nothing to poll: set AWS_ACCOUNTS (and AWS_REGIONS), TRAIL_BUCKETS or TRAIL_QUEUE_URLS.",
@@ -50,7 +51,7 @@ def cli_poll(args: argparse.Namespace, *, on_records: OnRecords | None = None) -
         # The same wiring as `run`: new records become alerts (stored, then posted through the outbox), so
         # nothing this cycle marks as seen is lost to the running bot.
 
-        services = build_services(settings, build_web_client(settings), Store(settings.db_path), AwsClients(settings))
+        services = build_services(settings, build_web_client(settings), open_store(settings), AwsClients(settings))
         report = services.poller.poll_once()
         pending = len(services.outbox.pending())
         posted = (
@@ -73,6 +74,7 @@ def cli_poll(args: argparse.Namespace, *, on_records: OnRecords | None = None) -
 def cli_backfill(args: argparse.Namespace) -> int:
     """`backfill --days N`: the who-changed index from LookupEvents history, with a progress bar."""
     settings = load_settings(dotenv=Path(".env"))
+    configure(settings, one_shot=True)
     if not settings.accounts:
         print("bucketwatch backfill: set AWS_ACCOUNTS (and AWS_REGIONS) first.", file=sys.stderr)
         return 2

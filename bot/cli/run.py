@@ -5,66 +5,69 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from slack_sdk.errors import SlackApiError, SlackClientError
+
 from bot.app import build_health, create_app
-from bot.core.config import ConfigError, Settings, load_settings
+from bot.cli.common import configure
+from bot.core.config import Settings, checked_settings
 from bot.services import Services
 from bot.services.scheduler import build_scheduler
+from bot.slack.errors import slack_failure
 from bot.slack.health import HEALTHZ, METRICS, READYZ
 from bot.slack.transport import EVENTS_PATH, serve_health, serve_http, socket_mode_handler, start_thread
 
 log = logging.getLogger(__name__)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # These libraries log request and response bodies and headers at DEBUG: Slack tokens, STS AssumeRole
-    # credentials, x-amz-security-token. Keep them out of the log even when LOG_LEVEL=DEBUG.
-    for name in SECRET_BEARING_LOGGERS:
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
-
-
-SECRET_BEARING_LOGGERS = ("slack_sdk", "slack_bolt", "botocore", "boto3", "urllib3", "s3transfer")
-
-
 def cli_run(args: argparse.Namespace) -> int:
-    """`python -m bot run`: Slack transport + scheduler in one process until SIGTERM/SIGINT."""
-    settings = load_settings(dotenv=Path(".env"))
-    configure_logging(settings.log_level)
-    if not settings.slack_bot_token:
-        raise ConfigError("SLACK_BOT_TOKEN: required to run the bot")
-    if not settings.alert_channel:
-        raise ConfigError("ALERT_CHANNEL: required to run the bot (a channel id, C…)")
+    """`python -m bot run`: Slack transport + scheduler in one process until SIGTERM/SIGINT.
+
+    Every setting is checked first (checked_settings): a bad one is a ConfigError listing every
+    problem, before anything is opened, posted, polled or scheduled.
+    """
+    settings = checked_settings(dotenv=Path(".env"))
+    configure(settings)
+    log.info("database %s", settings.db_path.absolute())
     app, services = create_app(settings)
     health = build_health(services)
-    health.slack_auth.check()  # once now: a bad token is logged at start, and /readyz knows at once
-    scheduler = build_jobs(settings, services)
-    scheduler.start()
     stopping = threading.Event()
     paths = f"{HEALTHZ}, {READYZ}, {METRICS}"
-    try:
-        if settings.socket_mode:
-            # Nothing else listens in Socket Mode: the health server keeps a platform's port check happy.
-            _, stop_health = start_thread(serve_health(health, settings))
-            handler = socket_mode_handler(app, settings)
+    if settings.socket_mode:
+        handler = socket_mode_handler(app, settings)
+        try:
+            # Connect before scheduling anything: a refused app token stops here, with nothing posted or polled.
             handler.connect()
-            log.info("connected to Slack in Socket Mode; %s on port %s; scheduler running", paths, settings.port)
+        except (SlackApiError, SlackClientError) as exc:
+            print(f"bucketwatch run: Socket Mode connection refused ({slack_failure(exc)})", file=sys.stderr)
+            return 1
+        health.slack_auth.check()  # once now: a bad token is logged at start, and /readyz knows at once
+        # Nothing else listens in Socket Mode: the health server keeps a platform's port check happy.
+        _, stop_health = start_thread(serve_health(health, settings))
+        scheduler = build_jobs(settings, services)
+        scheduler.start()
+        log.info("connected to Slack in Socket Mode; %s on port %s; scheduler running", paths, settings.port)
+        try:
             _wait_for_signal(stopping)
             handler.close()
             stop_health()
-        else:
-            server = serve_http(app, settings, health=health)
-            log.info("listening on port %s at %s and %s; scheduler running", settings.port, EVENTS_PATH, paths)
-            # waitress' run() loop stops cleanly on SystemExit (and on KeyboardInterrupt for Ctrl-C).
-            signal.signal(signal.SIGTERM, _exit)
-            server.run()
+        finally:
+            scheduler.shutdown(wait=False)
+        return 0
+    health.slack_auth.check()
+    server = serve_http(app, settings, health=health)
+    scheduler = build_jobs(settings, services)
+    scheduler.start()
+    log.info("listening on port %s at %s and %s; scheduler running", settings.port, EVENTS_PATH, paths)
+    try:
+        # waitress' run() loop stops cleanly on SystemExit (and on KeyboardInterrupt for Ctrl-C).
+        signal.signal(signal.SIGTERM, _exit)
+        server.run()
     finally:
         scheduler.shutdown(wait=False)
     return 0

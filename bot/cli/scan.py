@@ -11,13 +11,13 @@ import orjson
 from tqdm import tqdm
 
 from bot.aws.clients import AwsClients
+from bot.cli.common import open_store
 from bot.core.config import load_settings
 from bot.core.policy import evaluate_document
 from bot.core.record import Record
 from bot.slack.mrkdwn import strip_controls
 from bot.sources.files import FileResult, ScanError, ScanStats, expand_paths, scan, scan_stream
 from bot.sources.who_changed import timeline
-from bot.store.database import Store
 from bot.store.index import ingest
 from detections import Finding
 
@@ -50,7 +50,7 @@ def _progress(total: int, enabled: bool) -> Any:
 
 
 def cli_scan(args: argparse.Namespace) -> int:
-    store = Store(load_settings(dotenv=Path(".env")).db_path) if args.index else None
+    store = open_store(load_settings(dotenv=Path(".env"))) if args.index else None
     stats = ScanStats()
     try:
         if args.paths == ["-"]:
@@ -121,7 +121,7 @@ def cli_who_changed(args: argparse.Namespace) -> int:
     """The same answer as the slash command: the index first, LookupEvents when it has nothing."""
 
     settings = load_settings(dotenv=Path(".env"))
-    store = Store(settings.db_path)
+    store = open_store(settings)
     answer = timeline(store, AwsClients(settings) if settings.accounts else None, args.bucket, days=args.days)
     changes = answer.changes
     for where, error in answer.errors.items():

@@ -29,8 +29,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.cli.run import cli_run, configure_logging
-from bot.core.config import ConfigError, Settings, load_settings
+from bot.cli.common import configure
+from bot.cli.run import cli_run
+from bot.core.config import ConfigError, Settings, all_problems
 
 log = logging.getLogger(__name__)
 RESTORE_TIMEOUT_SECONDS = 600  # a large database over a slow link; a hung restore must not hang the deploy
@@ -72,14 +73,14 @@ def replicate_command(binary: str, db_path: Path, url: str) -> list[str]:
 
 def cli_serve(args: argparse.Namespace) -> int:
     """Restore, then run the bot under `litestream replicate`; plain `run` without a replica URL."""
-    settings = load_settings(dotenv=Path(".env"))
-    configure_logging(settings.log_level)
+    settings, problems = all_problems(dotenv=Path(".env"))  # every setting checked before a restore or a start
+    if not settings.litestream_replica_url and getattr(args, "require_replica", False):
+        problems.insert(0, "LITESTREAM_REPLICA_URL: required on this target: its disk does not survive a restart, so"
+                           " alerts, exceptions and the audit trail would be lost (set s3://bucket/path or gs://bucket/path)")
+    if problems:
+        raise ConfigError(*problems)
+    configure(settings)
     if not settings.litestream_replica_url:
-        if getattr(args, "require_replica", False):
-            raise ConfigError(
-                "LITESTREAM_REPLICA_URL: required on this target: its disk does not survive a restart, so alerts,"
-                " exceptions and the audit trail would be lost (set s3://bucket/path or gs://bucket/path)"
-            )
         return cli_run(args)
     return _serve_replicated(settings)
 

@@ -30,6 +30,7 @@ from bot.alerts.exceptions import EXPIRING_WITHIN, ExceptionList, ExceptionRow
 from bot.alerts.lifecycle import CLOSED
 from bot.core.clock import iso, parse_iso, utcnow
 from bot.slack.digest import Digest, Fmt, render
+from bot.slack.errors import slack_failure
 from bot.sources.health import STALE_AFTER, source_health
 from bot.store.database import Store
 
@@ -292,8 +293,10 @@ class DigestService:
                 thread = r.ts if r.ts and r.channel == channel else None
                 slack.chat_postMessage(channel=channel, text=r.text, thread_ts=thread,
                                        reply_broadcast=bool(thread))
-            except Exception:
-                log.warning("expiry reminder #%s not sent; will retry", row.id, exc_info=True)
+            except Exception as exc:
+                refused = slack_failure(exc)  # a refused post is one line; anything else keeps its traceback
+                log.warning("expiry reminder #%s not sent%s; will retry", row.id, f": {refused}" if refused else "",
+                            exc_info=refused is None)
                 self.release_reminder(row.id)
                 continue
             sent.append(r)

@@ -3,7 +3,8 @@
 Jobs are plain callables so this module knows nothing of the services behind them. Each job runs
 one at a time (`max_instances=1`) and missed runs collapse into one (`coalesce=True`): a poll that
 takes longer than POLL_SECONDS is never overlapped by the next. A job that raises is logged with
-its traceback and runs again at its next time; nothing here lets an error stop the scheduler.
+its traceback (a refused Slack call: one line with the error code) and runs again at its next time;
+nothing here lets an error stop the scheduler.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.core.config import Settings
+from bot.slack.errors import slack_failure
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +32,18 @@ EXPIRY_SECONDS = 600
 
 
 def guarded(name: str, job: Callable[[], Any]) -> Callable[[], None]:
-    """`job` wrapped so an exception is logged with its traceback instead of escaping."""
+    """`job` wrapped so an exception is logged instead of escaping: a refused Slack call as one line with
+    Slack's error code, anything else with its traceback."""
 
     def run() -> None:
         try:
             job()
-        except Exception:
-            log.exception("scheduled job %s failed; it runs again at its next time", name)
+        except Exception as exc:
+            refused = slack_failure(exc)
+            if refused is None:
+                log.exception("scheduled job %s failed; it runs again at its next time", name)
+            else:
+                log.error("scheduled job %s failed: %s; it runs again at its next time", name, refused)
 
     run.__name__ = f"bucketwatch_{name.replace('-', '_')}"
     return run

@@ -29,6 +29,7 @@ from bot.alerts.exceptions import EXPIRING_WITHIN, ExceptionList
 from bot.slack import messages as msg
 from bot.slack.blocks import SECTION_TEXT
 from bot.slack.cards import buttons, status_line
+from bot.slack.errors import slack_failure
 from bot.slack.mrkdwn import truncate
 from bot.sources.health import SourceHealth
 
@@ -85,7 +86,7 @@ class HomeTab:
         try:
             self.slack.views_publish(user_id=user, view=self.view())
         except (SlackApiError, SlackClientError, OSError) as exc:
-            log.warning("views.publish for %s failed: %s", user, type(exc).__name__)
+            log.warning("views.publish for %s failed: %s", user, slack_failure(exc) or type(exc).__name__)
 
     def refresh_all(self) -> None:
         """Republish for everyone who opened Home recently (called when an alert changes)."""

@@ -78,6 +78,11 @@ def retry_handlers() -> list[RetryHandler]:
     ]
 
 
+def _extra(row: dict[str, Any]) -> dict[str, Any]:
+    """The log record's fields (LOG_FORMAT=json shows them): the alert an item belongs to, if any."""
+    return {"alert_id": row["alert_id"]} if row.get("alert_id") is not None else {}
+
+
 def _blocks(blocks: list[Any] | None) -> list[dict[str, Any]]:
     return [b.to_dict() if hasattr(b, "to_dict") else b for b in blocks or []]
 
@@ -250,7 +255,7 @@ class Outbox:
                 continue
             except Exception as error:  # A render bug must not stop the scheduler: record and back off.
                 blocked.add(key)
-                log.exception("outbox item %s (%s) failed", row["id"], row["kind"])
+                log.exception("outbox item %s (%s) failed", row["id"], row["kind"], extra=_extra(row))
                 self._reschedule(row, f"{type(error).__name__}", self._backoff(row))
                 continue
             if ts is None:
@@ -295,10 +300,10 @@ class Outbox:
         if attempts >= MAX_ATTEMPTS:
             values["failed_at"] = iso(now)
             log.error("outbox item %s (%s, alert %s) given up after %s attempts: %s",
-                      row["id"], row["kind"], row["alert_id"], attempts, error)
+                      row["id"], row["kind"], row["alert_id"], attempts, error, extra=_extra(row))
         else:
             log.warning("outbox item %s (%s, alert %s) not sent: %s; retry in %ss",
-                        row["id"], row["kind"], row["alert_id"], error, int(after.total_seconds()))
+                        row["id"], row["kind"], row["alert_id"], error, int(after.total_seconds()), extra=_extra(row))
         assignments = ", ".join(f"{k} = ?" for k in values)
         with self.store.atomic() as db:
             db.execute(f"UPDATE outbox SET {assignments} WHERE id = ?", [*values.values(), row["id"]])  # noqa: S608
@@ -390,12 +395,13 @@ class Outbox:
                 raise _Retry(f"http {status}", self._backoff(row)) from None
             if code in BAD_PAYLOAD and kwargs.get("blocks"):
                 log.warning(
-                    "Slack rejected the layout of outbox item %s (%s); sending text only", row["id"], code
+                    "Slack rejected the layout of outbox item %s (%s); sending text only", row["id"], code,
+                    extra=_extra(row),
                 )
                 kwargs["blocks"] = None
                 return self._call(method, row, full=full, **kwargs)
             if code in GONE:
-                log.warning("outbox item %s dropped: %s", row["id"], code)
+                log.warning("outbox item %s dropped: %s", row["id"], code, extra=_extra(row))
                 return f"dropped:{code}" if not full else {"channel": None, "ts": None}
             after = SLOW_RETRY if code in PERMANENT else self._backoff(row)
             raise _Retry(code, after) from None

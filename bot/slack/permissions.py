@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -12,13 +11,13 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.core.config import GROUP_ID as _GROUP
+from bot.core.config import USER_ID as _USER
 from bot.core.config import ConfigError
 
 log = logging.getLogger(__name__)
 
-# Slack ids: U…/W… are users (W for Enterprise Grid), S… are user groups.
-_USER = re.compile(r"^[UW][A-Z0-9]+$")
-_GROUP = re.compile(r"^S[A-Z0-9]+$")
+# Slack ids (U…/W… users, S… user groups) are checked with the settings table's own patterns.
 
 
 @dataclass
