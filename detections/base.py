@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.bpa import FLAGS
-from bot.core.policy import GRANT_HEADERS, Verdict, evaluate_acl
+from bot.core.policy import Verdict, acl_parts, evaluate_acl
 from bot.core.record import Actor, Record, first, get_ci, text
 
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -155,21 +155,13 @@ def find_key(value: Any, name: str, depth: int = 4) -> Any:
 
 
 def acl_verdict(record: Record) -> Verdict:
-    """The ACL a request set (canned header, explicit grants, or grant headers), judged by the rule."""
-    params = record.params
-    acl: dict[str, Any] = {}
-    canned = text(get_ci(params, "x-amz-acl"))
-    if canned:
-        acl["x-amz-acl"] = canned
-    policy = get_ci(params, "AccessControlPolicy")
-    access_list = get_ci(first(policy), "AccessControlList") if isinstance(first(policy), dict) else None
-    if isinstance(first(access_list), dict):
-        acl["AccessControlList"] = {"Grant": get_ci(first(access_list), "Grant")}
-    for header in GRANT_HEADERS:
-        value = get_ci(params, header)
-        if value is not None:
-            acl[header] = value
-    return evaluate_acl(acl)
+    """The ACL a request set (canned header, explicit grants, or grant headers wherever they sit), judged."""
+    return evaluate_acl(record.params)
+
+
+def acl_said(record: Record) -> bool:
+    """Whether a record carries the ACL it set (canned header, grants, or grant headers)."""
+    return acl_parts(record.params).said
 
 
 def acl_changes(verdict: Verdict) -> list[Change]:

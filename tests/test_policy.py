@@ -104,9 +104,10 @@ def test_single_statement_object() -> None:
         ("12.0.0.0/8", False),
         ("203.0.113.0/24", False),
         ("203.0.113.7", False),
-        ("10.0.0.0/8", True),  # RFC1918: not a restriction AWS recognises
-        ("172.16.4.0/24", True),
-        ("192.168.1.10/32", True),
+        ("10.0.0.0/8", False),  # RFC 1918 ranges are fixed values too (corpus README, corrected)
+        ("172.16.4.0/24", False),
+        ("192.168.1.10/32", False),
+        ("10.0.0.0/7", True),
         ("2001:db8::/31", True),
         ("2001:db8::/32", False),
         ("2001:db8:1234::/48", False),

@@ -15,11 +15,10 @@ import orjson
 import sqlite_utils
 from isal import isal_zlib
 
-from bot.alerts.restore import acl_said
 from bot.core.clock import iso
 from bot.core.policy import evaluate_policy
 from bot.core.record import Record, text
-from detections.base import FLAGS, Change, Finding, acl_verdict, bpa_config, bpa_flags, find_key
+from detections.base import FLAGS, Change, Finding, acl_said, acl_verdict, bpa_config, bpa_flags, find_key
 
 UNKNOWN = "unknown"
 # Enough earlier writes to find the one that matters when access points share the account's rows.
