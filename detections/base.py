@@ -100,6 +100,30 @@ class Finding:
         }
 
 
+UNKNOWN = "unknown"
+BPA_DETECTIONS = frozenset({"bucket_bpa_weakened", "bucket_bpa_deleted", "account_bpa_weakened", "account_bpa_deleted"})
+
+
+def on_off(after: str) -> str:
+    """A Block Public Access flag the way the card's "Block Public Access now" lines say it: on / off."""
+    return {"false": "off", "true": "on"}.get(after, after.replace("(false)", "(off)"))
+
+
+def card_changes(finding: Finding) -> tuple[Change, ...]:
+    """The changes in the card's words when no index can tell the before value (`scan`, `poll --once`).
+
+    A before value one record cannot know is `unknown` (`none (new bucket)` for a bucket just created);
+    Block Public Access flags read `on` / `off`.
+    """
+    bpa = finding.detection in BPA_DETECTIONS
+    new = finding.detection == "bucket_created_public"
+    out = []
+    for c in finding.changes:
+        before = ("none (new bucket)" if new else UNKNOWN) if c.before == "?" else c.before
+        out.append(Change(c.what, before, on_off(c.after) if bpa else c.after))
+    return tuple(out)
+
+
 def make_finding(detection: Detection, record: Record) -> Finding:
     severity = detection.severity_for(record) if detection.severity_for else detection.severity
     return Finding(
