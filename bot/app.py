@@ -70,6 +70,7 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
     allowed = AllowedPublic(exceptions.active_for, lambda account: aws.client("s3", account, home))
     aliases = AccountAliases(lambda account: aws.client("iam", account, home))
     alerts = AlertService(store, verdict_fn=verdict, exceptions_fn=allowed, outbox=outbox, alias_fn=aliases)
+    poller = Poller(settings, store, aws)
     services = Services(
         settings=settings,
         store=store,
@@ -81,8 +82,10 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
         exceptions=exceptions,
         audit=AuditLog(store),
         permissions=Permissions(settings.responders, slack),
-        digest=DigestService(store, tz=settings.digest_tz, digest_time=settings.digest_time, recheck=recheck),
-        poller=Poller(settings, store, aws),
+        # The digest names the configured sources (and says when there are none) before anything else.
+        digest=DigestService(store, tz=settings.digest_tz, digest_time=settings.digest_time, recheck=recheck,
+                             sources=poller.source_names),
+        poller=poller,
     )
 
     def on_records(records: list[Record]) -> None:
