@@ -300,12 +300,12 @@ def unwrap(document: Any) -> list[Any]:
         return []
     if isinstance(document.get("Records"), list):
         return list(document["Records"])
-    if isinstance(document.get("Events"), list):
-        return [_lookup_event(event) for event in document["Events"]]
     if "detail" in document and isinstance(document.get("detail"), dict) and "detail-type" in document:
         return [document["detail"]]
     if "eventName" in document or "eventSource" in document:
         return [document]
+    if isinstance(document.get("Events"), list):
+        return [_lookup_event(event) for event in document["Events"]]
     return []
 
 
