@@ -88,7 +88,9 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
         exceptions=exceptions,
         audit=AuditLog(store),
         permissions=Permissions(settings.responders, slack),
-        digest=DigestService(store, tz=settings.digest_tz, digest_time=settings.digest_time, recheck=recheck),
+        # The digest names the configured sources (and says when there are none) before anything else.
+        digest=DigestService(store, tz=settings.digest_tz, digest_time=settings.digest_time, recheck=recheck,
+                             sources=poller.source_names),
         poller=poller,
         home=HomeTab(slack, alerts, exceptions, poller.health),
         who_changed_guard=LookupGuard(),

@@ -159,7 +159,9 @@ def tell(demo: Demo) -> int:
 
     story.title("The audit trail: every press, allowed or refused")
     for row in demo.services.audit.recent(20)[::-1]:
-        story.say(f"  {row.at:%H:%M:%S} {row.user:<10} {row.action:<12} alert {row.alert_id}  {row.outcome}")
+        # A press on no alert (allow typed as a command) names what it acted on instead.
+        target = f"alert #{row.alert_id}" if row.alert_id is not None else (row.detail or "no alert")
+        story.say(f"  {row.at:%H:%M:%S} {row.user:<10} {row.action:<12} {target:<32} {row.outcome}")
 
     story.title("What a platform and Prometheus see on $PORT: /healthz, /readyz, /metrics")
     demo.health.slack_auth.check()
@@ -259,6 +261,8 @@ def _object_made_public(demo: Demo, key: str = "2026/salaries.xlsx",
     """A data event: someone makes one object public-read with an ACL (only trails with data events see it)."""
     record = json.loads(json.dumps(demo.records["5ample00-0000-4000-8000-000000000006"]))
     record.update(eventID=event_id, eventName="PutObjectAcl", eventCategory="Data", managementEvent=False)
+    # dana's CLI names the command it ran: this time `aws s3api put-object-acl`, not her earlier put-bucket-policy.
+    record["userAgent"] = record["userAgent"].replace("s3api.put-bucket-policy", "s3api.put-object-acl")
     record["requestParameters"] = {"bucketName": "hr-reports", "Host": "hr-reports.s3.us-east-1.amazonaws.com",
                                    "key": key, "acl": "", "x-amz-acl": "public-read"}
     return dict(record)

@@ -146,7 +146,14 @@ class Demo:
         s3.put_bucket_ownership_controls(
             Bucket="release-artifacts", OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]}
         )
-        s3.put_bucket_acl(Bucket="release-artifacts", ACL="public-read-write")
+        # public-read-write, spelled out: moto stores the canned ACL's READ and WRITE as one grant and
+        # GetBucketAcl then shows READ only, where S3 shows both.
+        owner = s3.get_bucket_acl(Bucket="release-artifacts")["Owner"]
+        everyone = {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}
+        s3.put_bucket_acl(Bucket="release-artifacts", AccessControlPolicy={"Owner": owner, "Grants": [
+            {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+            {"Grantee": everyone, "Permission": "READ"}, {"Grantee": everyone, "Permission": "WRITE"},
+        ]})
         # The account-wide guard still ignores public ACLs: the card must say which layer holds.
         self.s3control.put_public_access_block(
             AccountId=ACCOUNT,

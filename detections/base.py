@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.bpa import FLAGS
-from bot.core.policy import GRANT_HEADERS, Verdict, evaluate_acl
+from bot.core.policy import Verdict, acl_parts, evaluate_acl
 from bot.core.record import Actor, Record, first, get_ci, text
 
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -100,6 +100,30 @@ class Finding:
         }
 
 
+UNKNOWN = "unknown"
+BPA_DETECTIONS = frozenset({"bucket_bpa_weakened", "bucket_bpa_deleted", "account_bpa_weakened", "account_bpa_deleted"})
+
+
+def on_off(after: str) -> str:
+    """A Block Public Access flag the way the card's "Block Public Access now" lines say it: on / off."""
+    return {"false": "off", "true": "on"}.get(after, after.replace("(false)", "(off)"))
+
+
+def card_changes(finding: Finding) -> tuple[Change, ...]:
+    """The changes in the card's words when no index can tell the before value (`scan`, `poll --once`).
+
+    A before value one record cannot know is `unknown` (`none (new bucket)` for a bucket just created);
+    Block Public Access flags read `on` / `off`.
+    """
+    bpa = finding.detection in BPA_DETECTIONS
+    new = finding.detection == "bucket_created_public"
+    out = []
+    for c in finding.changes:
+        before = ("none (new bucket)" if new else UNKNOWN) if c.before == "?" else c.before
+        out.append(Change(c.what, before, on_off(c.after) if bpa else c.after))
+    return tuple(out)
+
+
 def make_finding(detection: Detection, record: Record) -> Finding:
     severity = detection.severity_for(record) if detection.severity_for else detection.severity
     return Finding(
@@ -155,21 +179,13 @@ def find_key(value: Any, name: str, depth: int = 4) -> Any:
 
 
 def acl_verdict(record: Record) -> Verdict:
-    """The ACL a request set (canned header, explicit grants, or grant headers), judged by the rule."""
-    params = record.params
-    acl: dict[str, Any] = {}
-    canned = text(get_ci(params, "x-amz-acl"))
-    if canned:
-        acl["x-amz-acl"] = canned
-    policy = get_ci(params, "AccessControlPolicy")
-    access_list = get_ci(first(policy), "AccessControlList") if isinstance(first(policy), dict) else None
-    if isinstance(first(access_list), dict):
-        acl["AccessControlList"] = {"Grant": get_ci(first(access_list), "Grant")}
-    for header in GRANT_HEADERS:
-        value = get_ci(params, header)
-        if value is not None:
-            acl[header] = value
-    return evaluate_acl(acl)
+    """The ACL a request set (canned header, explicit grants, or grant headers wherever they sit), judged."""
+    return evaluate_acl(record.params)
+
+
+def acl_said(record: Record) -> bool:
+    """Whether a record carries the ACL it set (canned header, grants, or grant headers)."""
+    return acl_parts(record.params).said
 
 
 def acl_changes(verdict: Verdict) -> list[Change]:

@@ -1,4 +1,8 @@
-"""Public object ACL: PutObjectAcl, PutObject or CopyObject setting a public ACL (S3 data events)."""
+"""Public object ACL: PutObjectAcl, PutObject, CopyObject or CreateMultipartUpload setting a public ACL.
+
+S3 data events. A multipart upload takes its ACL when it starts (CreateMultipartUpload carries the
+canned ACL or grant headers); the object appears with it on CompleteMultipartUpload.
+"""
 
 from bot.core.record import Record
 from detections.base import Change, Detection, acl_changes, acl_severity, acl_verdict
@@ -26,7 +30,7 @@ DETECTION = Detection(
         "One object was given a public ACL. If the bucket's Block Public Access (IgnorePublicAcls) is on it "
         "is not reachable; otherwise re-enable Block Public Access and reset the object's ACL to private."
     ),
-    event_names=frozenset({"PutObjectAcl", "PutObject", "CopyObject"}),
+    event_names=frozenset({"PutObjectAcl", "PutObject", "CopyObject", "CreateMultipartUpload"}),
     rule=rule,
     title=title,
     changes=changes,

@@ -189,6 +189,8 @@ def parse(text: str) -> tuple[Subcommand | None, list[str]]:
 def answer(sub: Subcommand | None, ctx: Context, args: list[str], text: str) -> Reply:
     """Run one subcommand; unknown or malformed input becomes the help text."""
     if sub is None:
+        if not text.strip():  # a bare command asks what it can do
+            return Reply(help_text(ctx.command))
         return Reply(msg.unknown_input(text) + "\n" + help_text(ctx.command))
     try:
         return sub.run(ctx, args)

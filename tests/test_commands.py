@@ -52,6 +52,17 @@ def test_every_subcommand_has_help_and_the_help_names_them_all() -> None:
     }
 
 
+def test_a_bare_command_gets_the_help_and_angle_brackets_are_escaped(bot_app: BotApp) -> None:
+    for text in ("", "   "):
+        said = bot_app.answer(text)["text"]
+        assert said.startswith("*/bucketwatch* — public S3 buckets") and "did not understand" not in said
+    help_lines = help_text("/bucketwatch").splitlines()
+    undo = next(line for line in help_lines if "bucketwatch undo" in line)
+    # Slack reads a bare <id> as a link or mention: every < in the help is an entity.
+    assert "alert &lt;id&gt;'s fix" in undo and "<" not in "\n".join(help_lines)
+    assert "did not understand `nonsense`" in bot_app.answer("nonsense")["text"]
+
+
 def test_alerts_and_ack_by_id(bot_app: BotApp) -> None:
     assert "No open alerts" in bot_app.answer("alerts")["text"]
     alert = bot_app.open_alert("listed")
@@ -200,7 +211,10 @@ def test_status_and_digest(bot_app: BotApp) -> None:
     )
     blocks = digest["blocks"]
     assert blocks[0]["text"]["text"] == f"Daily digest · {now:%a %d %b %Y}"
-    fields = [f["text"] for f in blocks[1]["fields"]]
+    # What was watched comes first, before the figures.
+    watched = f"Watched: 1 source(s) polled successfully within the last 30 minutes: {source}."
+    assert blocks[1]["text"]["text"] == watched
+    fields = [f["text"] for f in blocks[2]["fields"]]
     assert fields[:3] == ["*New (24 h)*\n1", "*Open*\n1", "*Acknowledged*\n0"]
     sections = {b["text"]["text"].split("\n")[0]: b["text"]["text"] for b in blocks if "text" in b}
     assert sections["*Still open (1)*"] == (

@@ -72,3 +72,17 @@ def test_background_traffic_raises_nothing(corpus: Path) -> None:
     records = unwrap(json.loads(gzip.decompress((corpus / "background-real.json.gz").read_bytes())))
     assert len(records) > 100
     assert [f for r in records for f in evaluate(Record(r))] == []
+
+
+@SKIP
+@pytest.mark.parametrize("entry", POLICIES, ids=[f"{i}-{p['type']}" for i, p in enumerate(POLICIES)])
+def test_policy_reasons_read_as_sentences(corpus: Path, entry: dict[str, Any]) -> None:
+    """A responder reads the reasons: each a sentence; a public verdict names the statement or the grant."""
+    verdict = evaluate_document(entry["policy"])
+    for reason in verdict.reasons:
+        assert reason[0].isupper() and reason.endswith("."), reason
+        assert "None" not in reason and "{'" not in reason, reason
+    if verdict.public:
+        assert all(r.startswith(("Statement ", "Canned ACL ", "The ACL grants ")) for r in verdict.reasons)
+    else:
+        assert verdict.reasons[0].startswith("Not public")

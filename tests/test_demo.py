@@ -35,5 +35,11 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert "Resolved* because Block Public Access re-enabled by sam@example.com" in out
     assert "Accepted" in out or "accepted" in out
     assert "Daily digest" in out
+    # The release-artifacts live check names the WRITE grant the card's header shows.
+    assert "ACL grants AllUsers READ and WRITE, but account-level" in unwrapped
+    # dana's user agent names the command she ran for the object ACL, not an earlier policy command.
+    assert "s3api.put-object-acl" in out and "s3api.put-bucket-\n" not in out
+    # The audit trail names what a press acted on: never "alert None".
+    assert "alert None" not in out and "exception #1 for partner-drop" in out
     assert "Demo complete" in out
     assert "Traceback" not in out + result.stderr

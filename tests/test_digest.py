@@ -239,8 +239,10 @@ def test_figures_match_the_alert_history(store: Store) -> None:
     assert (fig.fix_median, fig.fix_worst) == (H, 20 * H)
     assert not digest.figures.quiet
     rendered = texts(digest.blocks)
-    assert "median 45 minutes, worst 10 hours (over 4)" in rendered
-    assert "median 1 hour, worst 20 hours (over 3)" in rendered
+    assert "median 45 minutes, worst 10 hours (over 4 alert(s) acknowledged in the last 24 h)" in rendered
+    # "over 3" beside "Fixed 2": the span says which alerts it is over, in the counts' own words.
+    assert ("median 1 hour, worst 20 hours (over 3 alert(s) whose exposure ended in the last 24 h: Fixed 2"
+            " with the button, Resolved 1 by a later change)") in rendered
     assert "*New (24 h)*\\n6" in rendered and "*Resolved (24 h)*\\n1" in rendered
     assert "new 6, open 1, acknowledged 2, fixed 2, accepted 1, resolved 1" in digest.text
     assert "Time to acknowledge: median 45 minutes" in digest.plain and "Still open (3)" in digest.plain
@@ -279,14 +281,40 @@ def test_chart_has_fourteen_local_days(store: Store) -> None:
     )
 
 
-def test_all_quiet_is_one_line(store: Store) -> None:
+def test_all_quiet_says_what_was_watched_first(store: Store) -> None:
     add_alert(store, "old", NOW - 96 * H, "fixed", moves=(("fixed", NOW - 90 * H),))
     add_poller(store, "lookup:111122223333:us-east-1", NOW - timedelta(minutes=2))
     add_exception(store, "later", NOW + timedelta(days=30))
-    digest = DigestService(store, tz="UTC").build(NOW)
+    digest = DigestService(store, tz="UTC", sources=lambda: ["lookup:111122223333:us-east-1"]).build(NOW)
     assert digest.figures.quiet
-    assert digest.text == digest.plain == QUIET_LINE
-    assert len(digest.blocks) == 1 and digest.blocks[0].to_dict()["text"]["text"] == QUIET_LINE
+    watched = "Watched: 1 source(s) polled successfully within the last 30 minutes: lookup:111122223333:us-east-1."
+    assert digest.plain == f"{watched}\n{QUIET_LINE}"
+    assert digest.text == f"{watched} {QUIET_LINE}"
+    assert len(digest.blocks) == 1 and digest.blocks[0].to_dict()["text"]["text"] == f"{watched}\n{QUIET_LINE}"
+
+
+def test_nothing_configured_is_never_all_quiet(store: Store) -> None:
+    """No AWS_ACCOUNTS, TRAIL_BUCKETS or TRAIL_QUEUE_URLS: nothing was checked, and the digest says so first."""
+    digest = DigestService(store, tz="UTC", sources=list).build(NOW)
+    assert not digest.figures.quiet
+    assert "All quiet" not in digest.plain + digest.text + texts(digest.blocks)
+    assert digest.plain.splitlines()[1].startswith("⚠️ Nothing is watched: AWS_ACCOUNTS, TRAIL_BUCKETS and")
+    assert digest.text.startswith("⚠️ Nothing is watched")
+    assert digest.blocks[1].to_dict()["text"]["text"].startswith("⚠️ Nothing is watched")
+    # An old source left in the database from an earlier configuration does not count as watched.
+    add_poller(store, "lookup:999988887777:us-east-1", NOW - timedelta(minutes=2))
+    again = DigestService(store, tz="UTC", sources=list).build(NOW)
+    assert not again.figures.quiet and "lookup:999988887777" not in again.plain
+
+
+def test_a_configured_source_never_polled_is_named_not_quiet(store: Store) -> None:
+    names = ["lookup:111122223333:us-east-1", "trail:org-trail"]
+    add_poller(store, names[0], NOW - timedelta(minutes=2))
+    digest = DigestService(store, tz="UTC", sources=lambda: names).build(NOW)
+    assert not digest.figures.quiet
+    lines = digest.plain.splitlines()
+    assert lines[1] == "⚠️ 1 of 2 source(s) failing, late or never polled: trail:org-trail (see Pollers)."
+    assert lines[2].startswith("Watched: 1 source(s) polled successfully")
 
 
 @pytest.mark.parametrize("trouble", ["failing", "late", "expiring"])
@@ -409,8 +437,8 @@ def test_send_if_due_posts_once_a_day(store: Store, slack: SlackStandin) -> None
     client = slack.client()
     assert not service.send_if_due(client, "C0ALERTS", paris(24, 8, 59))  # not yet due
     assert store.db["digest_runs"].count == 0
-    assert service.send_if_due(client, "C0ALERTS", paris(24, 11, 30))  # back after an outage: sent on start
-    assert not service.send_if_due(client, "C0ALERTS", paris(24, 11, 35))  # the catch-up job runs again
+    assert service.send_if_due(client, "C0ALERTS", paris(24, 9, 0))  # at DIGEST_TIME
+    assert not service.send_if_due(client, "C0ALERTS", paris(24, 9, 5))  # the catch-up job runs again
     assert not service.send_if_due(client, "C0ALERTS", paris(24, 23, 59))
     assert len(slack.posts()) == 1
     assert not service.send_if_due(client, "C0ALERTS", paris(25, 8, 0))
@@ -420,8 +448,45 @@ def test_send_if_due_posts_once_a_day(store: Store, slack: SlackStandin) -> None
     assert all(r["sent_at"] for r in store.db["digest_runs"].rows)
     post = slack.posts()[0]
     assert (
-        post["text"].startswith("bucketwatch digest for Mon 24 Mar") and post["blocks"][0]["type"] == "header"
+        # No poller has run in this store: the notification says so before the figures.
+        post["text"].startswith("⚠️ No source has been polled yet, so no change could be seen. bucketwatch digest"
+                                " for Mon 24 Mar")
+        and post["blocks"][0]["type"] == "header"
     )
+
+
+def test_a_first_start_after_digest_time_waits_for_tomorrow(store: Store, slack: SlackStandin) -> None:
+    """`run` started at 15:00 for the first time: no digest until DIGEST_TIME, not one at start."""
+    service = DigestService(store, tz="Europe/Paris", digest_time="09:00")
+    client = slack.client()
+    assert not service.send_if_due(client, "C0ALERTS", paris(24, 15, 0))
+    assert not service.send_if_due(client, "C0ALERTS", paris(24, 23, 55))
+    assert slack.posts() == [] and store.db["digest_runs"].count == 0
+    assert service.send_if_due(client, "C0ALERTS", paris(25, 9, 0))
+    assert "Sent late" not in json.dumps(slack.posts())
+
+
+def test_a_bot_down_at_digest_time_catches_up_and_says_so(store: Store, slack: SlackStandin) -> None:
+    service = DigestService(store, tz="Europe/Paris", digest_time="09:00")
+    client = slack.client()
+    assert service.send_if_due(client, "C0ALERTS", paris(23, 9, 0))  # yesterday, on time
+    assert service.send_if_due(client, "C0ALERTS", paris(24, 14, 32))  # down at 09:00 today, back at 14:32
+    late = slack.posts()[-1]
+    note = "Sent late: bucketwatch was not running at 09:00 Europe/Paris (DIGEST_TIME) and caught up at 14:32."
+    assert note in json.dumps(late["blocks"], ensure_ascii=False)
+    assert not service.send_if_due(client, "C0ALERTS", paris(24, 14, 37))
+    assert len(slack.posts()) == 2
+
+
+def test_a_failed_post_is_retried_even_when_late(store: Store, slack: SlackStandin) -> None:
+    service = DigestService(store, tz="Europe/Paris")
+    client = slack.client()
+    slack.fail_next = ["ratelimited", "ratelimited"]
+    for minute in (0, 5):
+        with pytest.raises(DigestPostError):
+            service.send_if_due(client, "C0ALERTS", paris(24, 9, minute))
+    assert service.send_if_due(client, "C0ALERTS", paris(24, 11, 0))  # Slack is back two hours later
+    assert "Sent late" in json.dumps(slack.posts()[-1]["blocks"])
 
 
 def test_concurrent_callers_post_once(store: Store, slack: SlackStandin) -> None:
@@ -432,7 +497,7 @@ def test_concurrent_callers_post_once(store: Store, slack: SlackStandin) -> None
 
     def call() -> None:
         barrier.wait()
-        results.append(service.send_if_due(client, "C0ALERTS", paris(24, 10)))
+        results.append(service.send_if_due(client, "C0ALERTS", paris(24, 9, 30)))
 
     threads = [threading.Thread(target=call) for _ in range(4)]
     for t in threads:
@@ -575,7 +640,9 @@ def test_cli_prints_and_posts_the_same_digest_as_the_slash_command(
         # What a person reads in the terminal, figure by figure (Paris is UTC+1 on 24 March 2025).
         assert printed.startswith("Daily digest · Mon 24 Mar 2025 (last 24 h up to Mon 24 Mar 11:00 CET)")
         assert "New (24 h): 2   Open: 1   Acknowledged: 1   Fixed (24 h): 0" in printed
-        assert "Time to acknowledge: median 1 hour, worst 1 hour (over 1)" in printed
+        assert "Time to acknowledge: median 1 hour, worst 1 hour (over 1 alert(s) acknowledged" in printed
+        # What was watched comes before the figures.
+        assert printed.splitlines()[1].startswith("Watched: 1 source(s) polled successfully within the last")
         assert f"• #{opened} <b>cli-bucket</b> (111122223333 us-east-1) · open · for 1 hour" in printed
         assert "• ends-soon (any account) · ends Wed 26 Mar 11:00 CET · static site (U0CAROL)" in printed
         assert "✅ lookup:111122223333:us-east-1 · last success Mon 24 Mar 10:58 CET · lag 7 minutes" in printed

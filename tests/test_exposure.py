@@ -68,6 +68,20 @@ def test_public_acl_held_by_account_ignore_public_acls(aws: SimpleNamespace) -> 
     assert v.account_bpa == {**dict.fromkeys(FLAGS, False), "IgnorePublicAcls": True}
 
 
+def test_every_public_permission_is_named_write_included(aws: SimpleNamespace) -> None:
+    """public-read-write as S3 stores it: READ and WRITE grants to AllUsers; the verdict names both."""
+    owner = aws.s3.get_bucket_acl(Bucket=BUCKET)["Owner"]
+    everyone = {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}
+    aws.s3.put_bucket_acl(Bucket=BUCKET, AccessControlPolicy={"Owner": owner, "Grants": [
+        {"Grantee": everyone, "Permission": "WRITE"}, {"Grantee": everyone, "Permission": "READ"},
+        {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+    ]})
+    v = verdict(aws)
+    assert v.public_now is True and v.paths == ["AllUsers READ and WRITE via bucket ACL"]
+    aws.control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration={"IgnorePublicAcls": True})
+    assert verdict(aws).line.startswith("Not public now: ACL grants AllUsers READ and WRITE, but account-level")
+
+
 def test_public_acl_without_ignore_is_public_even_with_block_public_acls(aws: SimpleNamespace) -> None:
     aws.s3.put_bucket_acl(Bucket=BUCKET, ACL="public-read")
     # BlockPublicAcls only refuses new public ACLs; the one already there still works.

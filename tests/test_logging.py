@@ -95,7 +95,7 @@ def test_a_refused_slack_post_in_a_job_is_one_line_with_the_code(
     out = io.StringIO()
     configure_logging("INFO", stream=out)
     slack_standin.fail_next("chat.postMessage", error="not_in_channel")
-    digest = DigestService(store, tz="UTC", digest_time="00:00", clock=lambda: datetime(2026, 11, 26, 9, tzinfo=UTC))
+    digest = DigestService(store, tz="UTC", digest_time="09:00", clock=lambda: datetime(2026, 11, 26, 9, tzinfo=UTC))
     job = guarded("digest", lambda: digest.send_if_due(WebClient(token=TOKEN, base_url=slack_standin.url), "C0X"))
     job()
     lines = out.getvalue().splitlines()

@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +124,33 @@ def test_doctor_without_settings_says_what_is_missing(slack_standin: SlackStandi
     assert code == 1
     assert "✗ SLACK_BOT_TOKEN: not set" in text and "✗ ALERT_CHANNEL: not set" in text and "✗ sources" in text
     assert slack_standin.calls == []
+
+
+def test_doctor_names_the_host_it_could_not_reach(slack_standin: SlackStandin, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api/"
+    settings = replace(make_settings(slack_standin, tmp_path), slack_api_url=url)
+    out = io.StringIO()
+    with mock_aws():
+        code = run_doctor(settings, slack=WebClient(token="xoxb-test", base_url=url), aws=AwsClients(settings),
+                          out=out)
+    text = out.getvalue()
+    assert code == 1
+    assert f"✗ Slack token: could not reach 127.0.0.1:{port}: Connection refused" in text
+    assert "URLError" not in text and "Traceback" not in text
+
+
+def test_doctor_warns_when_nobody_may_fix(slack_standin: SlackStandin, tmp_path: Path) -> None:
+    settings = make_settings(slack_standin, tmp_path, responders=())
+    with mock_aws():
+        code, out = _doctor(settings, slack_standin)
+    assert code == 0, out  # alerts still flow; only the buttons are refused
+    assert ("✗ RESPONDERS: not set: nobody may press Re-enable Block Public Access, Undo or Mark as expected"
+            " (not essential") in out
+    with mock_aws():
+        _, out = _doctor(make_settings(slack_standin, tmp_path), slack_standin)
+    assert "✓ RESPONDERS: 1 user(s) or group(s) may fix, undo and allow" in out

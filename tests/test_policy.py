@@ -104,9 +104,10 @@ def test_single_statement_object() -> None:
         ("12.0.0.0/8", False),
         ("203.0.113.0/24", False),
         ("203.0.113.7", False),
-        ("10.0.0.0/8", True),  # RFC1918: not a restriction AWS recognises
-        ("172.16.4.0/24", True),
-        ("192.168.1.10/32", True),
+        ("10.0.0.0/8", False),  # RFC 1918 ranges are fixed values too (corpus README, corrected)
+        ("172.16.4.0/24", False),
+        ("192.168.1.10/32", False),
+        ("10.0.0.0/7", True),
         ("2001:db8::/31", True),
         ("2001:db8::/32", False),
         ("2001:db8:1234::/48", False),
@@ -289,3 +290,51 @@ def test_cli_not_json_is_a_clear_error(tmp_path: Path) -> None:
     done = _cli(str(path))
     assert done.returncode != 0
     assert b"not JSON" in done.stderr and b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ("{}", "an empty JSON object"),
+        ('{"PolicyStatus": {"IsPublic": true}}', "get-bucket-policy-status output"),
+        ("[1, 2]", "a JSON list of 2 item(s)"),
+        ("42", "a JSON number"),
+        ('{"Records": []}', "CloudTrail records"),
+        ('{"BlockPublicAcls": true, "IgnorePublicAcls": true}', "a Block Public Access configuration"),
+        ('{"Policy": "{oops"}', "get-bucket-policy output whose Policy is not JSON"),
+        ('{"Owner": "me"}', "a JSON object with keys Owner, but no Statement"),
+    ],
+)
+def test_cli_input_that_is_not_a_policy_or_acl_is_an_error_saying_what_it_is(document: str, says: str) -> None:
+    done = _cli("-", stdin=document.encode())
+    assert done.returncode == 2
+    assert done.stdout == b""
+    assert done.stderr.decode().startswith(f"bucketwatch policy: stdin is {says}"), done.stderr
+
+
+@pytest.mark.parametrize(("text", "public"), [("public-read", True), ('"authenticated-read"', True),
+                                               ("private\n", False), ("bucket-owner-full-control", False)])
+def test_cli_reads_a_canned_acl_name(text: str, public: bool) -> None:
+    done = _cli("-", stdin=text.encode())
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["public"] is public and out["kind"] == "acl" and out["reasons"]
+
+
+def test_cli_fail_if_public_gates_a_ci_job(tmp_path: Path) -> None:
+    public, private = tmp_path / "public.json", tmp_path / "private.json"
+    public.write_text(json.dumps(_allow("*")))
+    private.write_text(json.dumps(_allow({"AWS": f"arn:aws:iam::{OWNER}:role/Reader"})))
+    assert _cli(str(public), "--fail-if-public").returncode == 1
+    assert _cli(str(public)).returncode == 0
+    assert _cli(str(private), "--fail-if-public", "--account", OWNER).returncode == 0
+
+
+def test_cli_owner_account_is_never_another_account() -> None:
+    policy = _allow({"AWS": [f"arn:aws:iam::{OWNER}:root", f"arn:aws:iam::{OWNER}:role/CI", OWNER]})
+    out = json.loads(_cli("-", "--account", OWNER, stdin=json.dumps(policy).encode()).stdout)
+    assert out["cross_account_principals"] == [] and out["owner_account"] == OWNER
+    assert out["reasons"][0].startswith("Not public: every Allow statement")
+    assert OWNER not in " ".join(out["reasons"])
+    bad = _cli("-", "--account", "1111", stdin=json.dumps(policy).encode())
+    assert bad.returncode == 2 and b"12-digit account id" in bad.stderr

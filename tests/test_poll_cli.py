@@ -96,7 +96,35 @@ def test_who_changed_cli_asks_lookup_events_when_the_index_is_empty(
     server.fake.add(public_bpa_off(bucket="never-polled-bucket", when=datetime.now(UTC) - timedelta(days=2)))
     assert main(["who-changed", "never-polled-bucket", "--days", "7"]) == 0
     out = capsys.readouterr().out
+    assert out.startswith("Asked: the local index (nothing there), then CloudTrail LookupEvents in")
     assert "CloudTrail LookupEvents" in out and "PutBucketPublicAccessBlock" in out
     # Now it is in the index: the second answer comes from there.
     assert main(["who-changed", "never-polled-bucket", "--days", "7"]) == 0
-    assert "(local index)" in capsys.readouterr().out
+    assert "(from the local index)" in capsys.readouterr().out
+
+
+def test_who_changed_says_every_lookup_failed_and_exits_1(
+    server: FakeCloudTrailServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No credentials at all: nothing could be read, and the answer says so on stdout, not "no changes"."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    assert main(["who-changed", "some-bucket", "--days", "7"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Asked: the local index (nothing there), then CloudTrail LookupEvents in 2 account-region(s)."
+    assert out[1] == "Failed: 2 of 2 look-up(s):"
+    assert all("credentials" in line.lower() for line in out[2:4])
+    assert out[-1] == (
+        "No answer for some-bucket, last 7 days: nothing in the local index, and every CloudTrail look-up failed."
+    )
+    assert not any(line.startswith("No configuration changes") for line in out)
+
+
+@pytest.mark.parametrize("command", [["who-changed", "b", "--days", "0"], ["backfill", "--days", "-1"],
+                                     ["scan", "--workers", "-3", "x"], ["who-changed", "b", "--days", "soon"]])
+def test_counts_below_one_are_refused(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(command)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert ("is below 1" in err or "is not a whole number" in err) and "Traceback" not in err

@@ -210,14 +210,20 @@ def test_malformed_lines_are_counted_and_skipped(tmp_path: Path) -> None:
     assert "mixed.jsonl:2" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_corrupt_gzip_in_a_tree_is_skipped(tmp_path: Path) -> None:
+def test_corrupt_gzip_in_a_tree_is_skipped_and_exits_1(tmp_path: Path) -> None:
     tree = _trail_tree(tmp_path, chunks=1)
     bad = next(tree.rglob("*.json.gz")).with_name("broken.json.gz")
     bad.write_bytes(gzip.compress(b'{"Records":[]}')[:15])
     done = _run("scan", str(tree), "--format", "jsonl", tmp=tmp_path)
-    assert done.returncode == 0
+    assert done.returncode == 1  # the rest is scanned; the exit says one file could not be read
     assert len(_findings(done.stdout)) == len(EXPECTED)
-    assert "1 malformed input(s) skipped" in done.stderr and "broken.json.gz" in done.stderr
+    assert "1 file(s) could not be read" in done.stderr and "malformed" not in done.stderr
+    assert done.stderr.count("broken.json.gz") == 1  # the error is said once
+    alone = _run("scan", str(bad), "--format", "jsonl", tmp=tmp_path)
+    assert alone.returncode == done.returncode == 1  # the same exit alone as inside a directory
+    assert alone.stderr.count("broken.json.gz") == 1 and "corrupt gzip" in alone.stderr
+    piped = _run("scan", "-", tmp=tmp_path, stdin=bad.read_bytes())
+    assert piped.returncode == 1 and piped.stderr.count("corrupt gzip") == 1
 
 
 def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
@@ -251,7 +257,13 @@ def test_index_then_who_changed(tmp_path: Path) -> None:
     assert not failed & {r["event_id"] for r in rows}
 
     empty = _run("who-changed", "h1-never-seen", tmp=tmp_path)
-    assert empty.returncode == 0 and "No configuration changes" in empty.stdout
+    # AWS_ACCOUNTS is not set: say so before anything else, and do not pass for "no changes".
+    assert empty.returncode == 2
+    assert empty.stdout.splitlines()[:2] == [
+        "Asked: the local index only (nothing there for this bucket).",
+        "Not configured: AWS_ACCOUNTS is not set, so CloudTrail LookupEvents was not asked.",
+    ]
+    assert "No configuration changes" not in empty.stdout and "CloudTrail was not asked" in empty.stdout
 
 
 def test_multi_member_gzip_file(tmp_path: Path) -> None:
@@ -271,7 +283,7 @@ def test_a_named_file_that_cannot_be_read_fails_the_scan(tmp_path: Path) -> None
     broken = tmp_path / "broken.json.gz"
     broken.write_bytes(b"\x1f\x8b\x08\x00not really gzip")
     result = _run("scan", str(good), str(broken), tmp=tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == 1
     assert "broken.json.gz" in result.stderr and "corrupt gzip" in result.stderr
 
 
@@ -287,3 +299,92 @@ def test_terminal_output_escapes_control_characters(tmp_path: Path) -> None:
     result = _run("scan", str(path), tmp=tmp_path)
     assert result.returncode == 0
     assert "\x1b" not in result.stdout and "[2J" in result.stdout and "owned" in result.stdout
+
+
+def test_lookup_events_output_is_read(tmp_path: Path) -> None:
+    """`aws cloudtrail lookup-events` prints Events[].CloudTrailEvent as JSON text: scan reads it."""
+    events = [{"EventId": r.get("eventID"), "EventName": r.get("eventName"), "CloudTrailEvent": json.dumps(r)}
+              for r in RECORDS]
+    events.append({"EventId": "broken", "CloudTrailEvent": "{not json"})
+    path = tmp_path / "lookup-events.json"
+    path.write_text(json.dumps({"Events": events, "NextToken": "abc"}))
+    done = _run("scan", str(path), "--format", "jsonl", tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted((f["event_id"], f["detection"]) for f in _findings(done.stdout)) == EXPECTED
+    assert "1 malformed input(s) skipped" in done.stderr
+    piped = _run("scan", "-", "--format", "jsonl", tmp=tmp_path, stdin=gzip.compress(path.read_bytes()))
+    assert sorted((f["event_id"], f["detection"]) for f in _findings(piped.stdout)) == EXPECTED
+
+
+def test_digest_files_are_passed_over_and_counted_apart(tmp_path: Path) -> None:
+    tree = _trail_tree(tmp_path, chunks=1)
+    digest_dir = tree / ACCT / "CloudTrail-Digest" / "us-east-1" / "2025" / "03" / "04"
+    digest_dir.mkdir(parents=True)
+    digest = digest_dir / f"{ACCT}_CloudTrail-Digest_us-east-1_h1_us-east-1_20250304T110000Z.json.gz"
+    body = {"awsAccountId": ACCT, "digestStartTime": "2025-03-04T10:00:00Z", "logFiles": []}
+    digest.write_bytes(gzip.compress(json.dumps(body).encode()))
+    done = _run("scan", str(tree), "--format", "jsonl", tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "scanned 1 file(s)" in done.stderr and "1 CloudTrail-Digest file(s) passed over" in done.stderr
+    assert "malformed" not in done.stderr
+    only = _run("scan", str(digest_dir), tmp=tmp_path)
+    assert only.returncode == 2 and "no CloudTrail log files in this directory" in only.stderr
+    assert "1 CloudTrail-Digest file(s)" in only.stderr
+
+
+def test_an_empty_directory_is_an_error_not_zero_files(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "README.txt").write_text("no logs here")
+    for folder in ("empty", "notes"):
+        done = _run("scan", str(tmp_path / folder), tmp=tmp_path)
+        assert done.returncode == 2 and "no CloudTrail log files" in done.stderr
+        assert "scanned 0 file(s)" not in done.stderr and done.stdout == ""
+
+
+def test_text_output_uses_the_cards_words(tmp_path: Path) -> None:
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps({"Records": RECORDS}))
+    text = _run("scan", str(path), tmp=tmp_path).stdout
+    assert "change BlockPublicAcls: unknown → off" in text or "change account BlockPublicAcls: unknown → off" in text
+    assert "? →" not in text and "→ false" not in text
+
+
+def _many_findings(tmp_path: Path) -> Path:
+    template = next(r for r in RECORDS if r["eventName"] == "PutBucketPolicy" and evaluate(Record(r)))
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(json.dumps({**template, "eventID": f"many-{n}"}) for n in range(3000)))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["text", "jsonl"])
+def test_a_closed_pipe_ends_the_scan_quietly(tmp_path: Path, fmt: str) -> None:
+    """`scan … | head -1`: far more output than a pipe buffers, the reader leaves after one line."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), DB_PATH=str(tmp_path / "index.db"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "scan", "--format", fmt, str(_many_findings(tmp_path))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141  # as a tool killed by SIGPIPE
+    assert err == "", err
+
+
+def test_a_closed_pipe_ends_policy_quietly(tmp_path: Path) -> None:
+    statements = [{"Sid": f"S{n}", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                   "Resource": f"arn:aws:s3:::b/{n}/*"} for n in range(3000)]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "policy", "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write(json.dumps({"Statement": statements}).encode())
+    proc.stdin.close()
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141 and err == "", err

@@ -115,6 +115,7 @@ def test_digest_catch_up_at_start_sends_once(store: Store) -> None:
             digest_time="09:00",
             clock=lambda: datetime(2025, 3, 24, 13, 0, tzinfo=UTC),
         )
+        store.db["digest_runs"].insert({"day": "2025-03-23", "sent_at": "2025-03-23T08:00:00Z"})  # down at 09:00
         settings = Settings(digest_time="09:00", digest_tz="Europe/Paris")
         sched = build_scheduler(
             settings,
@@ -133,6 +134,6 @@ def test_digest_catch_up_at_start_sends_once(store: Store) -> None:
         finally:
             sched.shutdown(wait=True)
         assert len(standin.posts()) == 1
-        assert [r["day"] for r in store.db["digest_runs"].rows] == ["2025-03-24"]
+        assert [r["day"] for r in store.db["digest_runs"].rows] == ["2025-03-23", "2025-03-24"]
     finally:
         standin.close()

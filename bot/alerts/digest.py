@@ -68,6 +68,15 @@ class Figures:
     expiring: list[ExceptionRow] = field(default_factory=list)
     pollers: list[SourceHealth] = field(default_factory=list)
     chart: list[tuple[date, int]] = field(default_factory=list)
+    # The sources the settings configure (AWS_ACCOUNTS × AWS_REGIONS, TRAIL_BUCKETS, TRAIL_QUEUE_URLS);
+    # [] when none is; None when the digest was not told (then `pollers` is whatever has ever run).
+    sources: list[str] | None = None
+    note: str = ""  # said above everything else, e.g. that the digest goes out late
+
+    @property
+    def watched(self) -> bool:
+        """At least one source is configured and has been polled: without one, "nothing new" means nothing."""
+        return bool(self.pollers) and self.sources != []
 
     @property
     def ack_median(self) -> timedelta | None:
@@ -88,4 +97,4 @@ class Figures:
     @property
     def quiet(self) -> bool:
         busy = self.new or self.open or self.acknowledged or self.fixed or self.accepted or self.resolved
-        return not busy and not self.expiring and all(p.healthy for p in self.pollers)
+        return not busy and not self.expiring and self.watched and all(p.healthy for p in self.pollers)

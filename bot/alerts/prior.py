@@ -15,14 +15,23 @@ import orjson
 import sqlite_utils
 from isal import isal_zlib
 
-from bot.alerts.restore import acl_said
 from bot.core.bpa import FLAGS
 from bot.core.clock import iso
 from bot.core.policy import evaluate_policy
 from bot.core.record import Record, text
-from detections.base import Change, Finding, acl_verdict, bpa_config, bpa_flags, find_key
+from detections.base import (
+    BPA_DETECTIONS,
+    UNKNOWN,
+    Change,
+    Finding,
+    acl_said,
+    acl_verdict,
+    bpa_config,
+    bpa_flags,
+    find_key,
+    on_off,
+)
 
-UNKNOWN = "unknown"
 # Enough earlier writes to find the one that matters when access points share the account's rows.
 _CANDIDATES = 50
 
@@ -105,8 +114,6 @@ RULES: dict[str, tuple[set[str], Describe]] = {
         _access_point_before,
     ),
 }
-_BPA_DETECTIONS = frozenset({"bucket_bpa_weakened", "bucket_bpa_deleted", "account_bpa_weakened",
-                             "account_bpa_deleted"})
 
 
 def previous_write(db: sqlite_utils.Database, finding: Finding, names: set[str],
@@ -129,14 +136,9 @@ def previous_write(db: sqlite_utils.Database, finding: Finding, names: set[str],
     return None
 
 
-def _on_off(after: str) -> str:
-    # Say flags the way the card's "Block Public Access now" lines do: on / off.
-    return {"false": "off", "true": "on"}.get(after, after.replace("(false)", "(off)"))
-
-
 def with_before(db: sqlite_utils.Database, finding: Finding) -> Finding:
     """The finding with each `?` before value read from the index (`unknown` when it has nothing)."""
-    bpa = finding.detection in _BPA_DETECTIONS
+    bpa = finding.detection in BPA_DETECTIONS
     if not bpa and not any(c.before == "?" for c in finding.changes):
         return finding
     rule = RULES.get(finding.detection)
@@ -157,6 +159,6 @@ def with_before(db: sqlite_utils.Database, finding: Finding) -> Finding:
             before = "none (new bucket)"
         elif before == "?":
             before = (rule[1](change, prev) if rule is not None and prev is not None else None) or UNKNOWN
-        after = _on_off(change.after) if bpa else change.after
+        after = on_off(change.after) if bpa else change.after
         changes.append(Change(change.what, before, after))
     return dataclasses.replace(finding, changes=tuple(changes))

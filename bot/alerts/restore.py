@@ -20,10 +20,10 @@ from isal import isal_zlib
 from bot.alerts.codec import finding_json
 from bot.core.bpa import FLAGS
 from bot.core.clock import iso
-from bot.core.policy import GRANT_HEADERS, evaluate_policy
+from bot.core.policy import evaluate_policy
 from bot.core.record import Record, get_ci, text
 from detections import REGISTRY
-from detections.base import Finding, acl_verdict, bpa_config, bpa_flags, find_key
+from detections.base import Finding, acl_said, acl_verdict, bpa_config, bpa_flags, find_key
 from detections.restores import ALL_RESTORE_EVENTS, DATA_RESTORE_EVENTS
 
 
@@ -65,13 +65,6 @@ _ACCESS_POINT = frozenset({"access_point_policy_public"})
 _BUCKET_BPA = frozenset({"bucket_bpa_weakened", "bucket_bpa_deleted"})
 _ACCOUNT_BPA = frozenset({"account_bpa_weakened", "account_bpa_deleted"})
 _BPA = _BUCKET_BPA | _ACCOUNT_BPA
-
-
-def acl_said(record: Record) -> bool:
-    """Whether an ACL write's record carries the ACL it set (canned header, grants, or grant headers)."""
-    params = record.params
-    return bool(text(get_ci(params, "x-amz-acl"))) or any(
-        get_ci(params, h) is not None for h in ("AccessControlPolicy", *GRANT_HEADERS))
 
 
 def _stored(finding_text: str | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -23,14 +24,51 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "demo": ("bot.cli.demo:cli_demo", "offline end to end: moto for AWS, a local Slack stand-in, a fix applied"),
     "scan": ("bot.cli.scan:cli_scan", "read CloudTrail files/dirs/stdin and print findings"),
-    "policy": ("bot.cli.scan:cli_policy", "verdict on a bucket policy, access-point policy or GetBucketAcl output"),
+    "policy": ("bot.cli.policy:cli_policy", "verdict on a bucket policy, access-point policy or GetBucketAcl output"),
     "poll": ("bot.cli.poll:cli_poll", "one poll cycle of every configured account × region"),
     "backfill": ("bot.cli.poll:cli_backfill", "fill the who-changed index from LookupEvents history"),
-    "who-changed": ("bot.cli.scan:cli_who_changed", "configuration changes to a bucket, newest first"),
+    "who-changed": ("bot.cli.who_changed:cli_who_changed", "configuration changes to a bucket, newest first"),
     "digest": ("bot.cli.digest:cli_digest", "print (or post) the daily digest"),
     "doctor": ("bot.cli.doctor:cli_doctor", "check settings, Slack scopes and AWS access; no secrets printed"),
     "manifest": ("bot.cli.manifest:cli_manifest", "print the Slack app manifest for the configured command"),
 }
+
+
+EXIT_STATUS = {
+    "scan": (
+        "exit status: 0 every file was read (with or without findings; malformed records are counted on\n"
+        "stderr and skipped); 1 a file could not be read (corrupt gzip, unreadable), named alone or found\n"
+        "in a directory: the rest is still scanned; 2 nothing to scan (no such path, a directory with no\n"
+        "CloudTrail log files). CloudTrail-Digest files are passed over and counted apart.\n"
+        "Reads log files {\"Records\": [...]}, JSON Lines, EventBridge events and `aws cloudtrail\n"
+        "lookup-events` output (Events[].CloudTrailEvent), plain or gzipped."
+    ),
+    "policy": (
+        "reads a bucket or access-point policy, get-bucket-policy or get-bucket-acl output, an ACL with\n"
+        "grant headers, or a canned ACL name (public-read).\n"
+        "exit status: 0 verdict printed; 1 public, with --fail-if-public; 2 unreadable, or not a policy\n"
+        "or an ACL (the message says what it is)."
+    ),
+    "who-changed": (
+        "says first what was asked (the local index, CloudTrail LookupEvents), what failed and what is not\n"
+        "configured. exit status: 0 every source asked answered; 1 a CloudTrail look-up failed, so changes\n"
+        "may be missing; 2 the index had nothing and CloudTrail could not be asked (AWS_ACCOUNTS not set)."
+    ),
+}
+# `scan … | head -1`: the reader went away. Say nothing and exit as a tool killed by SIGPIPE would
+# (128 + 13), so `set -o pipefail` scripts see what they see for `yes | head -1`.
+EXIT_BROKEN_PIPE = 141
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number, 1 or more (`--workers -3`, `--days 0` are refused)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,27 +81,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bucketwatch {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parsers = {
-        name: sub.add_parser(name, help=help_text, description=help_text) for name, (_, help_text) in COMMANDS.items()
+        name: sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXIT_STATUS.get(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        for name, (_, help_text) in COMMANDS.items()
     }
 
     p = parsers["scan"]
     p.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for stdin")
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
     p.add_argument("--index", action="store_true", help="also store S3 configuration writes in the who-changed index")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    p.add_argument(
+        "--workers", type=positive_int, default=None, help="worker processes, 1 or more (default: cores, up to 4)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
 
     p = parsers["policy"]
     p.add_argument("path", metavar="FILE", help="JSON file, or - for stdin")
-    p.add_argument("--account", help="the bucket owner's account id (to tell cross-account principals)")
+    p.add_argument(
+        "--account", help="the bucket owner's 12-digit account id: its own principals are not listed as other accounts"
+    )
+    p.add_argument("--fail-if-public", action="store_true", help="exit 1 when the verdict is public (for CI gates)")
 
     p = parsers["who-changed"]
     p.add_argument("bucket")
-    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--days", type=positive_int, default=90, help="how far back, in days (1 or more; default 90)")
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
 
     parsers["poll"].add_argument("--once", action="store_true", help="run one cycle and exit (required)")
-    parsers["backfill"].add_argument("--days", type=int, default=7)
+    parsers["backfill"].add_argument(
+        "--days", type=positive_int, default=7, help="how far back, in days (1 to 90; default 7)"
+    )
     parsers["digest"].add_argument("--post", action="store_true", help="post to ALERT_CHANNEL instead of printing")
     parsers["demo"].add_argument("--quiet", action="store_true", help="print only the summary")
     parsers["serve"].add_argument(
@@ -100,7 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     module_name, _, function = target.partition(":")
     try:
         handler = getattr(importlib.import_module(module_name), function)
-        return int(handler(args) or 0)
+        code = int(handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit with a traceback
+        return code
     except ConfigError as exc:
         # One line per problem, every problem at once: fixing them one run at a time is tedious.
         for problem in exc.problems or (str(exc),):
@@ -108,4 +162,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of what is left does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 

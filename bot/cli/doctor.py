@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
+from urllib.error import URLError
+from urllib.parse import urlsplit
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -44,14 +46,26 @@ class Check:
         return f"{mark} {self.name}: {self.detail}{tail}"
 
 
-def _guard(name: str, essential: bool, run: Callable[[], Check]) -> Check:
-    """One check; an unexpected error becomes a ✗ line with its code, never a traceback or a secret."""
+def _guard(name: str, essential: bool, run: Callable[[], Check], host: str = "") -> Check:
+    """One check; an unexpected error becomes a ✗ line with its code, never a traceback or a secret.
+
+    A connection failure names the host it could not reach and why (DNS, refused, timeout, TLS).
+    """
+    where = host or "the server"
     try:
         return run()
     except SlackApiError as exc:
         return Check(False, name, f"Slack said {slack_error(exc)}", essential)
+    except URLError as exc:
+        reason = getattr(exc.reason, "strerror", None) or str(exc.reason)
+        return Check(False, name, f"could not reach {where}: {reason}", essential)
+    except (ClientError, BotoCoreError) as exc:
+        # botocore's own messages name the endpoint (EndpointConnectionError: ... "https://sts...").
+        return Check(False, name, error_message(exc), essential)
+    except OSError as exc:
+        return Check(False, name, f"could not reach {where}: {exc.strerror or exc}", essential)
     except Exception as exc:
-        return Check(False, name, error_message(exc) if isinstance(exc, ClientError) else error_code(exc), essential)
+        return Check(False, name, error_code(exc), essential)
 
 
 def check_settings(settings: Settings, problems: Sequence[str] | None = None) -> list[Check]:
@@ -69,6 +83,14 @@ def check_settings(settings: Settings, problems: Sequence[str] | None = None) ->
             "sources",
             f"{len(settings.accounts)} account(s) × {len(settings.regions)} region(s), "
             f"{len(settings.trail_buckets)} trail bucket(s), {len(settings.trail_queue_urls)} trail queue(s)",
+        ),
+        Check(
+            bool(settings.responders),
+            "RESPONDERS",
+            f"{len(settings.responders)} user(s) or group(s) may fix, undo and allow"
+            if settings.responders
+            else "not set: nobody may press Re-enable Block Public Access, Undo or Mark as expected",
+            essential=False,
         ),
         Check(True, "DRY_RUN", "fixes change nothing" if settings.dry_run else "fixes change AWS"),
     ]
@@ -102,7 +124,8 @@ def check_slack(settings: Settings, slack: WebClient, problems: Sequence[str] = 
             )
         return Check(True, "Slack token", f"valid for team {response.get('team')} as {response.get('user')}")
 
-    checks.insert(0, _guard("Slack token", True, auth))
+    host = urlsplit(settings.slack_api_url).netloc or settings.slack_api_url
+    checks.insert(0, _guard("Slack token", True, auth, host))
 
     def channel() -> Check:
         info = slack.conversations_info(channel=settings.alert_channel)["channel"]
@@ -114,7 +137,7 @@ def check_slack(settings: Settings, slack: WebClient, problems: Sequence[str] = 
         return Check(True, "alert channel", name)
 
     if settings.alert_channel and not any(p.startswith("ALERT_CHANNEL:") for p in problems):
-        checks.append(_guard("alert channel", True, channel))
+        checks.append(_guard("alert channel", True, channel, host))
     return checks
 
 

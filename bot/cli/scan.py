@@ -1,4 +1,11 @@
-"""`scan`, `policy` and `who-changed`: the terminal side of the detection core."""
+"""`scan`: CloudTrail files, directories or stdin through every detection, findings printed.
+
+Exit status (also in `scan --help`): 0 every file was read, with or without findings (malformed
+records are counted on stderr and skipped); 1 a file could not be read (corrupt gzip, unreadable),
+whether it was named alone or found in a directory — the rest is still scanned; 2 nothing to scan
+(no such path, a directory with no CloudTrail log file). CloudTrail-Digest files hold hashes, not
+records: they are passed over and counted apart.
+"""
 
 from __future__ import annotations
 
@@ -10,34 +17,32 @@ from typing import Any
 import orjson
 from tqdm import tqdm
 
-from bot.aws.clients import AwsClients
 from bot.cli.common import open_store
 from bot.core.config import load_settings
-from bot.core.policy import evaluate_document
 from bot.core.record import Record
 from bot.slack.mrkdwn import strip_controls
-from bot.sources.files import FileResult, ScanError, ScanStats, expand_paths, scan, scan_stream
-from bot.sources.who_changed import timeline
+from bot.sources.files import FileResult, ScanError, ScanStats, find_log_files, scan, scan_stream
 from bot.store.index import ingest
 from detections import Finding
+from detections.base import UNKNOWN, card_changes
 
-EXIT_OK, EXIT_UNREADABLE = 0, 2
+EXIT_OK, EXIT_UNREADABLE_FILE, EXIT_NOTHING_TO_SCAN = 0, 1, 2
 
 
 def format_finding(finding: Finding) -> str:
-    """Several readable lines per finding for a terminal."""
-    when = finding.event_time.strftime("%Y-%m-%d %H:%M:%SZ") if finding.event_time else "time unknown"
+    """Several readable lines per finding for a terminal, in the card's words (`unknown → off`)."""
+    when = finding.event_time.strftime("%Y-%m-%d %H:%M:%SZ") if finding.event_time else f"time {UNKNOWN}"
     actor = finding.actor
-    mfa = {True: "MFA", False: "no MFA", None: "MFA unknown"}[actor.mfa]
+    mfa = {True: "MFA", False: "no MFA", None: f"MFA {UNKNOWN}"}[actor.mfa]
     lines = [
         f"[{finding.severity.upper()}] {finding.title}",
         f"    when   {when}   event {finding.event_name} ({finding.event_id or 'no id'})",
-        f"    where  account {finding.account or '?'}  region {finding.region or '?'}"
+        f"    where  account {finding.account or UNKNOWN}  region {finding.region or UNKNOWN}"
         + (f"  bucket {finding.bucket}" if finding.bucket else "  (account-wide)"),
         f"    who    {actor.display} [{actor.kind}, {mfa}] {actor.arn}",
-        f"    from   {finding.source_ip or '?'} using {finding.agent_kind}: {finding.user_agent[:120]}",
+        f"    from   {finding.source_ip or UNKNOWN} using {finding.agent_kind}: {finding.user_agent[:120]}",
     ]
-    lines += [f"    change {change}" for change in finding.changes]
+    lines += [f"    change {change}" for change in card_changes(finding)]
     # Caller-chosen text (user agents, session names) must not carry terminal escape sequences.
     return "\n".join(strip_controls(line) for line in lines)
 
@@ -52,45 +57,62 @@ def _progress(total: int, enabled: bool) -> Any:
 def cli_scan(args: argparse.Namespace) -> int:
     store = open_store(load_settings(dotenv=Path(".env"))) if args.index else None
     stats = ScanStats()
+    unreadable: list[str] = []
+    digests = 0
+    results: Any
     try:
         if args.paths == ["-"]:
-            results: Any = [scan_stream(sys.stdin.buffer, index=args.index)]
+            try:
+                results = [scan_stream(sys.stdin.buffer, index=args.index)]
+            except ScanError as exc:  # corrupt gzip on stdin: the same exit as a corrupt file
+                results, unreadable = [], [str(exc)]
+                stats.files = 1
             total = 1
         else:
-            paths = expand_paths(args.paths)
-            total = len(paths)
-            results = scan(paths, index=args.index, workers=args.workers)
+            found = find_log_files(args.paths)
+            digests = found.digests
+            if not found.files:
+                raise ScanError(f"nothing to scan: {digests} CloudTrail-Digest file(s) only (hashes, not records)")
+            total = len(found.files)
+            results = scan(found.files, index=args.index, workers=args.workers)
     except ScanError as exc:
         print(f"bucketwatch scan: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return EXIT_NOTHING_TO_SCAN
     bar = _progress(total, not args.no_progress)
-    out = sys.stdout
-    # A damaged file found inside a directory is bad input (counted, skipped); a file named on the
-    # command line that cannot be read is an error the caller must see in the exit code.
-    named = {str(Path(p)) for p in args.paths if p != "-" and not Path(p).is_dir()}
-    failed_named = []
     for result in results:
-        if result.error and result.path in named:
-            failed_named.append(result.error)
-        _emit(result, args.format, out)
-        stats.add(result.stats)
-        if store is not None and result.index_records:
-            stats.indexed += ingest(store, (Record(r) for r in result.index_records), source="scan")
+        if result.error:
+            # Said once, below; a damaged file is not a malformed record.
+            unreadable.append(result.error)
+            stats.files += 1
+        else:
+            _emit(result, args.format, sys.stdout)
+            stats.add(result.stats)
+            if store is not None and result.index_records:
+                stats.indexed += ingest(store, (Record(r) for r in result.index_records), source="scan")
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
+    sys.stdout.flush()
+    print(_summary(stats, args.index, len(unreadable), digests), file=sys.stderr)
+    for example in stats.malformed_examples:
+        print(f"  skipped {example}", file=sys.stderr)
+    for error in unreadable:
+        print(f"bucketwatch scan: {error}", file=sys.stderr)
+    return EXIT_UNREADABLE_FILE if unreadable else EXIT_OK
+
+
+def _summary(stats: ScanStats, index: bool, unreadable: int, digests: int) -> str:
     summary = f"scanned {stats.files} file(s), {stats.records} record(s): {stats.findings} finding(s)"
-    if args.index:
+    if unreadable:
+        summary += f"; {unreadable} file(s) could not be read (listed below)"
+    if index:
         summary += f", {stats.indexed} new event(s) indexed"
     if stats.malformed:
         summary += f"; {stats.malformed} malformed input(s) skipped"
-    print(summary, file=sys.stderr)
-    for example in stats.malformed_examples:
-        print(f"  skipped {example}", file=sys.stderr)
-    for error in failed_named:
-        print(f"bucketwatch scan: {error}", file=sys.stderr)
-    return EXIT_UNREADABLE if failed_named else EXIT_OK
+    if digests:
+        summary += f"; {digests} CloudTrail-Digest file(s) passed over (hashes, not records)"
+    return summary
 
 
 def _emit(result: FileResult, fmt: str, out: Any) -> None:
@@ -99,45 +121,3 @@ def _emit(result: FileResult, fmt: str, out: Any) -> None:
             out.write(orjson.dumps(finding.as_dict()).decode() + "\n")
         else:
             out.write(format_finding(finding) + "\n\n")
-
-
-def cli_policy(args: argparse.Namespace) -> int:
-    try:
-        data = sys.stdin.buffer.read() if args.path == "-" else Path(args.path).read_bytes()
-    except OSError as exc:
-        print(f"bucketwatch policy: cannot read {args.path}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
-    try:
-        document: Any = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        print(f"bucketwatch policy: {args.path} is not JSON", file=sys.stderr)
-        return EXIT_UNREADABLE
-    verdict = evaluate_document(document, owner_account=args.account)
-    print(orjson.dumps(verdict.as_dict(), option=orjson.OPT_INDENT_2).decode())
-    return EXIT_OK
-
-
-def cli_who_changed(args: argparse.Namespace) -> int:
-    """The same answer as the slash command: the index first, LookupEvents when it has nothing."""
-
-    settings = load_settings(dotenv=Path(".env"))
-    store = open_store(settings)
-    answer = timeline(store, AwsClients(settings) if settings.accounts else None, args.bucket, days=args.days)
-    changes = answer.changes
-    for where, error in answer.errors.items():
-        print(f"bucketwatch who-changed: {where}: {error}", file=sys.stderr)
-    if args.format == "jsonl":
-        for change in changes:
-            print(orjson.dumps(change.as_dict()).decode())
-        return EXIT_OK
-    source = {"index": "local index", "lookup": "CloudTrail LookupEvents, now in the local index"}.get(
-        answer.source, "local index and CloudTrail"
-    )
-    if not changes:
-        print(f"No configuration changes to {args.bucket} in the last {args.days} days ({source}).")
-        return EXIT_OK
-    print(f"Configuration changes to {args.bucket}, last {args.days} days, newest first ({source}):")
-    for c in changes:
-        when = c.event_time.strftime("%Y-%m-%d %H:%M:%SZ") if c.event_time else "?"
-        print(f"  {when}  {c.actor}  from {c.source_ip or '?'} via {c.agent_kind}  {c.event_name}: {c.summary}")
-    return EXIT_OK

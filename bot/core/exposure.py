@@ -141,8 +141,19 @@ def _policy_access(statements: list[Any]) -> str:
     return "read and write" if reads and writes else "write" if writes else "read" if reads else "access"
 
 
+_PERMISSION_ORDER = ("READ", "WRITE", "READ_ACP", "WRITE_ACP", "FULL_CONTROL")
+
+
 def _grant_words(grants: list[dict[str, str]]) -> str:
-    return ", ".join(sorted({f"{g['grantee']} {g['permission']}" for g in grants}))
+    """`AllUsers READ and WRITE`: every public permission, grouped by the group that holds it."""
+    held: dict[str, set[str]] = {}
+    for grant in grants:
+        held.setdefault(grant["grantee"], set()).add(grant["permission"])
+    rank = {p: n for n, p in enumerate(_PERMISSION_ORDER)}
+    return ", ".join(
+        f"{group} {' and '.join(sorted(perms, key=lambda p: (rank.get(p, len(rank)), p)))}"
+        for group, perms in sorted(held.items())
+    )
 
 
 def _judge_policy(state: ExposureState, j: _Judgement) -> None:

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, TypeVar, cast
 
+import orjson
+
 S3_SOURCE = "s3.amazonaws.com"
 T = TypeVar("T")
 _UNSET = object()
@@ -295,8 +297,10 @@ class Record:
 def unwrap(document: Any) -> list[Any]:
     """The CloudTrail records inside a parsed JSON document, whatever the envelope.
 
-    Log file `{"Records": [...]}`, EventBridge `{"detail-type": ..., "detail": {...}}`, a bare
-    record, or a list of any of those. Anything else yields no records (the caller counts it).
+    Log file `{"Records": [...]}`, EventBridge `{"detail-type": ..., "detail": {...}}`,
+    `aws cloudtrail lookup-events` output (`{"Events": [{"CloudTrailEvent": "<JSON text>"}, ...]}`),
+    a bare record, or a list of any of those. Anything else yields no records (the caller counts it);
+    a lookup-events entry whose CloudTrailEvent is not a JSON object comes back as None (counted too).
     """
     if isinstance(document, list):
         out: list[Any] = []
@@ -311,4 +315,17 @@ def unwrap(document: Any) -> list[Any]:
         return [document["detail"]]
     if "eventName" in document or "eventSource" in document:
         return [document]
+    if isinstance(document.get("Events"), list):
+        return [_lookup_event(event) for event in document["Events"]]
     return []
+
+
+def _lookup_event(event: Any) -> Any:
+    """The record inside one `lookup-events` entry: CloudTrailEvent is JSON text (or, re-serialised, an object)."""
+    inner = event.get("CloudTrailEvent") if isinstance(event, dict) else None
+    if isinstance(inner, str | bytes):
+        try:
+            inner = orjson.loads(inner)
+        except orjson.JSONDecodeError:
+            return None
+    return inner if isinstance(inner, dict) else None

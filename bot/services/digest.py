@@ -10,7 +10,12 @@ callable. The figures, as a reader can check them on cards:
 - time to acknowledge: opened_at → acknowledgement, over alerts acknowledged in the window.
 - time to fix: opened_at → fixed or resolved (the exposure ended, by the button or by a later
   event), over alerts fixed or resolved in the window. Accepted alerts were not fixed.
-- quiet: nothing opened, closed, open or expiring and every poller healthy → one line.
+- quiet: nothing opened, closed, open or expiring, at least one source configured and polled, and
+  every one healthy → what was watched, then one "all quiet" line. With no source configured (or none
+  polled yet) the digest says so first and is never "all quiet".
+- when: at DIGEST_TIME (within ON_TIME of it). A bot that was down at DIGEST_TIME today — it has sent
+  a digest on an earlier day, or its own post failed today — catches up when it is back, and the
+  digest says it is late. A bot starting for the first time waits for DIGEST_TIME.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +42,10 @@ from bot.store.database import Store
 log = logging.getLogger(__name__)
 
 
+
+
+# A post this long after DIGEST_TIME is a catch-up (the scheduler's cron job may fire up to an hour late).
+ON_TIME = timedelta(hours=1)
 
 
 class DigestPostError(RuntimeError):
@@ -80,15 +89,21 @@ class DigestService:
         clock: Callable[[], datetime] = utcnow,
         recheck: Recheck | None = None,
         poller_stale_after: timedelta = STALE_AFTER,
+        sources: Callable[[], list[str]] | None = None,
     ):
         self.store, self.tz, self.zone = store, tz, ZoneInfo(tz)
         hh, _, mm = digest_time.partition(":")
         self.due = (int(hh), int(mm))
         self.clock, self.recheck, self.poller_stale_after = clock, recheck, poller_stale_after
+        # The configured sources' names (the poller's): the digest says when there are none.
+        self.sources = sources
+        self._failed_day: str | None = None  # a day whose post failed in this process: retried when late
 
-    def build(self, now: datetime | None = None) -> Digest:
-        """The digest for `now` (default: the clock)."""
-        return render(self.figures(now), self.zone)
+    def build(self, now: datetime | None = None, *, note: str = "") -> Digest:
+        """The digest for `now` (default: the clock); `note` is said first (e.g. that it is late)."""
+        fig = self.figures(now)
+        fig.note = note
+        return render(fig, self.zone)
 
     def figures(self, now: datetime | None = None) -> Figures:
         """Every figure of the digest as data (see the module docstring for definitions)."""
@@ -137,7 +152,8 @@ class DigestService:
         self._recheck_open(fig)
 
         fig.expiring = ExceptionList(self.store, clock=lambda: now).expiring(EXPIRING_WITHIN)
-        fig.pollers = source_health(self.store, now, stale_after=self.poller_stale_after)
+        fig.sources = self.sources() if self.sources is not None else None
+        fig.pollers = source_health(self.store, now, fig.sources, stale_after=self.poller_stale_after)
         fig.pollers.sort(key=lambda p: (p.healthy, p.source))  # what needs a look comes first
         return fig
 
@@ -190,38 +206,54 @@ class DigestService:
             log.warning("re-check of %s/%s in %s failed", account, bucket, region, exc_info=True)
             return None
 
-    def post(self, slack: WebClient, channel: str, now: datetime | None = None) -> str | None:
+    def post(self, slack: WebClient, channel: str, now: datetime | None = None, *, note: str = "") -> str | None:
         """Post the digest to `channel` now; returns the message ts."""
-        digest = self.build(now)
+        digest = self.build(now, note=note)
         response = slack.chat_postMessage(channel=channel, text=digest.text, blocks=digest.blocks)
         return response.get("ts")
 
     def send_if_due(self, slack: WebClient, channel: str, now: datetime | None = None) -> bool:
-        """Post today's digest if DIGEST_TIME has passed and nobody has yet; True when this call posted.
+        """Post today's digest at DIGEST_TIME if nobody has yet; True when this call posted.
 
-        A bot that was down at DIGEST_TIME sends it when it comes back the same day. The day is
-        claimed (a digest_runs row with sent_at NULL) before posting, so two workers never both post;
-        a failed post deletes the claim. A crash between claim and post skips that day: never twice
-        wins over always once.
+        On time means within ON_TIME after DIGEST_TIME. Later than that it is a catch-up, sent only
+        when the bot was down at DIGEST_TIME today (it has sent a digest on an earlier day, or this
+        process's post failed today), and the digest says it is late; a bot starting for the first
+        time waits for DIGEST_TIME. The day is claimed (a digest_runs row with sent_at NULL) before
+        posting, so two workers never both post; a failed post deletes the claim. A crash between
+        claim and post skips that day: never twice wins over always once.
         """
         now = now or self.clock()
         local = now.astimezone(self.zone)
         if (local.hour, local.minute) < self.due:
             return False
         day = local.date().isoformat()
+        due_at = datetime.combine(local.date(), time(*self.due), self.zone)
+        note = ""
+        if local - due_at >= ON_TIME:
+            if not self._missed(day):
+                return False
+            note = (f"Sent late: bucketwatch was not running at {self.due[0]:02d}:{self.due[1]:02d} {self.tz}"
+                    f" (DIGEST_TIME) and caught up at {local:%H:%M}.")
         with self.store.atomic() as db:
             claimed = db.execute("INSERT OR IGNORE INTO digest_runs (day, sent_at) VALUES (?, NULL)", [day])
         if claimed.rowcount != 1:
             return False
         try:
-            self.post(slack, channel, now)
+            self.post(slack, channel, now, note=note)
         except Exception as exc:
             with self.store.atomic() as db:
                 db.execute("DELETE FROM digest_runs WHERE day = ? AND sent_at IS NULL", [day])
+            self._failed_day = day
             raise DigestPostError(f"digest for {day} not posted ({type(exc).__name__}); will retry") from exc
         with self.store.atomic() as db:
             db.execute("UPDATE digest_runs SET sent_at = ? WHERE day = ?", [iso(self.clock()), day])
         return True
+
+    def _missed(self, day: str) -> bool:
+        """Whether today's DIGEST_TIME passed while the bot was down (or its post failed), not before it existed."""
+        if self._failed_day == day:
+            return True
+        return bool(self._rows("SELECT 1 FROM digest_runs WHERE day < ? LIMIT 1", day))
 
     # ---- exception expiry -------------------------------------------------------------------------
     def expiry_reminders(self, now: datetime | None = None) -> list[ExpiryReminder]:

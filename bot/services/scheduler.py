@@ -25,8 +25,9 @@ from bot.slack.errors import slack_failure
 log = logging.getLogger(__name__)
 
 OUTBOX_SECONDS = 5
-# The digest check also runs on an interval: it catches up at start when the bot was down at
-# DIGEST_TIME, and retries a post that failed (send_if_due releases its claim on failure).
+# The digest check also runs on an interval, from start: it retries a post that failed, and catches up
+# only for a bot that was down at DIGEST_TIME today (send_if_due decides, and the digest says it is late;
+# a first start waits for DIGEST_TIME).
 DIGEST_RETRY_SECONDS = 300
 EXPIRY_SECONDS = 600
 

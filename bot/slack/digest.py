@@ -24,7 +24,12 @@ from bot.core.durations import format_duration
 from bot.slack.blocks import MAX_BLOCKS, SECTION_TEXT
 from bot.slack.mrkdwn import code, escape, slack_date, strip_controls, user
 
-QUIET_LINE = "All quiet: no new or open public-access alerts in the last 24 h; pollers healthy."
+QUIET_LINE = "All quiet: no new or open public-access alerts in the last 24 h."
+NOTHING_WATCHED = (
+    "⚠️ Nothing is watched: AWS_ACCOUNTS, TRAIL_BUCKETS and TRAIL_QUEUE_URLS are not set, so no change to any"
+    " bucket could be seen. The figures below are only the alerts already stored."
+)
+NAMES_SHOWN = 5
 BAR, BAR_WIDTH = "▇", 20
 
 
@@ -71,16 +76,46 @@ def chart_lines(chart: list[tuple[date, int]]) -> list[str]:
     return [f"{d:%a %d} {bar.ljust(width)} {n}" for d, bar, n in bars]
 
 
-def _span(values: list[timedelta]) -> str:
+def _span(values: list[timedelta], over: str) -> str:
     median, worst = median_duration(values), max(values, default=None)
     if median is None or worst is None:
         return "none in the last 24 h"
-    return f"median {format_duration(median)}, worst {format_duration(worst)} (over {len(values)})"
+    return f"median {format_duration(median)}, worst {format_duration(worst)} (over {over})"
+
+
+def _names(values: list[str], f: Fmt) -> str:
+    shown = ", ".join(f.esc(v) for v in values[:NAMES_SHOWN])
+    return shown + (f" and {len(values) - NAMES_SHOWN} more" if len(values) > NAMES_SHOWN else "")
+
+
+def checked_lines(fig: Figures, f: Fmt) -> list[str]:
+    """What was watched, what failed and what is not configured: said before anything reassuring."""
+    lines = [f.esc(fig.note)] if fig.note else []
+    if fig.sources == []:
+        lines.append(NOTHING_WATCHED)
+    elif not fig.pollers:
+        lines.append("⚠️ No source has been polled yet, so no change could be seen.")
+    bad = [p.source for p in fig.pollers if not p.healthy]
+    good = [p.source for p in fig.pollers if p.healthy]
+    if bad:
+        lines.append(f"⚠️ {len(bad)} of {len(fig.pollers)} source(s) failing, late or never polled:"
+                     f" {_names(bad, f)} (see Pollers).")
+    if good:
+        within = format_duration(fig.pollers[0].stale_after)
+        lines.append(f"Watched: {len(good)} source(s) polled successfully within the last {within}:"
+                     f" {_names(good, f)}.")
+    if fig.open_alerts and not fig.rechecked:
+        lines.append("⚠️ Open alerts were not re-checked against AWS (no AWS access for the digest).")
+    return lines
 
 
 def _sections(fig: Figures, f: Fmt) -> list[tuple[str, list[str], bool]]:
     """(title, lines, is_code) per part of the digest, in reading order."""
-    spans = [f"Time to acknowledge: {_span(fig.ack_times)}", f"Time to fix: {_span(fig.fix_times)}"]
+    acked = f"{len(fig.ack_times)} alert(s) acknowledged in the last 24 h"
+    # The same alerts the Fixed and Resolved counts show: both ended an exposure.
+    ended = (f"{len(fig.fix_times)} alert(s) whose exposure ended in the last 24 h: Fixed {fig.fixed} with the"
+             f" button, Resolved {fig.resolved} by a later change")
+    spans = [f"Time to acknowledge: {_span(fig.ack_times, acked)}", f"Time to fix: {_span(fig.fix_times, ended)}"]
     out = [
         ("Response times", spans, False),
         (f"Alerts per day, last {CHART_DAYS} days ({f.esc(fig.tz)})", chart_lines(fig.chart), True),
@@ -114,7 +149,8 @@ def _sections(fig: Figures, f: Fmt) -> list[tuple[str, list[str], bool]]:
         lines.append(f"{'✅' if p.healthy else '⚠️'} {f.esc(p.source)} · last success {seen}{lag}{err}")
     bad = sum(1 for p in fig.pollers if not p.healthy)
     title = f"Pollers ({len(fig.pollers) - bad} healthy, {bad} failing or late)" if fig.pollers else "Pollers"
-    out.append((title, lines or ["No poller has run yet."], False))
+    none = "No source is configured." if fig.sources == [] else "No poller has run yet."
+    out.append((title, lines or [none], False))
     return out
 
 
@@ -136,20 +172,27 @@ def _counts(fig: Figures) -> list[tuple[str, int]]:
 
 def render(fig: Figures, zone: ZoneInfo) -> Digest:
     """The digest as Slack fallback text, terminal text and Block Kit within Slack's limits."""
-    if fig.quiet:
-        return Digest(fig, QUIET_LINE, QUIET_LINE, [SectionBlock(text=MarkdownTextObject(text=QUIET_LINE))])
-    counts = ", ".join(f"{label.replace(' (24 h)', '').lower()} {n}" for label, n in _counts(fig))
-    text = f"bucketwatch digest for {fig.day:%a %d %b}: {counts}; {len(fig.still_public)} still public."
     s, t = Fmt(zone, slack=True), Fmt(zone, slack=False)
-    blocks: list[Any] = [
-        HeaderBlock(text=PlainTextObject(text=f"Daily digest · {fig.day:%a %d %b %Y}")),
-        SectionBlock(fields=[MarkdownTextObject(text=f"*{label}*\n{n}") for label, n in _counts(fig)]),
-    ]
+    checked, said = checked_lines(fig, s), checked_lines(fig, t)
+    if fig.quiet:
+        # Quiet is said only after what was watched: "nothing new" from nothing checked is no news.
+        body = "\n".join([*checked, QUIET_LINE])
+        return Digest(fig, " ".join([*said, QUIET_LINE]), "\n".join([*said, QUIET_LINE]),
+                      [SectionBlock(text=MarkdownTextObject(text=body))])
+    counts = ", ".join(f"{label.replace(' (24 h)', '').lower()} {n}" for label, n in _counts(fig))
+    warning = next((line for line in said if line.startswith("⚠️")), "")
+    text = (f"{warning} " if warning else "") + (
+        f"bucketwatch digest for {fig.day:%a %d %b}: {counts}; {len(fig.still_public)} still public."
+    )
+    blocks: list[Any] = [HeaderBlock(text=PlainTextObject(text=f"Daily digest · {fig.day:%a %d %b %Y}"))]
+    if checked:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=_fit("", checked).lstrip("\n"))))
+    blocks.append(SectionBlock(fields=[MarkdownTextObject(text=f"*{label}*\n{n}") for label, n in _counts(fig)]))
     for title, lines, is_code in _sections(fig, s):
         body = f"*{title}*\n```\n" + "\n".join(lines) + "\n```" if is_code else _fit(f"*{title}*", lines)
         blocks.append(SectionBlock(text=MarkdownTextObject(text=body)))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Last 24 h up to {s.when(fig.now)}.")]))
-    plain = [f"Daily digest · {fig.day:%a %d %b %Y} (last 24 h up to {t.when(fig.now)})", ""]
+    plain = [f"Daily digest · {fig.day:%a %d %b %Y} (last 24 h up to {t.when(fig.now)})", *said, ""]
     plain.append("   ".join(f"{label}: {n}" for label, n in _counts(fig)))
     for title, lines, _ in _sections(fig, t):
         plain += ["", title, *(f"  {line}" for line in lines)]

@@ -60,13 +60,12 @@ def help_text(command: str, entries: list[tuple[str, str, str]]) -> str:
     lines = [f"*{escape(command)}* — public S3 buckets, from Slack. Subcommands:"]
     for name, args, text in entries:
         usage = f"{command} {name}" + (f" {args}" if args else "")
-        lines.append(f"• `{escape(usage)}` — {text}")
+        lines.append(f"• `{escape(usage)}` — {escape(text)}")
     return "\n".join(lines)
 
 
 def unknown_input(text: str) -> str:
-    shown = code(text[:100]) if text.strip() else "nothing"
-    return f"I did not understand {shown}. Here is what I can do:"
+    return f"I did not understand {code(text[:100])}. Here is what I can do:"
 
 
 def usage_problem(problem: str) -> str:

@@ -165,19 +165,59 @@ def gunzip(data: bytes) -> bytes:
     return out
 
 
-def expand_paths(paths: Iterable[str]) -> list[Path]:
-    """Files named, and CloudTrail-looking files under directories (AWSLogs/… layout), sorted."""
-    out: list[Path] = []
+def is_digest_file(path: Path) -> bool:
+    """A CloudTrail-Digest file (`AWSLogs/<acct>/CloudTrail-Digest/…`, `…_CloudTrail-Digest_…`): hashes, no records."""
+    return "CloudTrail-Digest" in path.parts or "_CloudTrail-Digest_" in path.name
+
+
+@dataclass
+class LogFiles:
+    """What the paths named: log files to scan, and digest and other files passed over (counted)."""
+
+    files: list[Path] = field(default_factory=list)
+    digests: int = 0
+    ignored: int = 0  # not a CloudTrail suffix (.json, .json.gz, .jsonl, …)
+
+
+def find_log_files(paths: Iterable[str]) -> LogFiles:
+    """Files named, and CloudTrail log files under directories (AWSLogs/… layout), sorted; digests apart.
+
+    A missing path, or a directory with no log file in it, is a ScanError: scanning nothing must not
+    pass for "nothing found".
+    """
+    out = LogFiles()
     for name in paths:
         path = Path(name)
         if path.is_dir():
+            found = LogFiles()
             for root, _dirs, files in os.walk(path):
-                out.extend(Path(root) / f for f in sorted(files) if f.endswith(_SUFFIXES))
+                for f in sorted(files):
+                    child = Path(root) / f
+                    if not f.endswith(_SUFFIXES):
+                        found.ignored += 1
+                    elif is_digest_file(child):
+                        found.digests += 1
+                    else:
+                        found.files.append(child)
+            if not found.files:
+                passed = f"{found.digests} CloudTrail-Digest file(s) and {found.ignored} other file(s) passed over"
+                raise ScanError(f"{name}: no CloudTrail log files in this directory ({passed})")
+            out.files += found.files
+            out.digests += found.digests
+            out.ignored += found.ignored
         elif path.exists():
-            out.append(path)
+            if is_digest_file(path):
+                out.digests += 1
+            else:
+                out.files.append(path)
         else:
             raise ScanError(f"no such file or directory: {name}")
     return out
+
+
+def expand_paths(paths: Iterable[str]) -> list[Path]:
+    """The log files `find_log_files` finds (digest files left out)."""
+    return find_log_files(paths).files
 
 
 @dataclass

@@ -40,7 +40,7 @@ from detections.restores import RESTORE_EVENTS
 PAGE_SIZE = 50
 HISTORY = timedelta(days=90)  # LookupEvents serves the last 90 days only
 # Data events (object-level) never reach LookupEvents; the trail bucket source reads those.
-DATA_EVENT_NAMES = frozenset({"PutObject", "CopyObject", "PutObjectAcl"})
+DATA_EVENT_NAMES = frozenset({"PutObject", "CopyObject", "PutObjectAcl", "CreateMultipartUpload"})
 # Writes that close an exposure: auto-resolve must see them even in a read-heavy window.
 RESTORE_EVENT_NAMES = RESTORE_EVENTS
 LOOKUP_EVENT_NAMES: tuple[str, ...] = tuple(sorted((WATCHED_EVENT_NAMES | RESTORE_EVENT_NAMES) - DATA_EVENT_NAMES))

@@ -19,7 +19,7 @@ from detections.base import acl_verdict, bpa_config, bpa_flags
 
 _CONFIG_WRITE = re.compile(r"^(Put|Delete|Create|Restore)(Bucket|Account|AccessPoint|MultiRegionAccessPoint)")
 # Object-level writes are data, not configuration, unless they set an ACL (detections decide those).
-_OBJECT_WRITES = frozenset({"PutObject", "CopyObject"})
+_OBJECT_WRITES = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
 
 
 def is_config_write(record: Record) -> bool:
