@@ -5,8 +5,8 @@ retry handlers), the services, the bolt App, and registers every handler module;
 own client, store or AWS clients in. `cli_run` adds logging, the scheduler and the transport: Socket
 Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT at /slack/events behind waitress (a production
 WSGI server, threaded, pure Python; bolt's built-in server is documented as for development only).
-bolt's RequestVerification middleware answers 401 to unsigned, forged or stale (> 5 minutes)
-requests before any listener runs.
+bot.slack.verify answers 401 to unsigned, forged or stale (> 5 minutes) requests, and 413 to bodies
+over 1 MiB, before bolt reads or parses anything (bot.slack.transport).
 """
 
 from __future__ import annotations

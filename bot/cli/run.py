@@ -53,7 +53,7 @@ def cli_run(args: argparse.Namespace) -> int:
             _wait_for_signal(stopping)
             handler.close()
         else:
-            server = serve_http(app, settings)
+            server = serve_http(app, settings, store=services.store)
             log.info("listening on port %s at %s; scheduler running", settings.port, EVENTS_PATH)
             # waitress' run() loop stops cleanly on SystemExit (and on KeyboardInterrupt for Ctrl-C).
             signal.signal(signal.SIGTERM, _exit)

@@ -1,8 +1,13 @@
 """How Slack reaches the bot: HTTP at /slack/events behind waitress, or Socket Mode.
 
 waitress is a production WSGI server (threaded, pure Python); bolt's built-in server is documented as
-for development only. bolt's RequestVerification middleware answers 401 to unsigned, forged or stale
-(> 5 minutes) requests before any listener runs.
+for development only. In front of bolt, bot.slack.verify checks the signature on the raw bytes before
+anything parses them: unsigned, forged or stale (> 5 minutes) requests get 401, bodies over 1 MiB 413
+(waitress refuses them too: `max_request_body_size`), replays and retried events are not acted on twice.
+bolt's own RequestVerification stays on behind it.
+
+Socket Mode has no signatures: the WebSocket is opened with the app-level token (xapp-…) over TLS to
+Slack, so what arrives on it comes from Slack.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress.server import BaseWSGIServer
 
 from bot.core.config import ConfigError, Settings
+from bot.slack.verify import MAX_BODY, SeenRequests, VerifiedRequests
+from bot.store.database import Store
 
 EVENTS_PATH = "/slack/events"
 
@@ -26,32 +33,44 @@ def serve_http(
     *,
     host: str = "0.0.0.0",  # noqa: S104 (a PaaS routes to the container on any interface)
     port: int | None = None,
+    store: Store | None = None,
     **adjustments: Any,
 ) -> BaseWSGIServer:
-    """A waitress server (not yet running) for /slack/events; `.run()` serves, `.close()` stops."""
+    """A waitress server (not yet running) for /slack/events; `.run()` serves, `.close()` stops.
+
+    With `store`, replayed requests are remembered in the database (across restarts and processes)."""
     if not settings.slack_signing_secret:
         # With an empty secret anyone could compute a valid signature.
         raise ConfigError("SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
     from waitress.server import create_server
 
-    server = create_server(
+    verified = VerifiedRequests(
         SlackRequestHandler(app, path=EVENTS_PATH),
+        settings.slack_signing_secret,
+        path=EVENTS_PATH,
+        seen=SeenRequests(store),
+    )
+    server = create_server(
+        verified,
         host=host,
         port=settings.port if port is None else port,
         threads=8,
         ident="bucketwatch",
+        # waitress' default is 1 GiB, buffered to a temporary file before the app sees a byte. It refuses
+        # a body of max_request_body_size or more (`>=`), so + 1 lets exactly 1 MiB through.
+        max_request_body_size=MAX_BODY + 1,
         **adjustments,
     )
     return server  # type: ignore[no-any-return]
 
 
 def start_http_thread(
-    app: App, settings: Settings, *, host: str = "127.0.0.1", port: int = 0
+    app: App, settings: Settings, *, host: str = "127.0.0.1", port: int = 0, store: Store | None = None
 ) -> tuple[BaseWSGIServer, Callable[[], None]]:
     """Serve in a daemon thread (tests, demo); returns the server and a stop function."""
     # waitress' default loop timeout (1 s): it reads asyncore_loop_timeout as an int, so 0.1 became 0, a
     # select() that never waits and kept a core busy. stop() does not wait for it: pull_trigger wakes the loop.
-    server = serve_http(app, settings, host=host, port=port)
+    server = serve_http(app, settings, host=host, port=port, store=store)
     thread = threading.Thread(target=server.run, name="http", daemon=True)
     thread.start()
 
