@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 
 
 def build_web_client(settings: Settings) -> WebClient:
-    """The Web API client: SLACK_API_URL (GovSlack, proxies), retries on 429, 5xx and dropped connections."""
+    """The Web API client: SLACK_API_URL (GovSlack, proxies), brief in-call retries on 5xx and dropped
+    connections. Rate limits are not retried in the call (that sleeps Retry-After inside it): the outbox
+    reschedules a 429'd message after Retry-After and sends the rest meanwhile (bot.slack.outbox)."""
 
     return WebClient(
         token=settings.slack_bot_token or None,
