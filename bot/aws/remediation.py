@@ -3,6 +3,15 @@
 Safe to press twice or from two places at once: a per-target lock serialises presses in this
 process, and a partial unique index on `remediations` (one live fix per alert, migration
 0005_remediation_guard) does the same across processes. AWS errors become outcomes; nothing raises.
+
+Safe across a crash at any point: the snapshot and the intended configuration are in the row before
+the AWS write, and an undo's claim records who pressed it before its write. A row left `applying` or
+`undoing` longer than STALE_AFTER (its process died, or hangs) is reconciled with the live
+configuration — `reconcile()` on start and every few seconds, or at once when someone presses meanwhile:
+a fix whose intent was recorded is finished (all four flags on) or found done, and recorded as applied
+with its snapshot, so Undo still restores the original; a fix that died before recording its intent
+made no AWS call and is marked failed; an undo is finished (snapshot restored) and recorded as undone.
+When AWS cannot be read, the row stays in flight and is tried again; presses are told so.
 """
 
 from __future__ import annotations
@@ -15,13 +24,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot.alerts.lifecycle import CLOSED
 from bot.aws.bpa import BpaAction, FixPlan, action_for, explain
 from bot.aws.clients import AWS_ERRORS
 from bot.aws.remediation_store import AlertLike, Remediation, RemediationRows
 from bot.core.bpa import FLAGS, Config, changes_needed, describe_config, target_label
 from bot.core.clock import iso, utcnow
 from bot.store.database import Store
+
+# A fix is a read, a write and a read back: seconds. A row in flight longer than this is reconciled.
+STALE_AFTER = timedelta(seconds=45)
+CLOSED = ("fixed", "accepted", "resolved")  # bot.alerts.lifecycle's closed statuses (aws sits below alerts)
 
 
 class AwsLike(Protocol):
@@ -48,7 +60,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class FixOutcome(Outcome):
-    """Fix status: applied|unverified|dry_run|no_change|already_fixed|already_closed|in_progress|failed."""
+    """Fix status: applied|unverified|dry_run|no_change|already_fixed|already_closed|in_progress|failed
+    (and abandoned, only inside reconciliation: an interrupted fix that had made no change)."""
 
     changes: tuple[str, ...] = ()
 
@@ -73,7 +86,7 @@ class Remediator:
         dry_run: bool,
         clock: Callable[[], datetime] = utcnow,
         claim_wait_seconds: float = 15.0,
-        stale_after: timedelta = timedelta(minutes=5),
+        stale_after: timedelta = STALE_AFTER,
     ):
         self.store, self.aws, self.dry_run, self.clock = store, aws, dry_run, clock
         self.rows = RemediationRows(store)
@@ -120,11 +133,13 @@ class Remediator:
             return UndoOutcome(
                 "not_found", f"No fix #{remediation_id} to undo.", remediation_id=remediation_id
             )
-        if (early := _undo_refusal(row)) is not None:
+        if row.status != "undoing" and (early := _undo_refusal(row)) is not None:
             return early
         with self._lock(row.account, row.bucket):
             row = self.get(remediation_id)
             assert row is not None
+            if row.status == "undoing" and self._stale(row):
+                return self._finish_undo(row)  # the undo was interrupted: finish it now, for this presser
             if (early := _undo_refusal(row)) is not None:
                 return early
             if self.dry_run:
@@ -133,7 +148,7 @@ class Remediator:
                 return UndoOutcome(
                     "dry_run", message, row.alert_id, row.applied, row.snapshot, remediation_id=row.id
                 )
-            if not self.rows.claim_undo(row.id):
+            if not self.rows.claim_undo(row.id, user, self.clock()):
                 # Another process got there between our read and this update.
                 fresh = self.get(remediation_id)
                 assert fresh is not None
@@ -197,14 +212,17 @@ class Remediator:
             if live is not None and live.status == "applied":
                 return _already_fixed(live)
             if live is not None and live.status == "applying" and self._stale(live):
-                # The process applying it died; without this the alert could never be fixed again.
-                self.rows.update(live.id, "failed", error="abandoned: the process applying it stopped")
-            elif time.monotonic() >= deadline:
-                message = f"A fix or undo of {target_label(alert.account, alert.bucket)} is already running;"
-                message += " its result will be posted in the thread."
-                return FixOutcome("in_progress", message, alert.id, remediation_id=live.id if live else None)
+                # Its process died (or hangs): settle it against AWS instead of waiting or guessing.
+                settled = self._finish_fix(live)
+                if settled.status != "abandoned":
+                    return settled  # applied (this press is answered with it), or in_progress (AWS unreadable)
+                continue  # it had made no change: claim again for this press
+            if time.monotonic() >= deadline:
+                return FixOutcome("in_progress", _running(live, alert), alert.id,
+                                  remediation_id=live.id if live else None, by=live.by if live else "",
+                                  at=live.started_at if live else None)
             elif live is not None:
-                time.sleep(0.1)
+                time.sleep(0.1)  # no lock held across processes; the in-process lock only queues presses
 
     def _apply(self, alert: AlertLike, user: str, rid: int) -> FixOutcome:
         cls = action_for(alert.bucket)
@@ -221,6 +239,8 @@ class Remediator:
             desired = (
                 {f: True for f in FLAGS} if before is None else {**before, **dict.fromkeys(changes, True)}
             )
+            # Snapshot and intent first: a crash after the write can then be finished, never lost.
+            self.rows.update(rid, "applying", snapshot=before, intended=desired)
             request_id = target.write(desired)
         except AWS_ERRORS as exc:
             code, message, request_id = explain(exc, cls, alert.account, alert.bucket)
@@ -234,7 +254,10 @@ class Remediator:
             after: Config | None = target.read()
         except AWS_ERRORS as exc:
             after, problem = None, explain(exc, cls, alert.account, alert.bucket)[1]
-        self.rows.update(rid, "applied", snapshot=before, applied=after or desired, request_id=request_id)
+        if not self.rows.finish(rid, "applying", "applied", applied=after or desired, request_id=request_id):
+            done = self.get(rid)  # reconciled meanwhile (this call was slower than STALE_AFTER)
+            return _already_fixed(done) if done is not None and done.status == "applied" else FixOutcome(
+                "in_progress", "The fix was settled by another process; see the thread.", alert.id)
         status, turned_on = "applied", ", ".join(changes)
         message = (
             f"Re-enabled Block Public Access for {label}: turned on {turned_on}. Read back: all four on."
@@ -257,12 +280,16 @@ class Remediator:
             request_id = target.delete() if row.snapshot is None else target.write(dict(row.snapshot))
         except AWS_ERRORS as exc:
             code, message, request_id = explain(exc, cls, row.account, row.bucket)
-            self.rows.update(row.id, "applied", error=message)
+            self.rows.finish(row.id, "undoing", "applied", error=message)
             return UndoOutcome(
                 "failed", message, row.alert_id, current, None, request_id, row.id, error_code=code
             )
         now = self.clock()
-        self.rows.update(row.id, "undone", undone_by=user, undone_at=iso(now), error=None)
+        if not self.rows.finish(row.id, "undoing", "undone", undone_by=user, undone_at=iso(now), error=None):
+            fresh = self.get(row.id)
+            refusal = _undo_refusal(fresh) if fresh is not None else None
+            return refusal or UndoOutcome(
+                "in_progress", "The undo was settled by another process; see the thread.", row.alert_id)
         # Someone may have changed it after the fix; the snapshot still wins, but say what was overwritten.
         note = (
             "" if current == row.applied else f" (it had changed since the fix: {describe_config(current)})"
@@ -280,6 +307,80 @@ class Remediator:
             message = f"Restored {label}{note}, but the read-back shows {describe_config(restored)}."
         return UndoOutcome("undone", message, row.alert_id, current, restored, request_id, row.id, user, now)
 
+    # -- crash recovery --------------------------------------------------------------------------
+
+    def reconcile(self) -> list[Outcome]:
+        """Settle every fix or undo in flight longer than STALE_AFTER with AWS (on start, and every few
+        seconds). Rows a thread of this process is still working on are left to it."""
+        outcomes: list[Outcome] = []
+        for row in self.rows.in_flight(self.clock() - self.stale_after):
+            lock = self._lock(row.account, row.bucket)
+            if not lock.acquire(blocking=False):
+                continue  # a press in this process holds it: it will finish, or reconcile, itself
+            try:
+                fresh = self.get(row.id)
+                if fresh is None or not fresh.in_flight:
+                    continue
+                outcomes.append(self._finish_fix(fresh) if fresh.status == "applying" else self._finish_undo(fresh))
+            finally:
+                lock.release()
+        return outcomes
+
+    def _finish_fix(self, row: Remediation) -> FixOutcome:
+        """An interrupted fix: applied if AWS has (or now gets) all four flags on; abandoned if it never
+        recorded its intent (so it never called AWS); in_progress while AWS cannot be read."""
+        label = target_label(row.account, row.bucket)
+        if row.intended is None:
+            self.rows.finish(row.id, "applying", "failed", error="interrupted before any change to AWS")
+            return FixOutcome("abandoned", f"An interrupted fix of {label} had made no change.", row.alert_id,
+                              remediation_id=row.id, by=row.by)
+        cls = action_for(row.bucket)
+        request_id = ""
+        try:
+            target = self._target(row.account, row.region, row.bucket)
+            live = target.read()
+            if changes_needed(live):
+                request_id = target.write(dict(row.intended))
+                live = target.read()
+        except AWS_ERRORS as exc:
+            problem = explain(exc, cls, row.account, row.bucket)[1]
+            message = f"A fix of {label} was interrupted and AWS cannot be read yet ({problem}); the bot retries."
+            return FixOutcome("in_progress", message, row.alert_id, remediation_id=row.id, by=row.by,
+                              at=row.started_at)
+        if not self.rows.finish(row.id, "applying", "applied", applied=live, request_id=request_id or row.request_id,
+                                error=None):
+            done = self.get(row.id)
+            return _already_fixed(done) if done is not None and done.status == "applied" else FixOutcome(
+                "in_progress", "Settled by another process; see the thread.", row.alert_id)
+        changes = changes_needed(row.snapshot)
+        message = f"Finished an interrupted fix of {label}: turned on {', '.join(changes)}."
+        if changes_needed(live):
+            message = f"Finished an interrupted fix of {label}, but the read-back shows {describe_config(live)}."
+        return FixOutcome("applied", message, row.alert_id, row.snapshot, live, request_id, row.id, row.by,
+                          row.started_at, changes=changes)
+
+    def _finish_undo(self, row: Remediation) -> UndoOutcome:
+        """An interrupted undo: the snapshot restored (again, or found restored), recorded as undone."""
+        label = target_label(row.account, row.bucket)
+        cls = action_for(row.bucket)
+        request_id = ""
+        try:
+            target = self._target(row.account, row.region, row.bucket)
+            live = target.read()
+            if live != row.snapshot:
+                request_id = target.delete() if row.snapshot is None else target.write(dict(row.snapshot))
+                live = target.read()
+        except AWS_ERRORS as exc:
+            problem = explain(exc, cls, row.account, row.bucket)[1]
+            message = f"An undo of {label} was interrupted and AWS cannot be read yet ({problem}); the bot retries."
+            return UndoOutcome("in_progress", message, row.alert_id, remediation_id=row.id)
+        now = self.clock()
+        if not self.rows.finish(row.id, "undoing", "undone", undone_at=iso(now), error=None):
+            return UndoOutcome("in_progress", "Settled by another process; see the thread.", row.alert_id)
+        message = f"Finished an interrupted undo: {label} is back to {describe_config(live)}."
+        return UndoOutcome("undone", message, row.alert_id, row.applied, live, request_id, row.id,
+                           row.undone_by or row.by, now)
+
     # -- plumbing --------------------------------------------------------------------------------
 
     def _target(self, account: str, region: str, bucket: str | None) -> BpaAction:
@@ -293,6 +394,18 @@ class Remediator:
 
     def _stale(self, row: Remediation) -> bool:
         return row.at is not None and self.clock() - row.at > self.stale_after
+
+
+def _running(live: Remediation | None, alert: AlertLike) -> str:
+    """What a press is told while another fix or undo of the same alert is in flight."""
+    label = target_label(alert.account, alert.bucket)
+    if live is None:
+        return f"A fix or undo of {label} is already running; its result will be posted in the thread."
+    what = "An undo" if live.status == "undoing" else "A fix"
+    who = live.undone_by if live.status == "undoing" and live.undone_by else live.by
+    when = f" at {live.started_at:%H:%M:%S} UTC" if live.started_at else ""
+    return (f"{what} of {label} started{when} by {who or 'someone'} is still running; its result will be posted"
+            f" in the thread. If it was interrupted, the bot checks AWS within a minute and finishes it.")
 
 
 def _already_fixed(live: Remediation) -> FixOutcome:
@@ -327,9 +440,10 @@ def _undo_refusal(row: Remediation) -> UndoOutcome | None:
             at=row.undone_at,
         )
     if row.status == "undoing":
-        return UndoOutcome(
-            "in_progress", "An undo of this fix is already running.", row.alert_id, remediation_id=row.id
-        )
+        message = "An undo of this fix is already running; its result will be posted in the thread. If it was"
+        message += " interrupted, the bot checks AWS within a minute and finishes it."
+        return UndoOutcome("in_progress", message, row.alert_id, remediation_id=row.id, by=row.undone_by,
+                           at=row.started_at)
     if row.status != "applied":
         message = f"Fix #{row.id} was not applied ({row.status}); nothing to undo."
         return UndoOutcome("nothing_to_undo", message, row.alert_id, remediation_id=row.id)

@@ -13,6 +13,7 @@ from typing import Any
 from bot.app import create_app
 from bot.core.config import ConfigError, Settings, load_settings
 from bot.services import Services
+from bot.services.reconcile import reconcile
 from bot.services.scheduler import build_scheduler
 from bot.slack.transport import EVENTS_PATH, serve_http, socket_mode_handler
 
@@ -64,7 +65,7 @@ def cli_run(args: argparse.Namespace) -> int:
 
 
 def build_jobs(settings: Settings, services: Services) -> Any:
-    """The scheduler's four jobs bound to the services."""
+    """The scheduler's jobs bound to the services (reconcile runs first at start: crash recovery)."""
 
     slack, channel = services.slack, settings.alert_channel
     return build_scheduler(
@@ -73,6 +74,7 @@ def build_jobs(settings: Settings, services: Services) -> Any:
         flush=services.outbox.flush,
         digest_due=lambda: services.digest.send_if_due(slack, channel),
         expire=lambda: services.digest.notify_expired(slack, channel, reopen=services.alerts.reopen),
+        reconcile=lambda: reconcile(services),
     )
 
 

@@ -23,6 +23,9 @@ from bot.core.config import Settings
 log = logging.getLogger(__name__)
 
 OUTBOX_SECONDS = 5
+# A fix or undo in flight is settled once older than 45 s (bot.aws.remediation.STALE_AFTER): checking
+# every 15 s settles it within a minute of its start.
+RECONCILE_SECONDS = 15
 # The digest check also runs on an interval: it catches up at start when the bot was down at
 # DIGEST_TIME, and retries a post that failed (send_if_due releases its claim on failure).
 DIGEST_RETRY_SECONDS = 300
@@ -51,8 +54,10 @@ def build_scheduler(
     expire: Callable[[], Any],
     scheduler: BackgroundScheduler | None = None,
     poll_seconds: float | None = None,
+    reconcile: Callable[[], Any] | None = None,
 ) -> BackgroundScheduler:
-    """A scheduler (not started) with the four jobs; pass `scheduler` to add them to another one.
+    """A scheduler (not started) with the four jobs (five with `reconcile`); pass `scheduler` to add them
+    to another one.
 
     `poll_seconds` overrides POLL_SECONDS (tests use fractions of a second).
     """
@@ -81,6 +86,16 @@ def build_scheduler(
         misfire_grace_time=OUTBOX_SECONDS,
         **common,
     )
+    if reconcile is not None:
+        sched.add_job(
+            guarded("reconcile", reconcile),
+            IntervalTrigger(seconds=RECONCILE_SECONDS, timezone=zone),
+            id="reconcile",
+            name="finish fixes and undos a crash left in flight",
+            next_run_time=now,  # on start: a fix the last process died in is settled first
+            misfire_grace_time=RECONCILE_SECONDS,
+            **common,
+        )
     sched.add_job(
         guarded("digest", digest_due),
         CronTrigger(hour=int(hour), minute=int(minute), timezone=zone),
