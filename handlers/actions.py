@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from bot.services import Services
 from bot.services import operations as ops
 from bot.slack import messages as msg
+from bot.slack.mrkdwn import inert_view
 from handlers.payload import channel_of, int_value, tell, user_of
 from handlers.views import allow_modal
 
@@ -111,7 +112,7 @@ def register(app: App, services: Services) -> None:
 
         try:
             # trigger_id is valid for 3 seconds after the press: open the modal before anything slow.
-            client.views_open(trigger_id=body.get("trigger_id"), view=allow_modal(alert))
+            client.views_open(trigger_id=body.get("trigger_id"), view=inert_view(allow_modal(alert)))
         except SlackApiError as exc:
             log.warning("views.open for alert %s failed: %s", alert_id, exc.response.get("error"))
             tell(client, body, msg.GENERIC_ERROR)

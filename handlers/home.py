@@ -28,7 +28,7 @@ from bot.alerts.exceptions import EXPIRING_WITHIN
 from bot.services import Services
 from bot.slack import messages as msg
 from bot.slack.cards import SECTION_TEXT, buttons, status_line
-from bot.slack.mrkdwn import truncate
+from bot.slack.mrkdwn import inert_view, truncate
 
 log = logging.getLogger(__name__)
 VIEW_BLOCKS = 100  # Slack: blocks per Home tab view
@@ -72,7 +72,7 @@ def _viewers(services: Services) -> tuple[threading.Lock, OrderedDict[str, None]
 def publish(services: Services, user: str) -> None:
     """Publish the Home tab for one user; Slack errors are logged, not raised."""
     try:
-        services.slack.views_publish(user_id=user, view=home_view(services))
+        services.slack.views_publish(user_id=user, view=inert_view(home_view(services)))
     except (SlackApiError, SlackClientError, OSError) as exc:
         log.warning("views.publish for %s failed: %s", user, type(exc).__name__)
 

@@ -30,6 +30,7 @@ from bot.alerts.exceptions import EXPIRING_WITHIN, ExceptionList, ExceptionRow
 from bot.alerts.lifecycle import CLOSED
 from bot.core.clock import iso, parse_iso, utcnow
 from bot.slack.digest import Digest, Fmt, render
+from bot.slack.mrkdwn import inert
 from bot.sources.health import STALE_AFTER, source_health
 from bot.store.database import Store
 
@@ -192,7 +193,7 @@ class DigestService:
     def post(self, slack: WebClient, channel: str, now: datetime | None = None) -> str | None:
         """Post the digest to `channel` now; returns the message ts."""
         digest = self.build(now)
-        response = slack.chat_postMessage(channel=channel, text=digest.text, blocks=digest.blocks)
+        response = slack.chat_postMessage(channel=channel, text=digest.text, blocks=inert(digest.blocks))
         return response.get("ts")
 
     def send_if_due(self, slack: WebClient, channel: str, now: datetime | None = None) -> bool:

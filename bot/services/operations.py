@@ -31,7 +31,7 @@ from bot.services import Services
 from bot.slack import messages as msg
 from bot.slack.blocks import sections
 from bot.slack.cards import SECTION_TEXT, fix_confirm, fixable
-from bot.slack.mrkdwn import truncate
+from bot.slack.mrkdwn import inert, truncate
 from bot.sources.lookup import LookupTarget
 from bot.sources.who_changed import LookupGuard, Timeline, timeline
 from bot.store.index import who_changed as indexed_changes
@@ -405,7 +405,7 @@ def allow_expiry_default() -> str:
 
 
 def as_dicts(blocks: list[Any]) -> list[dict[str, Any]]:
-    return [b.to_dict() if hasattr(b, "to_dict") else b for b in blocks]
+    return inert(blocks)  # mrkdwn objects verbatim: attacker text cannot auto-link or mention
 
 
 def deliver(services: Services, alert_id: int | None = None, *, wait: float = 3.0) -> None:

@@ -33,6 +33,7 @@ from slack_sdk.http_retry import RetryHandler
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 
 from bot.core.clock import iso, parse_iso, utcnow
+from bot.slack.mrkdwn import inert
 from bot.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def without_retries(client: WebClient) -> WebClient:
 
 
 def _blocks(blocks: list[Any] | None) -> list[dict[str, Any]]:
-    return [b.to_dict() if hasattr(b, "to_dict") else b for b in blocks or []]
+    return inert(blocks)  # every mrkdwn object verbatim: no auto-linked @channel, URL or domain
 
 
 class _Retry(Exception):
