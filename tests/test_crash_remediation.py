@@ -39,21 +39,30 @@ FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPu
 WEAK = {"BlockPublicAcls": False, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": True}
 ALL_ON = dict.fromkeys(FLAGS, True)
 # The bot, pressed once, killed by SIGKILL right after AWS answered the BPA write or delete.
+# The bot, pressed once, killed by SIGKILL right after AWS answered the BPA write or delete ("aws"), or
+# right after the row recorded the outcome, before the alert heard of it ("recorded").
 PRESSER = textwrap.dedent(
     """
     import os, signal, sys
     from bot.app import create_app
     from bot.core.config import Account, Settings
     from bot.services import operations as ops
-    db, slack_url, action, ident, account = sys.argv[1:6]
+    db, slack_url, action, ident, account, where = sys.argv[1:7]
     settings = Settings(slack_bot_token="xoxb-test", slack_api_url=slack_url, alert_channel="C0ALERTS",
                         responders=("U0RESP",), accounts=(Account(account),), regions=("us-east-1",), db_path=db)
     _, services = create_app(settings)
-    for service in ("s3", "s3control"):
-        client = services.aws.client(service, account, "us-east-1", write=True)
-        for op in ("PutPublicAccessBlock", "DeletePublicAccessBlock"):
-            client.meta.events.register(f"after-call.{client.meta.service_model.service_id.hyphenize()}.{op}",
-                                        lambda **kw: os.kill(os.getpid(), signal.SIGKILL))
+
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if where == "recorded":
+        services.alerts.transition = die
+    else:
+        for service in ("s3", "s3control"):
+            client = services.aws.client(service, account, "us-east-1", write=True)
+            name = client.meta.service_model.service_id.hyphenize()
+            for op in ("PutPublicAccessBlock", "DeletePublicAccessBlock"):
+                client.meta.events.register(f"after-call.{name}.{op}", die)
     if action == "fix":
         ops.fix(services, int(ident), "U0RESP")
     else:
@@ -85,10 +94,11 @@ class Bot:
         self.services.outbox.flush()
         return changes[0].alert_id
 
-    def press_and_die(self, action: str, ident: int) -> None:
+    def press_and_die(self, action: str, ident: int, where: str = "aws") -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         proc = subprocess.run(
-            [sys.executable, "-c", PRESSER, str(self.settings.db_path), self.slack.url, action, str(ident), ACCOUNT],
+            [sys.executable, "-c", PRESSER, str(self.settings.db_path), self.slack.url, action, str(ident), ACCOUNT,
+             where],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )
         assert proc.returncode == -9, proc.stderr[-2000:] + proc.stdout
@@ -179,3 +189,16 @@ def test_kill_after_the_undo_write_is_recorded_undone_and_the_card_reopens(bot: 
     again = ops.fix(bot.services, alert_id, OTHER)
     assert bot.bpa("crash-undo") == ALL_ON, again.text
     assert bot.services.alerts.get(alert_id).status == "fixed"
+
+
+def test_kill_after_the_fix_was_recorded_but_before_the_alert_heard_brings_the_card_in_line(bot: Bot) -> None:
+    alert_id = bot.open_alert("crash-recorded")
+    bot.press_and_die("fix", alert_id, "recorded")
+    row = bot.services.remediator.live_fix(alert_id)
+    assert row is not None and row.status == "applied" and bot.bpa("crash-recorded") == ALL_ON
+    assert bot.services.alerts.get(alert_id).status == "open"  # the card says open, AWS says fixed
+    assert reconcile(bot.services) == 0  # a press may still be finishing it: not yet
+    bot.later(60)
+    assert reconcile(bot.services) == 1
+    assert bot.services.alerts.get(alert_id).status == "fixed" and "*Fixed*" in bot.card_text(alert_id)
+    assert reconcile(bot.services) == 0

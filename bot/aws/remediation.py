@@ -326,6 +326,25 @@ class Remediator:
                 lock.release()
         return outcomes
 
+    def unsettled(self) -> list[Outcome]:
+        """Outcomes recorded but not yet carried to the alert (a crash between the two), as outcomes."""
+        outcomes: list[Outcome] = []
+        for row in self.rows.unsettled(self.clock() - self.stale_after):
+            if row.status == "undone":
+                outcomes.append(UndoOutcome("undone", "The undo was recorded; its alert is brought up to date.",
+                                            row.alert_id, row.applied, row.snapshot, row.request_id, row.id,
+                                            row.undone_by or row.by, row.undone_at))
+            else:
+                outcomes.append(FixOutcome(row.status, "The fix was recorded; its alert is brought up to date.",
+                                           row.alert_id, row.snapshot, row.applied, row.request_id, row.id, row.by,
+                                           row.started_at, changes=changes_needed(row.snapshot)))
+        return outcomes
+
+    def settled(self, remediation_id: int | None) -> None:
+        """The alert and card now show this row's outcome (the reconciler leaves it alone)."""
+        if remediation_id is not None:
+            self.rows.mark_settled(remediation_id, self.clock())
+
     def _finish_fix(self, row: Remediation) -> FixOutcome:
         """An interrupted fix: applied if AWS has (or now gets) all four flags on; abandoned if it never
         recorded its intent (so it never called AWS); in_progress while AWS cannot be read."""

@@ -18,6 +18,7 @@ from bot.store.database import Store
 
 LIVE = "status IN ('applying', 'applied', 'undoing')"  # the statuses the unique index covers
 IN_FLIGHT = ("applying", "undoing")  # an AWS call may have been made and its outcome not recorded
+SETTLED_BY_THE_ALERT = ("applied", "undone", "no_change")  # outcomes that change the alert's status
 
 
 class AlertLike(Protocol):
@@ -133,6 +134,18 @@ class RemediationRows:
                  " WHERE id = ? AND status = 'applied'")
         with self.store.atomic() as db:
             return bool(db.execute(claim, [user, iso(at), rid]).rowcount == 1)
+
+    def unsettled(self, started_before: datetime) -> list[Remediation]:
+        """Rows with an outcome the alert has not been brought in line with (their process died between)."""
+        rows = self.store.db.table("remediations").rows_where(
+            "status IN ('applied', 'undone', 'no_change') AND settled_at IS NULL AND coalesce(started_at, at) < ?",
+            [iso(started_before)], order_by="id",
+        )
+        return [_remediation(r) for r in rows]
+
+    def mark_settled(self, rid: int, at: datetime) -> None:
+        with self.store.atomic() as db:
+            db.execute("UPDATE remediations SET settled_at = ? WHERE id = ? AND settled_at IS NULL", [iso(at), rid])
 
     def in_flight(self, started_before: datetime) -> list[Remediation]:
         """Fixes and undos in flight that started before `started_before` (their process may be gone)."""

@@ -181,6 +181,8 @@ def fix(services: Services, alert_id: int, user: str) -> Reply:
         told = msg.outcome_text(outcome.message, outcome.by if outcome.by != user else "", outcome.at)
         services.alerts.note(alert_id, msg.press_line(user, label, told))
         reply = Reply(told)
+    if outcome.status in ("applied", "unverified", "no_change"):
+        services.remediator.settled(outcome.remediation_id)  # the alert shows it: nothing left to reconcile
     _changed(services, alert_id)
     return reply
 
@@ -260,6 +262,7 @@ def undo(services: Services, user: str, *, remediation_id: int | None = None, al
                 pass
             _recheck(services, alert_id)
             services.alerts.note(alert_id, msg.undone_line(user, outcome.message))
+        services.remediator.settled(outcome.remediation_id)  # the alert shows it: nothing left to reconcile
         reply = Reply(":leftwards_arrow_with_hook: " + msg.outcome_text(outcome.message))
     elif outcome.status == "failed":
         services.alerts.note(alert_id, msg.failed_line(user, "Undo", outcome.message))

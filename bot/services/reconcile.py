@@ -24,15 +24,26 @@ log = logging.getLogger(__name__)
 
 
 def reconcile(services: Services) -> int:
-    """Settle every stale fix or undo; returns how many were settled (in_progress ones are retried)."""
+    """Settle every stale fix or undo, and every outcome its alert never heard of (the process died
+    between the row and the alert); returns how many. AWS that cannot be read is tried next time."""
     settled = 0
-    for outcome in services.remediator.reconcile():
-        if outcome.alert_id is None or outcome.status == "in_progress":
-            log.warning("remediation %s still unsettled: %s", outcome.remediation_id, outcome.message)
-            continue
-        settle(services, outcome)
-        settled += 1
+    # In flight first: what they finish is settled here, so the second pass does not see it again.
+    for outcomes in (services.remediator.reconcile, services.remediator.unsettled):
+        for outcome in outcomes():
+            if outcome.alert_id is None or outcome.status == "in_progress":
+                log.warning("remediation %s still unsettled: %s", outcome.remediation_id, outcome.message)
+                continue
+            settle(services, outcome)
+            settled += 1
     return settled
+
+
+def _moved(services: Services, alert_id: int, to: str, by: str, note: str, expect: tuple[str, ...]) -> bool:
+    try:
+        services.alerts.transition(alert_id, to, by, note, expect=expect, slack_user=True)
+    except AlertStateError:
+        return False  # already there (the press got this far), or closed meanwhile: the card says so
+    return True
 
 
 def settle(services: Services, outcome: Outcome) -> None:
@@ -41,12 +52,14 @@ def settle(services: Services, outcome: Outcome) -> None:
     assert alert_id is not None
     services.audit.record(outcome.by or "bucketwatch", "reconcile", alert_id, outcome.status, outcome.message,
                           outcome.request_id)
-    if isinstance(outcome, FixOutcome) and outcome.status == "applied":
-        try:
-            services.alerts.transition(alert_id, "fixed", outcome.by, msg.fixed_note(outcome.changes), expect=OPEN,
-                                       slack_user=True)
-        except AlertStateError:
-            pass  # closed meanwhile (resolved by an event, or by another process): the card says so
+    if isinstance(outcome, FixOutcome) and outcome.status == "no_change":
+        _moved(services, alert_id, "resolved", outcome.by, msg.already_on_note(), OPEN)
+    elif isinstance(outcome, FixOutcome) and outcome.status == "applied":
+        if not _moved(services, alert_id, "fixed", outcome.by, msg.fixed_note(outcome.changes), OPEN):
+            services.remediator.settled(outcome.remediation_id)
+            services.outbox.enqueue_update(alert_id)
+            deliver(services, alert_id)
+            return  # the press closed it and announced it before it died
         lines = [msg.finished_fix_line(outcome.by, outcome.message), *msg.flag_changes(outcome.before, outcome.after)]
         blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), SECTION_TEXT)))]
         if outcome.remediation_id is not None:
@@ -56,14 +69,12 @@ def settle(services: Services, outcome: Outcome) -> None:
     elif isinstance(outcome, FixOutcome) and outcome.status == "abandoned":
         services.alerts.note(alert_id, msg.abandoned_fix_line(outcome.by))
     elif isinstance(outcome, UndoOutcome) and outcome.status == "undone":
-        try:
-            services.alerts.transition(alert_id, "open", outcome.by, "fix undone", expect=("fixed",), slack_user=True)
-        except AlertStateError:
-            pass
+        _moved(services, alert_id, "open", outcome.by, "fix undone", ("fixed",))
         try:
             services.alerts.recheck(alert_id)
         except Exception:  # the undo stands; a failed re-read only costs the verdict line
             log.warning("live re-check after the interrupted undo on alert %s failed", alert_id, exc_info=True)
         services.alerts.note(alert_id, msg.undone_line(outcome.by, outcome.message))
+    services.remediator.settled(outcome.remediation_id)
     services.outbox.enqueue_update(alert_id)
     deliver(services, alert_id)

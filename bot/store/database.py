@@ -343,6 +343,10 @@ def _m0012_security(db: sqlite_utils.Database) -> None:
     # between the AWS write and the row update can be reconciled with the live configuration.
     db.table("remediations").add_column("intended", str)
     db.table("remediations").add_column("started_at", str)
+    # When the alert and its card were brought in line with the row's outcome; a row with an outcome and
+    # no settled_at (the process died between the two) is settled by the reconciler.
+    db.table("remediations").add_column("settled_at", str)
+    db.execute("UPDATE remediations SET settled_at = at")
     # Cards carry Slack metadata naming the alert; an attempt whose outcome is unknown (claimed but not
     # marked sent, or a timeout) is looked up in the channel before it is posted again.
     db.table("outbox").add_column("attempt_started_at", str)
