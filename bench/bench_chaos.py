@@ -1,7 +1,7 @@
 """Chaos: kill the bot with SIGKILL at random points, then count lost, duplicate and stuck alerts and fixes.
 
-    python bench/bench_chaos.py                 # 100 kills of poll → store → post, 100 of fix and undo
-    python bench/bench_chaos.py --kills 20      # a quick run
+    python bench/bench_chaos.py                 # 100 kills: 50 of poll → store → post, 50 of fix and undo
+    python bench/bench_chaos.py --kills 5       # a quick run (5 of each)
 
 The bot runs in child processes (the real code: `create_app`, the poller, the outbox, the remediator,
 the reconciler), against the Slack Web API stand-in (standins/slack.py), moto's server for S3 and S3
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import signal
@@ -48,6 +49,7 @@ sys.path.insert(0, str(ROOT))  # the stand-ins are not in the installed package
 
 from standins.cloudtrail import FakeCloudTrailServer, bpa_weakened  # noqa: E402
 from standins.slack import SlackStandin  # noqa: E402
+
 ACCOUNT = "123456789012"  # moto's default account
 RESPONDER = "U0RESP"
 FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
@@ -104,6 +106,7 @@ class World:
 
         self.workdir = workdir
         self.db = str(workdir / "bot.db")
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
@@ -242,7 +245,7 @@ def count(world: World) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=100, help="SIGKILLs per scenario (default 100)")
+    parser.add_argument("--kills", type=int, default=50, help="SIGKILLs per scenario (default 50: 100 in all)")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--worker", nargs=3, metavar=("MODE", "DB", "SLACK_URL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

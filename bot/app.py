@@ -32,8 +32,9 @@ from bot.core.record import Record
 from bot.services import Services
 from bot.services.digest import DigestService
 from bot.slack import messages as msg
-from bot.slack.outbox import Outbox, retry_handlers
+from bot.slack.outbox import Outbox
 from bot.slack.permissions import Permissions
+from bot.slack.webclient import retry_handlers
 from bot.sources.poller import Poller
 from bot.store.database import Store
 from handlers.payload import tell

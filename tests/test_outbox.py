@@ -13,7 +13,8 @@ from slack_sdk import WebClient
 
 from bot.alerts.engine import AlertService
 from bot.core.clock import parse_iso
-from bot.slack.outbox import CARD_FAILED, MAX_ATTEMPTS, Outbox, retry_handlers
+from bot.slack.outbox import CARD_FAILED, MAX_ATTEMPTS, Outbox
+from bot.slack.webclient import retry_handlers
 from bot.store.database import Store
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
 from tests.test_alerts import ALL_OFF, PUBLIC_POLICY, bpa, make_record

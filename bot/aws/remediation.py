@@ -20,12 +20,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.aws.bpa import BpaAction, FixPlan, action_for, explain
 from bot.aws.clients import AWS_ERRORS
+from bot.aws.remediation_outcomes import FixOutcome, Outcome, UndoOutcome, already_fixed, running, undo_refusal
 from bot.aws.remediation_store import AlertLike, Remediation, RemediationRows
 from bot.core.bpa import FLAGS, Config, changes_needed, describe_config, target_label
 from bot.core.clock import iso, utcnow
@@ -40,39 +40,6 @@ class AwsLike(Protocol):
     """bot.aws.AwsClients: write=True selects the remediation role."""
 
     def client(self, service: str, account_id: str, region: str, *, write: bool = False) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The result of a press: `message` is plain text (the caller escapes it for Slack)."""
-
-    status: str
-    message: str
-    alert_id: int | None = None
-    before: Config | None = None
-    after: Config | None = None
-    request_id: str = ""
-    remediation_id: int | None = None
-    by: str = ""  # who did it; for already_fixed / already_undone, the first presser
-    at: datetime | None = None
-    error_code: str = ""
-
-
-@dataclass(frozen=True)
-class FixOutcome(Outcome):
-    """Fix status: applied|unverified|dry_run|no_change|already_fixed|already_closed|in_progress|failed
-    (and abandoned, only inside reconciliation: an interrupted fix that had made no change)."""
-
-    changes: tuple[str, ...] = ()
-
-    @property
-    def changed_aws(self) -> bool:
-        return self.status in ("applied", "unverified")
-
-
-@dataclass(frozen=True)
-class UndoOutcome(Outcome):
-    """An undo: undone | dry_run | already_undone | nothing_to_undo | not_found | in_progress | failed."""
 
 
 class Remediator:
@@ -133,14 +100,14 @@ class Remediator:
             return UndoOutcome(
                 "not_found", f"No fix #{remediation_id} to undo.", remediation_id=remediation_id
             )
-        if row.status != "undoing" and (early := _undo_refusal(row)) is not None:
+        if row.status != "undoing" and (early := undo_refusal(row)) is not None:
             return early
         with self._lock(row.account, row.bucket):
             row = self.get(remediation_id)
             assert row is not None
             if row.status == "undoing" and self._stale(row):
                 return self._finish_undo(row)  # the undo was interrupted: finish it now, for this presser
-            if (early := _undo_refusal(row)) is not None:
+            if (early := undo_refusal(row)) is not None:
                 return early
             if self.dry_run:
                 message = f"Dry run: would restore {target_label(row.account, row.bucket)} to "
@@ -152,7 +119,7 @@ class Remediator:
                 # Another process got there between our read and this update.
                 fresh = self.get(remediation_id)
                 assert fresh is not None
-                return _undo_refusal(fresh) or UndoOutcome(
+                return undo_refusal(fresh) or UndoOutcome(
                     "in_progress",
                     "An undo of this fix is already running.",
                     row.alert_id,
@@ -172,7 +139,7 @@ class Remediator:
     def _fix_refusal(self, alert: AlertLike) -> FixOutcome | None:
         live = self.live_fix(alert.id)
         if live is not None and live.status == "applied":
-            return _already_fixed(live)
+            return already_fixed(live)
         if alert.status in CLOSED:
             message = f"Alert #{alert.id} is already {alert.status}; nothing was changed."
             return FixOutcome("already_closed", message, alert.id)
@@ -210,7 +177,7 @@ class Remediator:
             except sqlite3.IntegrityError:
                 live = self.live_fix(alert.id)
             if live is not None and live.status == "applied":
-                return _already_fixed(live)
+                return already_fixed(live)
             if live is not None and live.status == "applying" and self._stale(live):
                 # Its process died (or hangs): settle it against AWS instead of waiting or guessing.
                 settled = self._finish_fix(live)
@@ -218,7 +185,7 @@ class Remediator:
                     return settled  # applied (this press is answered with it), or in_progress (AWS unreadable)
                 continue  # it had made no change: claim again for this press
             if time.monotonic() >= deadline:
-                return FixOutcome("in_progress", _running(live, alert), alert.id,
+                return FixOutcome("in_progress", running(live, alert), alert.id,
                                   remediation_id=live.id if live else None, by=live.by if live else "",
                                   at=live.started_at if live else None)
             elif live is not None:
@@ -256,7 +223,7 @@ class Remediator:
             after, problem = None, explain(exc, cls, alert.account, alert.bucket)[1]
         if not self.rows.finish(rid, "applying", "applied", applied=after or desired, request_id=request_id):
             done = self.get(rid)  # reconciled meanwhile (this call was slower than STALE_AFTER)
-            return _already_fixed(done) if done is not None and done.status == "applied" else FixOutcome(
+            return already_fixed(done) if done is not None and done.status == "applied" else FixOutcome(
                 "in_progress", "The fix was settled by another process; see the thread.", alert.id)
         status, turned_on = "applied", ", ".join(changes)
         message = (
@@ -287,7 +254,7 @@ class Remediator:
         now = self.clock()
         if not self.rows.finish(row.id, "undoing", "undone", undone_by=user, undone_at=iso(now), error=None):
             fresh = self.get(row.id)
-            refusal = _undo_refusal(fresh) if fresh is not None else None
+            refusal = undo_refusal(fresh) if fresh is not None else None
             return refusal or UndoOutcome(
                 "in_progress", "The undo was settled by another process; see the thread.", row.alert_id)
         # Someone may have changed it after the fix; the snapshot still wins, but say what was overwritten.
@@ -369,7 +336,7 @@ class Remediator:
         if not self.rows.finish(row.id, "applying", "applied", applied=live, request_id=request_id or row.request_id,
                                 error=None):
             done = self.get(row.id)
-            return _already_fixed(done) if done is not None and done.status == "applied" else FixOutcome(
+            return already_fixed(done) if done is not None and done.status == "applied" else FixOutcome(
                 "in_progress", "Settled by another process; see the thread.", row.alert_id)
         changes = changes_needed(row.snapshot)
         message = f"Finished an interrupted fix of {label}: turned on {', '.join(changes)}."
@@ -413,57 +380,3 @@ class Remediator:
 
     def _stale(self, row: Remediation) -> bool:
         return row.at is not None and self.clock() - row.at > self.stale_after
-
-
-def _running(live: Remediation | None, alert: AlertLike) -> str:
-    """What a press is told while another fix or undo of the same alert is in flight."""
-    label = target_label(alert.account, alert.bucket)
-    if live is None:
-        return f"A fix or undo of {label} is already running; its result will be posted in the thread."
-    what = "An undo" if live.status == "undoing" else "A fix"
-    who = live.undone_by if live.status == "undoing" and live.undone_by else live.by
-    when = f" at {live.started_at:%H:%M:%S} UTC" if live.started_at else ""
-    return (f"{what} of {label} started{when} by {who or 'someone'} is still running; its result will be posted"
-            f" in the thread. If it was interrupted, the bot checks AWS within a minute and finishes it.")
-
-
-def _already_fixed(live: Remediation) -> FixOutcome:
-    when = f" at {live.at:%Y-%m-%d %H:%M} UTC" if live.at else ""
-    message = f"Already fixed{when}: Block Public Access was re-enabled for "
-    message += f"{target_label(live.account, live.bucket)}; nothing changed twice."
-    return FixOutcome(
-        "already_fixed",
-        message,
-        live.alert_id,
-        live.snapshot,
-        live.applied,
-        live.request_id,
-        live.id,
-        live.by,
-        live.at,
-        changes=changes_needed(live.snapshot),
-    )
-
-
-def _undo_refusal(row: Remediation) -> UndoOutcome | None:
-    if row.status == "undone":
-        when = f" at {row.undone_at:%Y-%m-%d %H:%M} UTC" if row.undone_at else ""
-        return UndoOutcome(
-            "already_undone",
-            f"Already undone{when}; nothing changed.",
-            row.alert_id,
-            row.snapshot,
-            row.snapshot,
-            remediation_id=row.id,
-            by=row.undone_by,
-            at=row.undone_at,
-        )
-    if row.status == "undoing":
-        message = "An undo of this fix is already running; its result will be posted in the thread. If it was"
-        message += " interrupted, the bot checks AWS within a minute and finishes it."
-        return UndoOutcome("in_progress", message, row.alert_id, remediation_id=row.id, by=row.undone_by,
-                           at=row.started_at)
-    if row.status != "applied":
-        message = f"Fix #{row.id} was not applied ({row.status}); nothing to undo."
-        return UndoOutcome("nothing_to_undo", message, row.alert_id, remediation_id=row.id)
-    return None

@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 
 from bot.alerts.exceptions import ExceptionListError
 from bot.alerts.lifecycle import OPEN, Alert, AlertStateError
-from bot.aws.remediation import FixOutcome, UndoOutcome
+from bot.aws.remediation_outcomes import FixOutcome, UndoOutcome
 from bot.core.durations import DurationError, parse_duration
 from bot.services import Services
 from bot.slack import messages as msg

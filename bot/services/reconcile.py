@@ -13,7 +13,7 @@ import logging
 from slack_sdk.models.blocks import ActionsBlock, Block, MarkdownTextObject, SectionBlock
 
 from bot.alerts.lifecycle import OPEN, AlertStateError
-from bot.aws.remediation import FixOutcome, Outcome, UndoOutcome
+from bot.aws.remediation_outcomes import FixOutcome, Outcome, UndoOutcome
 from bot.services import Services
 from bot.services.operations import deliver, undo_button
 from bot.slack import messages as msg

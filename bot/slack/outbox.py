@@ -29,36 +29,15 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry import RetryHandler
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 
 from bot.core.clock import iso, parse_iso, utcnow
 from bot.slack.mrkdwn import inert
+from bot.slack.webclient import BAD_PAYLOAD, GONE, PERMANENT, retry_after, without_retries
 from bot.store.database import Store
 
 log = logging.getLogger(__name__)
 
 Render = Callable[[int], tuple[str, list[Any]]]
-# Errors that no retry soon will cure: an admin has to invite the bot or fix the token.
-PERMANENT = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "is_archived",
-        "missing_scope",
-        "restricted_action",
-        "team_access_not_granted",
-        "ekm_access_denied",
-    }
-)
-# The message itself is the problem: send the text alone so the channel still hears about it.
-BAD_PAYLOAD = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "too_many_attachments"})
-GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found"})
 SLOW_RETRY = timedelta(minutes=15)
 MAX_BACKOFF = timedelta(minutes=10)
 # A claimed item is due again only after this: another process (`poll --once` beside the bot) skips it,
@@ -77,29 +56,6 @@ WHERE o.sent_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= :now AN
   SELECT 1 FROM outbox AS p WHERE p.alert_id IS o.alert_id AND p.id != o.id AND p.sent_at IS NULL
   AND p.failed_at IS NULL AND p.next_attempt_at > :now AND (p.kind = 'card' OR (o.kind != 'card' AND p.id < o.id)))
 ORDER BY o.id LIMIT :limit"""
-
-
-def retry_handlers() -> list[RetryHandler]:
-    """Retry handlers for the shared WebClient (listeners' replies, views, look-ups): 5xx and dropped
-    connections are retried in the call, briefly. Not rate limits: RateLimitErrorRetryHandler sleeps
-    Retry-After inside the call (20 s or more), holding a listener thread, while a modal's trigger_id
-    dies after 3 s anyway; a press's private reply lost to a 429 is logged, and everything that must
-    arrive goes through the outbox, which reschedules after Retry-After without sleeping."""
-    return [ConnectionErrorRetryHandler(max_retry_count=2), ServerErrorRetryHandler(max_retry_count=2)]
-
-
-def without_retries(client: WebClient) -> WebClient:
-    """A copy of `client` that never retries inside a call (see the module docstring)."""
-    return WebClient(
-        token=client.token,
-        base_url=client.base_url,
-        timeout=client.timeout,
-        ssl=client.ssl,
-        proxy=client.proxy,
-        headers=dict(client.headers or {}),
-        logger=client.logger,
-        retry_handlers=[],
-    )
 
 
 def _blocks(blocks: list[Any] | None) -> list[dict[str, Any]]:
@@ -425,7 +381,7 @@ class Outbox:
                 else ""
             )
             if status == 429:
-                raise _Retry("ratelimited", timedelta(seconds=_retry_after(error.response.headers))) from None
+                raise _Retry("ratelimited", timedelta(seconds=retry_after(error.response.headers))) from None
             if status >= 500 or not code:
                 # Slack may have posted before failing: the next attempt at a card looks for it first.
                 raise _Retry(f"http {status}", self._backoff(row), unknown=True) from None
@@ -449,12 +405,3 @@ class Outbox:
             return {"channel": response.get("channel"), "ts": response.get("ts")}
         return str(response.get("ts") or response.get("message_ts") or "ok")
 
-
-def _retry_after(headers: Any) -> int:
-    """Seconds from a 429's Retry-After header (at least 1; 1 when missing or unreadable)."""
-    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
-    value = value[0] if isinstance(value, list) and value else value
-    try:
-        return max(int(str(value)), 1)
-    except ValueError:
-        return 1
