@@ -219,7 +219,7 @@ class Demo:
             db_path=self.tmp / "bucketwatch.db",
         )
         self.app, self.services = create_app(self.settings)
-        server, stop = start_http_thread(self.app, self.settings)
+        server, stop = start_http_thread(self.app, self.settings, store=self.services.store)
         self.stack.callback(stop)
         self.url = f"http://127.0.0.1:{server.effective_port}/slack/events"
 
@@ -236,6 +236,15 @@ class Demo:
         reply = post(self.url, encode_payload(payload), secret=SECRET)
         if reply.status != 200:
             raise RuntimeError(f"the bot answered {reply.status} to a signed press")
+
+    def forged_press(self, action_id: str, value: str, user: str, message_ts: str) -> int:
+        """The same press without Slack's signature (a float timestamp): the HTTP status it gets."""
+        from standins.requests import block_action, encode_payload, post
+
+        payload = block_action(action_id, value, user=user, channel=CHANNEL, message_ts=message_ts,
+                               response_url=self.slack.response_url("forged"))
+        headers = {"X-Slack-Request-Timestamp": "1700000000.5", "X-Slack-Signature": "v0=forged"}
+        return post(self.url, encode_payload(payload), signed=False, headers=headers).status
 
     def slash(self, text: str, user: str = ALICE) -> dict[str, Any]:
         from standins.requests import encode_form, post, slash_body
