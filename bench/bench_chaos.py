@@ -222,11 +222,23 @@ def count(world: World) -> dict[str, int]:
         all_on = all(live.get(f) for f in FLAGS)
         card = world.slack.message(db.execute("SELECT ts FROM alerts WHERE id = ?", [alert_id]).fetchone()[0])
         card_fixed = card is not None and "*Fixed*" in json.dumps(card.blocks)
-        mismatched += (status == "fixed") != all_on or card_fixed != (status == "fixed")
+        if (status == "fixed") != all_on or card_fixed != (status == "fixed"):
+            mismatched += 1
+            rows = list(db.execute("SELECT id, status, snapshot, applied, settled_at FROM remediations"
+                                   " WHERE alert_id = ? ORDER BY id", [alert_id]))
+            print(f"   mismatch: alert {alert_id} {status}, AWS all on: {all_on}, card fixed: {card_fixed};"
+                  f" rows {rows}")
     snapshots_lost = sum(
         1 for (snapshot,) in db.execute("SELECT snapshot FROM remediations WHERE status IN ('applied', 'undone')")
         if json.loads(snapshot or "null") != WEAK
     )
+    for alert_id, n in cards.items():
+        if n > 1:
+            rows = list(db.execute("SELECT id, kind, attempts, last_error, sent_at, attempt_started_at, ts FROM outbox"
+                                   " WHERE alert_id = ? AND kind = 'card'", [int(alert_id)]))
+            tss = [m.ts for m in world.slack.top_level("C0ALERTS")
+                   if str(((m.metadata or {}).get("event_payload") or {}).get("alert_id")) == alert_id]
+            print(f"   duplicate: alert {alert_id}: {n} cards {tss}; outbox {rows}")
     return {
         "events": len(expected),
         "alerts": len(alert_of),

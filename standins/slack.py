@@ -104,7 +104,7 @@ class SlackStandin:
         self._released = threading.Event()
         self._lock = threading.Condition()
         self._ts = itertools.count(1)
-        self._base = int(time.time())
+        self._last_ts = 0.0
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -264,8 +264,10 @@ class SlackStandin:
             self._lock.notify_all()
 
     def _next_ts(self) -> str:
-        n = next(self._ts)
-        return f"{self._base + n}.{n:06d}"
+        """Like Slack's: the epoch time of posting with microseconds, unique and increasing."""
+        with self._lock:
+            self._last_ts = max(time.time(), self._last_ts + 0.000001)
+            return f"{self._last_ts:.6f}"
 
     def _answer(self, method: str, p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         with self._lock:
