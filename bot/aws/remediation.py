@@ -23,6 +23,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from bot.aws.bpa import BpaAction, FixPlan, action_for, explain
 from bot.aws.clients import AWS_ERRORS
 from bot.aws.remediation_outcomes import FixOutcome, Outcome, UndoOutcome, already_fixed, running, undo_refusal
@@ -195,6 +197,7 @@ class Remediator:
         cls = action_for(alert.bucket)
         label = target_label(alert.account, alert.bucket)
         before: Config | None = None
+        intent_recorded = False
         try:
             target = self._target(alert.account, alert.region, alert.bucket)
             before = target.read()
@@ -208,9 +211,14 @@ class Remediator:
             )
             # Snapshot and intent first: a crash after the write can then be finished, never lost.
             self.rows.update(rid, "applying", snapshot=before, intended=desired)
+            intent_recorded = True
             request_id = target.write(desired)
         except AWS_ERRORS as exc:
             code, message, request_id = explain(exc, cls, alert.account, alert.bucket)
+            if intent_recorded and ambiguous(exc):
+                # The write may have reached AWS (a timeout, a 5xx): the reconciler reads AWS and settles it.
+                return FixOutcome("in_progress", f"AWS did not confirm the change ({message}); the bot checks"
+                                  " within a minute and finishes it.", alert.id, remediation_id=rid, by=user)
             self.rows.update(rid, "failed", snapshot=before, error=message, request_id=request_id)
             return FixOutcome(
                 "failed", message, alert.id, before, None, request_id, rid, user, error_code=code
@@ -241,12 +249,17 @@ class Remediator:
         cls = action_for(row.bucket)
         label = target_label(row.account, row.bucket)
         current: Config | None = None
+        read = False
         try:
             target = self._target(row.account, row.region, row.bucket)
             current = target.read()
+            read = True
             request_id = target.delete() if row.snapshot is None else target.write(dict(row.snapshot))
         except AWS_ERRORS as exc:
             code, message, request_id = explain(exc, cls, row.account, row.bucket)
+            if read and ambiguous(exc):  # the restore may have reached AWS: the reconciler settles it
+                return UndoOutcome("in_progress", f"AWS did not confirm the undo ({message}); the bot checks"
+                                   " within a minute and finishes it.", row.alert_id, remediation_id=row.id, by=user)
             self.rows.finish(row.id, "undoing", "applied", error=message)
             return UndoOutcome(
                 "failed", message, row.alert_id, current, None, request_id, row.id, error_code=code
@@ -380,3 +393,11 @@ class Remediator:
 
     def _stale(self, row: Remediation) -> bool:
         return row.at is not None and self.clock() - row.at > self.stale_after
+
+
+def ambiguous(exc: Exception) -> bool:
+    """True when a failed write may still have been applied: no answer (timeout, dropped connection) or
+    a server error. A refusal (AccessDenied, NoSuchBucket, throttling) means AWS did not change."""
+    if isinstance(exc, ClientError):
+        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
+    return isinstance(exc, BotoCoreError)
