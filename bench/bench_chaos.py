@@ -19,10 +19,11 @@ Then the bot is restarted once, unkilled, after the outbox lease (60 s) and the 
 have passed, as a real restart would find them, and everything is counted:
 - alerts: lost (an event's bucket has no card), duplicate (more than one card for an alert, found by
   the cards' metadata), stuck (outbox items neither sent nor given up);
-- fixes: lost (a fix whose snapshot is not the original configuration, so Undo could not restore it),
+- fixes: lost (a fix whose snapshot is not the original configuration, so Undo could not restore it,
+  or a press that found Block Public Access already on because the bot lost track of its own write),
   duplicate (a fix announced with its Undo button more than once), stuck (rows still applying or
-  undoing), and cards that do not match AWS (the alert says fixed while AWS is not fully blocked, or
-  the reverse). Target: 0 of each.
+  undoing), and cards that do not match AWS (the alert closed while AWS is not fully blocked, or the
+  reverse, or the card saying otherwise than the alert). Target: 0 of each.
 """
 
 from __future__ import annotations
@@ -221,17 +222,22 @@ def count(world: World) -> dict[str, int]:
         live = world.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
         all_on = all(live.get(f) for f in FLAGS)
         card = world.slack.message(db.execute("SELECT ts FROM alerts WHERE id = ?", [alert_id]).fetchone()[0])
-        card_fixed = card is not None and "*Fixed*" in json.dumps(card.blocks)
-        if (status == "fixed") != all_on or card_fixed != (status == "fixed"):
+        # Closed by the bot (fixed, or resolved because it found BPA already on) ⇔ fully blocked in AWS.
+        closed = status in ("fixed", "resolved")
+        shown = json.dumps(card.blocks) if card is not None else ""
+        card_closed = "*Fixed*" in shown or "*Resolved*" in shown
+        if closed != all_on or card_closed != closed:
             mismatched += 1
             rows = list(db.execute("SELECT id, status, snapshot, applied, settled_at FROM remediations"
                                    " WHERE alert_id = ? ORDER BY id", [alert_id]))
-            print(f"   mismatch: alert {alert_id} {status}, AWS all on: {all_on}, card fixed: {card_fixed};"
+            print(f"   mismatch: alert {alert_id} {status}, AWS all on: {all_on}, card closed: {card_closed};"
                   f" rows {rows}")
+    # A fix whose snapshot is not the original cannot be undone to it; nobody but the bot touches these
+    # buckets, so a fix that found BPA already on (no_change) means the bot lost track of its own write.
     snapshots_lost = sum(
         1 for (snapshot,) in db.execute("SELECT snapshot FROM remediations WHERE status IN ('applied', 'undone')")
         if json.loads(snapshot or "null") != WEAK
-    )
+    ) + db.table("remediations").count_where("status = 'no_change'")
     for alert_id, n in cards.items():
         if n > 1:
             rows = list(db.execute("SELECT id, kind, attempts, last_error, sent_at, attempt_started_at, ts FROM outbox"
