@@ -3,7 +3,8 @@
 Nothing happens at import. `create_app(settings)` builds the WebClient (SLACK_API_URL, slack-sdk's
 retry handlers), the services, the bolt App, and registers every handler module; tests pass their
 own client, store or AWS clients in. Only the command line (bot.cli) imports this module: `run`
-adds logging, the scheduler and a transport (bot.slack.transport).
+adds logging, the scheduler and a transport (bot.slack.transport, where bot.slack.verify refuses unsigned,
+forged, stale or oversized requests before bolt reads anything).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from bot.slack.errors import slack_failure
 from bot.slack.health import Health, SlackAuth
 from bot.slack.home import HomeTab
 from bot.slack.notifier import SlackNotifier
-from bot.slack.outbox import Outbox, retry_handlers
+from bot.slack.outbox import Outbox
 from bot.slack.permissions import Permissions
+from bot.slack.webclient import retry_handlers
 from bot.sources.poller import Poller
 from bot.sources.who_changed import LookupGuard
 from bot.store.database import Store
@@ -45,7 +47,9 @@ log = logging.getLogger(__name__)
 
 
 def build_web_client(settings: Settings) -> WebClient:
-    """The Web API client: SLACK_API_URL (GovSlack, proxies), retries on 429, 5xx and dropped connections."""
+    """The Web API client: SLACK_API_URL (GovSlack, proxies), brief in-call retries on 5xx and dropped
+    connections. Rate limits are not retried in the call (that sleeps Retry-After inside it): the outbox
+    reschedules a 429'd message after Retry-After and sends the rest meanwhile (bot.slack.outbox)."""
 
     return WebClient(
         token=settings.slack_bot_token or None,
@@ -146,6 +150,8 @@ def _services_in_context(services: Services) -> Callable[..., Any]:
         return next()
 
     return middleware
+
+
 def build_health(services: Services) -> Health:
     """/healthz, /readyz and /metrics over the services' store, outbox, configured sources and Slack client."""
     return Health(

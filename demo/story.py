@@ -102,6 +102,11 @@ def tell(demo: Demo) -> int:
     demo.show("only visible to mallory", refusal.params.get("text", ""), refusal.params.get("blocks"))
     story.say(f"  {BRETT_BUCKET} is untouched: {demo.flags(BRETT_BUCKET)}")
 
+    story.title("mallory forges the press without Slack's signature: 401 before anything reads the body")
+    calls = len(demo.slack.calls)
+    status = demo.forged_press("fix", str(alert_id), MALLORY, brett.ts)
+    story.say(f"  HTTP {status}; Slack calls it caused (ephemeral, DM, response_url): {len(demo.slack.calls) - calls}")
+
     story.title("alice presses Re-enable Block Public Access: snapshot, fix, read back, verdict")
     before_replies = len(demo.slack.replies(brett.ts))
     demo.press("fix", str(alert_id), ALICE, brett.ts)

@@ -213,7 +213,8 @@ class Demo:
         aws = AwsClients(self.settings, session_factory=self._recording_session)
         self.app, self.services = create_app(self.settings, aws=aws)
         self.health = build_health(self.services)
-        server, stop = start_http_thread(self.app, self.settings, health=self.health)
+        server, stop = start_http_thread(self.app, self.settings, health=self.health,
+                                         store=self.services.store)
         self.stack.callback(stop)
         self.url = f"http://127.0.0.1:{server.effective_port}/slack/events"
         self.base = f"http://127.0.0.1:{server.effective_port}"
@@ -246,6 +247,15 @@ class Demo:
         reply = post(self.url, encode_payload(payload), secret=SECRET)
         if reply.status != 200:
             raise RuntimeError(f"the bot answered {reply.status} to a signed press")
+
+    def forged_press(self, action_id: str, value: str, user: str, message_ts: str) -> int:
+        """The same press without Slack's signature (a float timestamp): the HTTP status it gets."""
+        from standins.requests import block_action, encode_payload, post
+
+        payload = block_action(action_id, value, user=user, channel=CHANNEL, message_ts=message_ts,
+                               response_url=self.slack.response_url("forged"))
+        headers = {"X-Slack-Request-Timestamp": "1700000000.5", "X-Slack-Signature": "v0=forged"}
+        return post(self.url, encode_payload(payload), signed=False, headers=headers).status
 
     def slash(self, text: str, user: str = ALICE) -> dict[str, Any]:
 

@@ -23,6 +23,7 @@ from bot.services.reply import missing, refuse
 from bot.services.who_changed import who_changed
 from bot.slack import messages as msg
 from bot.slack.modals import allow_modal
+from bot.slack.mrkdwn import inert_view
 from handlers.payload import channel_of, int_value, tell, user_of
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def on_allow(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltCon
         return
     try:
         # trigger_id is valid for 3 seconds after the press: open the modal before anything slow.
-        client.views_open(trigger_id=body.get("trigger_id"), view=allow_modal(alert))
+        client.views_open(trigger_id=body.get("trigger_id"), view=inert_view(allow_modal(alert)))
     except SlackApiError as exc:
         log.warning("views.open for alert %s failed: %s", alert_id, exc.response.get("error"),
                     extra={"alert_id": alert_id})

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.slack.blocks import SECTION_TEXT
-from bot.slack.mrkdwn import truncate
+from bot.slack.mrkdwn import inert, truncate
 from bot.slack.permissions import slack_error
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ def int_value(text: Any) -> int | None:
 def tell(client: WebClient, body: dict[str, Any], text: str, blocks: list[Any] | None = None) -> None:
     """Say something to the presser only: ephemeral in the channel, else a direct message (App Home)."""
     user, channel = user_of(body), channel_of(body)
+    blocks = inert(blocks) if blocks else None
     try:
         if channel:
             client.chat_postEphemeral(channel=channel, user=user, text=truncate(text, SECTION_TEXT), blocks=blocks)

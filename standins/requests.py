@@ -20,6 +20,11 @@ SECRET = "test-signing-secret"
 TEAM = {"id": "T0TEST", "domain": "test"}
 
 
+def _trigger_id() -> str:
+    """Slack gives every request its own trigger_id: two identical presses are never identical bytes."""
+    return f"{time.time_ns()}.42.abc"
+
+
 def sign(body: str, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
     """The two headers Slack adds to every request."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
@@ -43,7 +48,7 @@ def slash_body(
         "text": text,
         "api_app_id": "A0TEST",
         "response_url": "http://127.0.0.1:9/unused",
-        "trigger_id": "1337.42.abc",
+        "trigger_id": _trigger_id(),
     }
 
 
@@ -64,7 +69,7 @@ def block_action(
         "api_app_id": "A0TEST",
         "token": "legacy-unused",
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
-        "trigger_id": "1337.42.abc",
+        "trigger_id": _trigger_id(),
         "channel": {"id": channel, "name": "alerts"},
         "message": {"type": "message", "ts": message_ts, "text": "card", "blocks": []},
         "response_url": response_url,
@@ -90,7 +95,7 @@ def view_submission(
         "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM["id"]},
         "api_app_id": "A0TEST",
         "token": "legacy-unused",
-        "trigger_id": "1337.42.abc",
+        "trigger_id": _trigger_id(),
         "view": {
             "id": "V0TEST",
             "team_id": TEAM["id"],

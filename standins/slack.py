@@ -21,6 +21,11 @@ API of `SlackStandin`:
 - `fail_next(method, times=1, *, status=429, retry_after=1, error=None)`: the next `times` calls of
   `method` answer HTTP 429 with Retry-After, a 5xx (`status=500/503`), or, with `error="channel_not_found"`,
   HTTP 200 `{"ok": false, "error": ...}`.
+- `delay_next(method, seconds, times=1)`: the next `times` calls of `method` are carried out (a message
+  is posted) and then answered only after `seconds` — Slack accepting a card but answering slower than
+  the client waits. `hold_next(method)` the same until `release()`.
+- Messages keep the `metadata` they were posted with; conversations.history returns it only with
+  `include_all_metadata`, newest first, honouring `oldest`, `limit` and `cursor` like Slack.
 - `respond(method, payload)`: a fixed JSON answer for a method (overrides the defaults).
 - `scopes`: sent back by auth.test in `x-oauth-scopes`; `users` (id → users.info user dict);
   `usergroups` (group id → member ids); `channels` (id → conversations.info channel dict).
@@ -47,7 +52,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-DEFAULT_SCOPES = "chat:write,commands,usergroups:read,users:read,channels:read,groups:read,files:write"
+DEFAULT_SCOPES = (
+    "chat:write,commands,usergroups:read,users:read,channels:read,groups:read,files:write,channels:history,"
+    "groups:history"
+)
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "user_ids")
 
 
@@ -68,6 +76,7 @@ class Message:
     text: str
     blocks: list[Any] = field(default_factory=list)
     thread_ts: str | None = None
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass
@@ -91,9 +100,11 @@ class SlackStandin:
         self.valid_tokens: set[str] = set()
         self._fixed: dict[str, dict[str, Any]] = {}
         self._failures: dict[str, _Failure] = {}
+        self._delays: dict[str, list[float]] = {}
+        self._released = threading.Event()
         self._lock = threading.Condition()
         self._ts = itertools.count(1)
-        self._base = int(time.time())
+        self._last_ts = 0.0
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -139,6 +150,18 @@ class SlackStandin:
     ) -> None:
         with self._lock:
             self._failures[method] = _Failure(times, 200 if error else status, retry_after, error)
+
+    def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
+        with self._lock:
+            self._delays.setdefault(method, []).extend([seconds] * times)
+
+    def hold_next(self, method: str, times: int = 1) -> None:
+        """Carry out the next `times` calls of `method` but answer only after `release()`."""
+        self._released.clear()
+        self.delay_next(method, float("inf"), times)
+
+    def release(self) -> None:
+        self._released.set()
 
     def respond(self, method: str, payload: dict[str, Any]) -> None:
         with self._lock:
@@ -223,7 +246,17 @@ class SlackStandin:
             return _send(request, 200, {"ok": False, "error": "invalid_auth"})
         payload, extra = self._answer(method, params)
         self._record(Call(method, params, token, headers, ok=bool(payload.get("ok"))))
-        _send(request, 200, payload, extra)
+        with self._lock:
+            delays = self._delays.get(method)
+            delay = delays.pop(0) if delays else 0.0
+        if delay == float("inf"):
+            self._released.wait(60)
+        elif delay:
+            time.sleep(delay)
+        try:
+            _send(request, 200, payload, extra)
+        except OSError:
+            pass  # the client gave up waiting (its timeout): Slack did the work all the same
 
     def _record(self, call: Call) -> None:
         with self._lock:
@@ -231,8 +264,10 @@ class SlackStandin:
             self._lock.notify_all()
 
     def _next_ts(self) -> str:
-        n = next(self._ts)
-        return f"{self._base + n}.{n:06d}"
+        """Like Slack's: the epoch time of posting with microseconds, unique and increasing."""
+        with self._lock:
+            self._last_ts = max(time.time(), self._last_ts + 0.000001)
+            return f"{self._last_ts:.6f}"
 
     def _answer(self, method: str, p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         with self._lock:
@@ -244,8 +279,10 @@ class SlackStandin:
                 return {"ok": False, "error": problem}, {}
         if method == "chat.postMessage":
             ts = self._next_ts()
+            metadata = p.get("metadata") if isinstance(p.get("metadata"), dict) else None
             msg = Message(
-                str(p.get("channel")), ts, str(p.get("text") or ""), p.get("blocks") or [], p.get("thread_ts")
+                str(p.get("channel")), ts, str(p.get("text") or ""), p.get("blocks") or [], p.get("thread_ts"),
+                metadata,
             )
             with self._lock:
                 self.messages.append(msg)
@@ -309,10 +346,11 @@ class SlackStandin:
                 cid, {"id": cid, "name": "alerts", "is_channel": True, "is_member": True}
             )
             return {"ok": True, "channel": channel}, {}
-        if method in ("conversations.replies", "conversations.history"):
-            thread = p.get("ts")
-            listed = self.replies(str(thread)) if thread else self.top_level(str(p.get("channel")))
-            return {"ok": True, "messages": [m.__dict__ for m in listed], "has_more": False}, {}
+        if method == "conversations.replies":
+            listed = self.replies(str(p.get("ts")))
+            return {"ok": True, "messages": [_shown(m, False) for m in listed], "has_more": False}, {}
+        if method == "conversations.history":
+            return self._history(p), {}
         if method == "files.getUploadURLExternal":
             fid = f"F{next(self._ts):08d}"
             return {
@@ -325,6 +363,33 @@ class SlackStandin:
             files = json.loads(files) if isinstance(files, str) else files or []
             return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}, {}
         return {"ok": True}, {}
+
+
+    def _history(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages newest first, after `oldest`, `limit` a page, `cursor` an offset."""
+        oldest = float(p.get("oldest") or 0)
+        listed = [m for m in reversed(self.top_level(str(p.get("channel")))) if float(m.ts) > oldest]
+        start = int(str(p.get("cursor") or "0") or 0)
+        limit = int(p.get("limit") or 100)
+        page = listed[start:start + limit]
+        more = start + limit < len(listed)
+        with_metadata = str(p.get("include_all_metadata")).lower() in ("1", "true")
+        return {
+            "ok": True,
+            "messages": [_shown(m, with_metadata) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+
+def _shown(message: Message, with_metadata: bool) -> dict[str, Any]:
+    """A message as the Web API lists it (metadata only when asked for)."""
+    shown: dict[str, Any] = {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks}
+    if message.thread_ts:
+        shown["thread_ts"] = message.thread_ts
+    if with_metadata and message.metadata:
+        shown["metadata"] = message.metadata
+    return shown
 
 
 def _parse(body: bytes, content_type: str, query: str) -> dict[str, Any]:

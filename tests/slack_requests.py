@@ -143,7 +143,7 @@ def make_settings(standin: SlackStandin, tmp_path: Path, **overrides: Any) -> Se
 def start_bot(standin: SlackStandin, tmp_path: Path, **overrides: Any) -> BotApp:
     settings = make_settings(standin, tmp_path, **overrides)
     app, services = create_app(settings)
-    server, stop = start_http_thread(app, settings)
+    server, stop = start_http_thread(app, settings, store=services.store)
     return BotApp(settings, app, services, standin, f"http://127.0.0.1:{server.effective_port}/slack/events", [stop])
 
 

@@ -27,6 +27,7 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert "messages left on the queue after the poll: 0" in out and "2026/bonuses.xlsx" in out
     assert "Acknowledged* by @alice" in out
     assert "Only responders may" in out
+    assert "HTTP 401; Slack calls it caused (ephemeral, DM, response_url): 0" in out
     assert "in AWS now: BlockPublicAcls=on, IgnorePublicAcls=on, BlockPublicPolicy=on, RestrictPublicBuckets=on" in out
     assert "in AWS now: BlockPublicAcls=off" in out  # the undo restored the exact snapshot
     # The fix assumed the remediation role through moto's STS as the Slack user who pressed it.

@@ -23,6 +23,7 @@ from bot.core.clock import iso
 from bot.core.config import load_settings
 from bot.services.digest import DigestPostError, DigestService
 from bot.slack.digest import QUIET_LINE, chart_lines
+from bot.slack.mrkdwn import inert
 from bot.store.database import Store
 from handlers.commands import SUBCOMMANDS, Context, answer
 
@@ -650,7 +651,7 @@ def test_cli_prints_and_posts_the_same_digest_as_the_slash_command(
         assert main(["digest", "--post"]) == 0
         [post] = slack.posts()
         assert post["channel"] == "C0ALERTS" and post["text"] == slash.text
-        assert post["blocks"] == [b.to_dict() for b in slash.blocks]
+        assert post["blocks"] == inert(slash.blocks)  # the same blocks, every mrkdwn object verbatim
         assert "&lt;b&gt;cli-bucket&lt;/b&gt;" in json.dumps(post["blocks"])
         slack.fail_next = ["not_in_channel"]
         assert main(["digest", "--post"]) == 1

@@ -19,6 +19,15 @@ from bot.store.database import Store
 from handlers import actions, commands
 
 
+def mock_client() -> Mock:
+    """A WebClient whose every method is a Mock (no HTTP), with the attributes the outbox copies."""
+    real = WebClient(token="xoxb-unit")
+    client = Mock(spec=real)
+    for name in ("token", "base_url", "timeout", "ssl", "proxy", "headers", "logger"):
+        setattr(client, name, getattr(real, name))
+    return client
+
+
 def services(tmp_path: Path, client: WebClient) -> Services:
     settings = Settings(slack_bot_token="xoxb-unit", alert_channel="C0ALERTS", responders=("U0RESP",),
                         db_path=tmp_path / "bw.db")
@@ -26,7 +35,7 @@ def services(tmp_path: Path, client: WebClient) -> Services:
 
 
 def test_a_button_whose_value_names_nothing_is_audited_and_told_privately(tmp_path: Path) -> None:
-    client = Mock(spec=WebClient)
+    client = mock_client()
     s = services(tmp_path, client)
     ack = Mock()
     body = {"user": {"id": "U0SOMEONE"}, "channel": {"id": "C0ALERTS"}, "actions": [{"value": "not-an-id"}]}
@@ -38,7 +47,7 @@ def test_a_button_whose_value_names_nothing_is_audited_and_told_privately(tmp_pa
 
 
 def test_a_fast_subcommand_answers_in_the_ack(tmp_path: Path) -> None:
-    client = Mock(spec=WebClient)
+    client = mock_client()
     s = services(tmp_path, client)
     ack, respond = Mock(), Mock()
     body = {"user_id": "U0SOMEONE", "channel_id": "C0ALERTS", "text": "alerts"}

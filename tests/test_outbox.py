@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,8 @@ from slack_sdk import WebClient
 
 from bot.alerts.engine import AlertService
 from bot.core.clock import parse_iso
-from bot.slack.outbox import CARD_FAILED, MAX_ATTEMPTS, Outbox, retry_handlers
+from bot.slack.outbox import CARD_FAILED, MAX_ATTEMPTS, Outbox
+from bot.slack.webclient import retry_handlers
 from bot.store.database import Store
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
 from tests.test_alerts import ALL_OFF, PUBLIC_POLICY, bpa, make_record
@@ -111,12 +113,86 @@ def test_server_errors_back_off_then_succeed(store: Store, slack_standin: SlackS
     assert outbox.flush() == 1 and len(slack_standin.top_level()) == 1
 
 
-def test_sdk_retry_handlers_retry_inside_the_call(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
-    service, outbox, _ = wire(store, slack_standin.url, handlers=True)
-    open_one(service)
-    slack_standin.fail_next("chat.postMessage", status=429, retry_after=0)
+def test_a_429_reschedules_that_message_and_the_rest_keep_flowing(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    """Defect 8: Retry-After: 20, three times, held flush() (and its lock) for 40 s. Now the 429'd card is
+    rescheduled after Retry-After and the other alerts' cards go out in the same flush, with no sleep,
+    even when the WebClient was built with the bot's retry handlers."""
+    service, outbox, clock = wire(store, slack_standin.url, handlers=True)
+    for name in ("bw-a", "bw-b", "bw-c"):
+        service.process([bpa(ALL_OFF, bucket=name)])
+    slack_standin.fail_next("chat.postMessage", times=3, status=429, retry_after=20)
+    started = time.monotonic()
+    assert outbox.flush() == 0  # three cards, three 429s: each rescheduled, none slept on
+    assert time.monotonic() - started < 3
+    assert {r["last_error"] for r in outbox.pending()} == {"ratelimited"}
+    assert {parse_iso(r["next_attempt_at"]) for r in outbox.pending()} == {clock.now + timedelta(seconds=20)}
+    slack_standin.fail_next("chat.postMessage", times=1, status=429, retry_after=20)
+    clock.now += timedelta(seconds=20)
+    started = time.monotonic()
+    assert outbox.flush() == 2  # one more 429: that card waits again, the other two are posted now
+    assert time.monotonic() - started < 3
+    assert len(outbox.pending()) == 1 and len(slack_standin.top_level(CHANNEL)) == 2
+    clock.now += timedelta(seconds=20)
+    assert outbox.flush() == 1 and len(slack_standin.top_level(CHANNEL)) == 3
+
+
+def test_cards_carry_metadata_naming_the_alert(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, _ = wire(store, slack_standin.url)
+    alert_id = open_one(service)
+    outbox.flush()
+    posted = slack_standin.accepted("chat.postMessage")[0].params
+    assert posted["metadata"] == {"event_type": "bucketwatch_alert", "event_payload": {"alert_id": alert_id}}
+
+
+def test_a_card_answered_too_late_is_adopted_not_posted_twice(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    """Defect 7: Slack accepted the card but answered after the client's timeout. The next attempt finds
+    it with conversations.history (include_all_metadata) and adopts it: one card, updates edit it."""
+    clock = Clock()
+    client = WebClient(token=TOKEN, base_url=slack_standin.url, timeout=1)
+    outbox = Outbox(store, client, CHANNEL, clock=clock)
+    service = alert_service(store, outbox=outbox, clock=clock)
+    alert_id = open_one(service)
+    slack_standin.delay_next("chat.postMessage", 2.5)
+    assert outbox.flush() == 0
+    row = outbox.pending()[0]
+    assert row["attempt_started_at"] and row["last_error"] in ("TimeoutError", "URLError", "timeout")
+    assert len(slack_standin.top_level(CHANNEL)) == 1  # Slack has it all the same
+    clock.now = parse_iso(row["next_attempt_at"])
     assert outbox.flush() == 1
-    assert [c.ok for c in slack_standin.calls_to("chat.postMessage")] == [False, True]
+    assert len(slack_standin.top_level(CHANNEL)) == 1 and len(slack_standin.calls_to("chat.postMessage")) == 1
+    history = slack_standin.calls_to("conversations.history")[0].params
+    assert history["include_all_metadata"] in ("1", "true", True) and history["channel"] == CHANNEL
+    assert service.get(alert_id).ts == slack_standin.top_level(CHANNEL)[0].ts
+    service.transition(alert_id, "acknowledged", "U0ALICE")
+    assert outbox.flush() == 1
+    assert slack_standin.accepted("chat.update")[0].params["ts"] == service.get(alert_id).ts
+
+
+def test_a_card_not_found_after_an_unknown_outcome_is_posted(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    """A 5xx may or may not have posted: the look-up finds nothing here, so the card is posted, once."""
+    service, outbox, clock = wire(store, slack_standin.url)
+    open_one(service)
+    slack_standin.fail_next("chat.postMessage", status=503)
+    assert outbox.flush() == 0
+    clock.now = parse_iso(outbox.pending()[0]["next_attempt_at"])
+    assert outbox.flush() == 1
+    assert slack_standin.methods() == ["chat.postMessage", "conversations.history", "chat.postMessage"]
+    assert len(slack_standin.top_level(CHANNEL)) == 1
+
+
+def test_a_failed_look_up_posts_nothing_and_tries_again(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+    service, outbox, clock = wire(store, slack_standin.url)
+    open_one(service)
+    slack_standin.fail_next("chat.postMessage", status=500)
+    outbox.flush()
+    slack_standin.fail_next("conversations.history", status=429, retry_after=7)
+    clock.now = parse_iso(outbox.pending()[0]["next_attempt_at"])
+    assert outbox.flush() == 0
+    row = outbox.pending()[0]
+    assert row["attempt_started_at"] and parse_iso(row["next_attempt_at"]) == clock.now + timedelta(seconds=7)
+    assert len(slack_standin.calls_to("chat.postMessage")) == 1
+    clock.now += timedelta(seconds=7)
+    assert outbox.flush() == 1 and len(slack_standin.top_level(CHANNEL)) == 1
 
 
 def test_rejected_layout_falls_back_to_text(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811

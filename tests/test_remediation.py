@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from moto import mock_aws
 
 from bot.aws.bpa import ACTIONS
@@ -389,3 +389,26 @@ def test_a_role_that_cannot_be_assumed_is_named(store: Store, aws: MotoAws) -> N
         out.message
         == f"AccessDenied: the bot may not assume the remediation role in account {ACCOUNT} (sts:AssumeRole)"
     )
+
+
+def test_a_write_whose_answer_is_lost_is_settled_from_aws_not_marked_failed(store: Store, aws: MotoAws) -> None:
+    """The write reached AWS, the answer did not (a read timeout): the press is told the bot checks, and
+    the reconciler records the fix as applied with its snapshot, so Undo restores the original."""
+    set_bpa(BUCKET, WEAK)
+    remediator = Remediator(store, aws, dry_run=False)
+
+    def lost(**_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="https://s3.amazonaws.com")
+
+    client = aws.client("s3", ACCOUNT, REGION, write=True)
+    client.meta.events.register("after-call.s3.PutPublicAccessBlock", lost, unique_id="lost")
+    out = remediator.fix(bucket_alert(), "U0ALICE")
+    client.meta.events.unregister("after-call.s3.PutPublicAccessBlock", unique_id="lost")
+    assert out.status == "in_progress" and "checks" in out.message
+    assert get_bpa(BUCKET) == ALL_ON
+    assert remediator.reconcile() == []  # not yet stale: a live press may still be at it
+    remediator.clock = lambda: datetime.now(UTC) + timedelta(minutes=1)
+    [settled] = remediator.reconcile()
+    assert settled.status == "applied" and settled.before == WEAK
+    undone = remediator.undo(settled.remediation_id or 0, "U0ALICE")
+    assert undone.status == "undone" and get_bpa(BUCKET) == WEAK

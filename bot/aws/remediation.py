@@ -3,6 +3,15 @@
 Safe to press twice or from two places at once: a per-target lock serialises presses in this
 process, and a partial unique index on `remediations` (one live fix per alert, migration
 0005_remediation_guard) does the same across processes. AWS errors become outcomes; nothing raises.
+
+Safe across a crash at any point: the snapshot and the intended configuration are in the row before
+the AWS write, and an undo's claim records who pressed it before its write. A row left `applying` or
+`undoing` longer than STALE_AFTER (its process died, or hangs) is reconciled with the live
+configuration — `reconcile()` on start and every few seconds, or at once when someone presses meanwhile:
+a fix whose intent was recorded is finished (all four flags on) or found done, and recorded as applied
+with its snapshot, so Undo still restores the original; a fix that died before recording its intent
+made no AWS call and is marked failed; an undo is finished (snapshot restored) and recorded as undone.
+When AWS cannot be read, the row stays in flight and is tried again; presses are told so.
 """
 
 from __future__ import annotations
@@ -11,54 +20,27 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from bot.aws.bpa import BpaAction, FixPlan, action_for, explain
 from bot.aws.clients import AWS_ERRORS
+from bot.aws.remediation_outcomes import FixOutcome, Outcome, UndoOutcome, already_fixed, running, undo_refusal
 from bot.aws.remediation_store import AlertLike, Remediation, RemediationRows
 from bot.core.bpa import FLAGS, Config, changes_needed, describe_config, target_label
 from bot.core.clock import iso, utcnow
 from bot.store.database import Store
+
+# A fix is a read, a write and a read back: seconds. A row in flight longer than this is reconciled.
+STALE_AFTER = timedelta(seconds=45)
 
 
 class AwsLike(Protocol):
     """bot.aws.AwsClients: write=True selects the remediation role; `actor` names the presser to AWS."""
 
     def client(self, service: str, account_id: str, region: str, *, write: bool = False, actor: str = "") -> Any: ...
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The result of a press: `message` is plain text (the caller escapes it for Slack)."""
-
-    status: str
-    message: str
-    alert_id: int | None = None
-    before: Config | None = None
-    after: Config | None = None
-    request_id: str = ""
-    remediation_id: int | None = None
-    by: str = ""  # who did it; for already_fixed / already_undone, the first presser
-    at: datetime | None = None
-    error_code: str = ""
-
-
-@dataclass(frozen=True)
-class FixOutcome(Outcome):
-    """Fix status: applied|unverified|dry_run|no_change|already_fixed|already_closed|in_progress|failed."""
-
-    changes: tuple[str, ...] = ()
-
-    @property
-    def changed_aws(self) -> bool:
-        return self.status in ("applied", "unverified")
-
-
-@dataclass(frozen=True)
-class UndoOutcome(Outcome):
-    """An undo: undone | dry_run | already_undone | nothing_to_undo | not_found | in_progress | failed."""
 
 
 class Remediator:
@@ -72,7 +54,7 @@ class Remediator:
         dry_run: bool,
         clock: Callable[[], datetime] = utcnow,
         claim_wait_seconds: float = 15.0,
-        stale_after: timedelta = timedelta(minutes=5),
+        stale_after: timedelta = STALE_AFTER,
     ):
         self.store, self.aws, self.dry_run, self.clock = store, aws, dry_run, clock
         self.rows = RemediationRows(store)
@@ -119,12 +101,14 @@ class Remediator:
             return UndoOutcome(
                 "not_found", f"No fix #{remediation_id} to undo.", remediation_id=remediation_id
             )
-        if (early := _undo_refusal(row)) is not None:
+        if row.status != "undoing" and (early := undo_refusal(row)) is not None:
             return early
         with self._lock(row.account, row.bucket):
             row = self.get(remediation_id)
             assert row is not None
-            if (early := _undo_refusal(row)) is not None:
+            if row.status == "undoing" and self._stale(row):
+                return self._finish_undo(row)  # the undo was interrupted: finish it now, for this presser
+            if (early := undo_refusal(row)) is not None:
                 return early
             if self.dry_run:
                 message = f"Dry run: would restore {target_label(row.account, row.bucket)} to "
@@ -132,11 +116,11 @@ class Remediator:
                 return UndoOutcome(
                     "dry_run", message, row.alert_id, row.applied, row.snapshot, remediation_id=row.id
                 )
-            if not self.rows.claim_undo(row.id):
+            if not self.rows.claim_undo(row.id, user, self.clock()):
                 # Another process got there between our read and this update.
                 fresh = self.get(remediation_id)
                 assert fresh is not None
-                return _undo_refusal(fresh) or UndoOutcome(
+                return undo_refusal(fresh) or UndoOutcome(
                     "in_progress",
                     "An undo of this fix is already running.",
                     row.alert_id,
@@ -156,7 +140,7 @@ class Remediator:
     def _fix_refusal(self, alert: AlertLike) -> FixOutcome | None:
         live = self.live_fix(alert.id)
         if live is not None and live.status == "applied":
-            return _already_fixed(live)
+            return already_fixed(live)
         if not alert.is_open:
             message = f"Alert #{alert.id} is already {alert.status}; nothing was changed."
             return FixOutcome("already_closed", message, alert.id)
@@ -194,21 +178,25 @@ class Remediator:
             except sqlite3.IntegrityError:
                 live = self.live_fix(alert.id)
             if live is not None and live.status == "applied":
-                return _already_fixed(live)
+                return already_fixed(live)
             if live is not None and live.status == "applying" and self._stale(live):
-                # The process applying it died; without this the alert could never be fixed again.
-                self.rows.update(live.id, "failed", error="abandoned: the process applying it stopped")
-            elif time.monotonic() >= deadline:
-                message = f"A fix or undo of {target_label(alert.account, alert.bucket)} is already running;"
-                message += " its result will be posted in the thread."
-                return FixOutcome("in_progress", message, alert.id, remediation_id=live.id if live else None)
+                # Its process died (or hangs): settle it against AWS instead of waiting or guessing.
+                settled = self._finish_fix(live)
+                if settled.status != "abandoned":
+                    return settled  # applied (this press is answered with it), or in_progress (AWS unreadable)
+                continue  # it had made no change: claim again for this press
+            if time.monotonic() >= deadline:
+                return FixOutcome("in_progress", running(live, alert), alert.id,
+                                  remediation_id=live.id if live else None, by=live.by if live else "",
+                                  at=live.started_at if live else None)
             elif live is not None:
-                time.sleep(0.1)
+                time.sleep(0.1)  # no lock held across processes; the in-process lock only queues presses
 
     def _apply(self, alert: AlertLike, user: str, rid: int) -> FixOutcome:
         cls = action_for(alert.bucket)
         label = target_label(alert.account, alert.bucket)
         before: Config | None = None
+        intent_recorded = False
         try:
             target = self._target(alert.account, alert.region, alert.bucket, user)
             before = target.read()
@@ -220,9 +208,16 @@ class Remediator:
             desired = (
                 {f: True for f in FLAGS} if before is None else {**before, **dict.fromkeys(changes, True)}
             )
+            # Snapshot and intent first: a crash after the write can then be finished, never lost.
+            self.rows.update(rid, "applying", snapshot=before, intended=desired)
+            intent_recorded = True
             request_id = target.write(desired)
         except AWS_ERRORS as exc:
             code, message, request_id = explain(exc, cls, alert.account, alert.bucket)
+            if intent_recorded and ambiguous(exc):
+                # The write may have reached AWS (a timeout, a 5xx): the reconciler reads AWS and settles it.
+                return FixOutcome("in_progress", f"AWS did not confirm the change ({message}); the bot checks"
+                                  " within a minute and finishes it.", alert.id, remediation_id=rid, by=user)
             self.rows.update(rid, "failed", snapshot=before, error=message, request_id=request_id)
             return FixOutcome(
                 "failed", message, alert.id, before, None, request_id, rid, user, error_code=code
@@ -233,7 +228,10 @@ class Remediator:
             after: Config | None = target.read()
         except AWS_ERRORS as exc:
             after, problem = None, explain(exc, cls, alert.account, alert.bucket)[1]
-        self.rows.update(rid, "applied", snapshot=before, applied=after or desired, request_id=request_id)
+        if not self.rows.finish(rid, "applying", "applied", applied=after or desired, request_id=request_id):
+            done = self.get(rid)  # reconciled meanwhile (this call was slower than STALE_AFTER)
+            return already_fixed(done) if done is not None and done.status == "applied" else FixOutcome(
+                "in_progress", "The fix was settled by another process; see the thread.", alert.id)
         status, turned_on = "applied", ", ".join(changes)
         message = (
             f"Re-enabled Block Public Access for {label}: turned on {turned_on}. Read back: all four on."
@@ -250,18 +248,27 @@ class Remediator:
         cls = action_for(row.bucket)
         label = target_label(row.account, row.bucket)
         current: Config | None = None
+        read = False
         try:
             target = self._target(row.account, row.region, row.bucket, user)
             current = target.read()
+            read = True
             request_id = target.delete() if row.snapshot is None else target.write(dict(row.snapshot))
         except AWS_ERRORS as exc:
             code, message, request_id = explain(exc, cls, row.account, row.bucket)
-            self.rows.update(row.id, "applied", error=message)
+            if read and ambiguous(exc):  # the restore may have reached AWS: the reconciler settles it
+                return UndoOutcome("in_progress", f"AWS did not confirm the undo ({message}); the bot checks"
+                                   " within a minute and finishes it.", row.alert_id, remediation_id=row.id, by=user)
+            self.rows.finish(row.id, "undoing", "applied", error=message)
             return UndoOutcome(
                 "failed", message, row.alert_id, current, None, request_id, row.id, error_code=code
             )
         now = self.clock()
-        self.rows.update(row.id, "undone", undone_by=user, undone_at=iso(now), error=None)
+        if not self.rows.finish(row.id, "undoing", "undone", undone_by=user, undone_at=iso(now), error=None):
+            fresh = self.get(row.id)
+            refusal = undo_refusal(fresh) if fresh is not None else None
+            return refusal or UndoOutcome(
+                "in_progress", "The undo was settled by another process; see the thread.", row.alert_id)
         # Someone may have changed it after the fix; the snapshot still wins, but say what was overwritten.
         note = (
             "" if current == row.applied else f" (it had changed since the fix: {describe_config(current)})"
@@ -279,6 +286,99 @@ class Remediator:
             message = f"Restored {label}{note}, but the read-back shows {describe_config(restored)}."
         return UndoOutcome("undone", message, row.alert_id, current, restored, request_id, row.id, user, now)
 
+    # -- crash recovery --------------------------------------------------------------------------
+
+    def reconcile(self) -> list[Outcome]:
+        """Settle every fix or undo in flight longer than STALE_AFTER with AWS (on start, and every few
+        seconds). Rows a thread of this process is still working on are left to it."""
+        outcomes: list[Outcome] = []
+        for row in self.rows.in_flight(self.clock() - self.stale_after):
+            lock = self._lock(row.account, row.bucket)
+            if not lock.acquire(blocking=False):
+                continue  # a press in this process holds it: it will finish, or reconcile, itself
+            try:
+                fresh = self.get(row.id)
+                if fresh is None or not fresh.in_flight:
+                    continue
+                outcomes.append(self._finish_fix(fresh) if fresh.status == "applying" else self._finish_undo(fresh))
+            finally:
+                lock.release()
+        return outcomes
+
+    def unsettled(self) -> list[Outcome]:
+        """Outcomes recorded but not yet carried to the alert (a crash between the two), as outcomes."""
+        outcomes: list[Outcome] = []
+        for row in self.rows.unsettled(self.clock() - self.stale_after):
+            if row.status == "undone":
+                outcomes.append(UndoOutcome("undone", "The undo was recorded; its alert is brought up to date.",
+                                            row.alert_id, row.applied, row.snapshot, row.request_id, row.id,
+                                            row.undone_by or row.by, row.undone_at))
+            else:
+                outcomes.append(FixOutcome(row.status, "The fix was recorded; its alert is brought up to date.",
+                                           row.alert_id, row.snapshot, row.applied, row.request_id, row.id, row.by,
+                                           row.started_at, changes=changes_needed(row.snapshot)))
+        return outcomes
+
+    def settled(self, remediation_id: int | None) -> None:
+        """The alert and card now show this row's outcome (the reconciler leaves it alone)."""
+        if remediation_id is not None:
+            self.rows.mark_settled(remediation_id, self.clock())
+
+    def _finish_fix(self, row: Remediation) -> FixOutcome:
+        """An interrupted fix: applied if AWS has (or now gets) all four flags on; abandoned if it never
+        recorded its intent (so it never called AWS); in_progress while AWS cannot be read."""
+        label = target_label(row.account, row.bucket)
+        if row.intended is None:
+            self.rows.finish(row.id, "applying", "failed", error="interrupted before any change to AWS")
+            return FixOutcome("abandoned", f"An interrupted fix of {label} had made no change.", row.alert_id,
+                              remediation_id=row.id, by=row.by)
+        cls = action_for(row.bucket)
+        request_id = ""
+        try:
+            target = self._target(row.account, row.region, row.bucket, row.by)  # as the person who pressed Fix
+            live = target.read()
+            if changes_needed(live):
+                request_id = target.write(dict(row.intended))
+                live = target.read()
+        except AWS_ERRORS as exc:
+            problem = explain(exc, cls, row.account, row.bucket)[1]
+            message = f"A fix of {label} was interrupted and AWS cannot be read yet ({problem}); the bot retries."
+            return FixOutcome("in_progress", message, row.alert_id, remediation_id=row.id, by=row.by,
+                              at=row.started_at)
+        if not self.rows.finish(row.id, "applying", "applied", applied=live, request_id=request_id or row.request_id,
+                                error=None):
+            done = self.get(row.id)
+            return already_fixed(done) if done is not None and done.status == "applied" else FixOutcome(
+                "in_progress", "Settled by another process; see the thread.", row.alert_id)
+        changes = changes_needed(row.snapshot)
+        message = f"Finished an interrupted fix of {label}: turned on {', '.join(changes)}."
+        if changes_needed(live):
+            message = f"Finished an interrupted fix of {label}, but the read-back shows {describe_config(live)}."
+        return FixOutcome("applied", message, row.alert_id, row.snapshot, live, request_id, row.id, row.by,
+                          row.started_at, changes=changes)
+
+    def _finish_undo(self, row: Remediation) -> UndoOutcome:
+        """An interrupted undo: the snapshot restored (again, or found restored), recorded as undone."""
+        label = target_label(row.account, row.bucket)
+        cls = action_for(row.bucket)
+        request_id = ""
+        try:
+            target = self._target(row.account, row.region, row.bucket, row.undone_by or row.by)
+            live = target.read()
+            if live != row.snapshot:
+                request_id = target.delete() if row.snapshot is None else target.write(dict(row.snapshot))
+                live = target.read()
+        except AWS_ERRORS as exc:
+            problem = explain(exc, cls, row.account, row.bucket)[1]
+            message = f"An undo of {label} was interrupted and AWS cannot be read yet ({problem}); the bot retries."
+            return UndoOutcome("in_progress", message, row.alert_id, remediation_id=row.id)
+        now = self.clock()
+        if not self.rows.finish(row.id, "undoing", "undone", undone_at=iso(now), error=None):
+            return UndoOutcome("in_progress", "Settled by another process; see the thread.", row.alert_id)
+        message = f"Finished an interrupted undo: {label} is back to {describe_config(live)}."
+        return UndoOutcome("undone", message, row.alert_id, row.applied, live, request_id, row.id,
+                           row.undone_by or row.by, now)
+
     # -- plumbing --------------------------------------------------------------------------------
 
     def _target(self, account: str, region: str, bucket: str | None, user: str) -> BpaAction:
@@ -295,42 +395,9 @@ class Remediator:
         return row.at is not None and self.clock() - row.at > self.stale_after
 
 
-def _already_fixed(live: Remediation) -> FixOutcome:
-    when = f" at {live.at:%Y-%m-%d %H:%M} UTC" if live.at else ""
-    message = f"Already fixed{when}: Block Public Access was re-enabled for "
-    message += f"{target_label(live.account, live.bucket)}; nothing changed twice."
-    return FixOutcome(
-        "already_fixed",
-        message,
-        live.alert_id,
-        live.snapshot,
-        live.applied,
-        live.request_id,
-        live.id,
-        live.by,
-        live.at,
-        changes=changes_needed(live.snapshot),
-    )
-
-
-def _undo_refusal(row: Remediation) -> UndoOutcome | None:
-    if row.status == "undone":
-        when = f" at {row.undone_at:%Y-%m-%d %H:%M} UTC" if row.undone_at else ""
-        return UndoOutcome(
-            "already_undone",
-            f"Already undone{when}; nothing changed.",
-            row.alert_id,
-            row.snapshot,
-            row.snapshot,
-            remediation_id=row.id,
-            by=row.undone_by,
-            at=row.undone_at,
-        )
-    if row.status == "undoing":
-        return UndoOutcome(
-            "in_progress", "An undo of this fix is already running.", row.alert_id, remediation_id=row.id
-        )
-    if row.status != "applied":
-        message = f"Fix #{row.id} was not applied ({row.status}); nothing to undo."
-        return UndoOutcome("nothing_to_undo", message, row.alert_id, remediation_id=row.id)
-    return None
+def ambiguous(exc: Exception) -> bool:
+    """True when a failed write may still have been applied: no answer (timeout, dropped connection) or
+    a server error. A refusal (AccessDenied, NoSuchBucket, throttling) means AWS did not change."""
+    if isinstance(exc, ClientError):
+        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
+    return isinstance(exc, BotoCoreError)

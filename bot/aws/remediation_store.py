@@ -17,6 +17,8 @@ from bot.core.clock import iso, parse_iso
 from bot.store.database import Store
 
 LIVE = "status IN ('applying', 'applied', 'undoing')"  # the statuses the unique index covers
+IN_FLIGHT = ("applying", "undoing")  # an AWS call may have been made and its outcome not recorded
+SETTLED_BY_THE_ALERT = ("applied", "undone", "no_change")  # outcomes that change the alert's status
 
 
 class AlertLike(Protocol):
@@ -56,6 +58,12 @@ class Remediation:
     undone_at: datetime | None = None
     request_id: str = ""
     error: str = ""
+    intended: Config | None = None  # what the AWS call in flight sets; None until recorded
+    started_at: datetime | None = None  # when the fix or undo in flight started
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in IN_FLIGHT
 
 
 class RemediationRows:
@@ -102,21 +110,55 @@ class RemediationRows:
                 "applied": json.dumps(applied),
                 "by": user,
                 "at": iso(at),
+                "started_at": iso(at),
                 "status": status,
             }
         )
         return int(table.last_pk or 0)
 
     def update(self, rid: int, status: str, **values: Any) -> None:
-        for key in ("snapshot", "applied"):
-            if key in values:
-                values[key] = json.dumps(values[key])
-        self.store.db.table("remediations").update(rid, {"status": status, **values})
+        self.store.db.table("remediations").update(rid, {"status": status, **_encoded(values)})
 
-    def claim_undo(self, rid: int) -> bool:
-        """Move an applied fix to 'undoing'; False when another process got there first."""
-        claim = "UPDATE remediations SET status = 'undoing' WHERE id = ? AND status = 'applied'"
-        return bool(self.store.db.execute(claim, [rid]).rowcount == 1)
+    def finish(self, rid: int, was: str, status: str, **values: Any) -> bool:
+        """Move the row from `was` to `status` (one conditional UPDATE); False if someone else moved it."""
+        values = {"status": status, **_encoded(values)}
+        assignments = ", ".join(f"{key} = ?" for key in values)
+        with self.store.atomic() as db:
+            cursor = db.execute(
+                f"UPDATE remediations SET {assignments} WHERE id = ? AND status = ?",  # noqa: S608 (our keys)
+                [*values.values(), rid, was],
+            )
+            return bool(cursor.rowcount == 1)
+
+    def claim_undo(self, rid: int, user: str, at: datetime) -> bool:
+        """Move an applied fix to 'undoing' (who and when recorded first); False when another got there first."""
+        claim = ("UPDATE remediations SET status = 'undoing', undone_by = ?, started_at = ?, error = NULL"
+                 " WHERE id = ? AND status = 'applied'")
+        with self.store.atomic() as db:
+            return bool(db.execute(claim, [user, iso(at), rid]).rowcount == 1)
+
+    def unsettled(self, started_before: datetime) -> list[Remediation]:
+        """Rows with an outcome the alert has not been brought in line with (their process died between)."""
+        rows = self.store.db.table("remediations").rows_where(
+            "status IN ('applied', 'undone', 'no_change') AND settled_at IS NULL AND coalesce(started_at, at) < ?",
+            [iso(started_before)], order_by="id",
+        )
+        return [_remediation(r) for r in rows]
+
+    def mark_settled(self, rid: int, at: datetime) -> None:
+        with self.store.atomic() as db:
+            db.execute("UPDATE remediations SET settled_at = ? WHERE id = ? AND settled_at IS NULL", [iso(at), rid])
+
+    def in_flight(self, started_before: datetime) -> list[Remediation]:
+        """Fixes and undos in flight that started before `started_before` (their process may be gone)."""
+        rows = self.store.db.table("remediations").rows_where(
+            "status IN ('applying', 'undoing') AND coalesce(started_at, at) < ?", [iso(started_before)], order_by="id"
+        )
+        return [_remediation(r) for r in rows]
+
+
+def _encoded(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: json.dumps(v) if k in ("snapshot", "applied", "intended") else v for k, v in values.items()}
 
 
 def _remediation(r: dict[str, Any]) -> Remediation:
@@ -135,4 +177,6 @@ def _remediation(r: dict[str, Any]) -> Remediation:
         undone_at=parse_iso(r["undone_at"]),
         request_id=r.get("request_id") or "",
         error=r.get("error") or "",
+        intended=json.loads(r["intended"]) if r.get("intended") else None,
+        started_at=parse_iso(r.get("started_at") or r["at"]),
     )

@@ -17,6 +17,7 @@ from bot.app import build_health, create_app
 from bot.cli.common import configure
 from bot.core.config import Settings, checked_settings
 from bot.services import Services
+from bot.services.reconcile import reconcile
 from bot.services.scheduler import build_scheduler
 from bot.slack.errors import slack_failure
 from bot.slack.health import HEALTHZ, METRICS, READYZ
@@ -60,7 +61,7 @@ def cli_run(args: argparse.Namespace) -> int:
             scheduler.shutdown(wait=False)
         return 0
     health.slack_auth.check()
-    server = serve_http(app, settings, health=health)
+    server = serve_http(app, settings, health=health, store=services.store)
     scheduler = build_jobs(settings, services)
     scheduler.start()
     log.info("listening on port %s at %s and %s; scheduler running", settings.port, EVENTS_PATH, paths)
@@ -74,7 +75,7 @@ def cli_run(args: argparse.Namespace) -> int:
 
 
 def build_jobs(settings: Settings, services: Services) -> Any:
-    """The scheduler's four jobs bound to the services."""
+    """The scheduler's jobs bound to the services (reconcile runs first at start: crash recovery)."""
 
     slack, channel = services.slack, settings.alert_channel
     return build_scheduler(
@@ -83,6 +84,7 @@ def build_jobs(settings: Settings, services: Services) -> Any:
         flush=services.outbox.flush,
         digest_due=lambda: services.digest.send_if_due(slack, channel),
         expire=lambda: services.digest.notify_expired(slack, channel, reopen=services.alerts.reopen),
+        reconcile=lambda: reconcile(services),
     )
 
 

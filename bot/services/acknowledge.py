@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.alerts.lifecycle import AlertStateError
 from bot.services import Services
-from bot.services.reply import Reply, missing, settle
+from bot.services.reply import Reply, missing, send_now
 from bot.slack import messages as msg
 
 
@@ -38,9 +38,9 @@ def acknowledge(services: Services, alert_id: int, user: str) -> Reply:
         current = services.alerts.get(alert_id) or alert
         services.audit.record(user, "ack", alert_id, f"already_{current.status}")
         services.notifier.note(alert_id, msg.press_line(user, "Acknowledge", msg.already(current)))
-        settle(services, alert_id)
+        send_now(services, alert_id)
         return Reply(msg.already(current))
     services.audit.record(user, "ack", alert_id, "acknowledged")
     services.notifier.note(alert_id, msg.ack_line(user))
-    settle(services, alert_id)
+    send_now(services, alert_id)
     return Reply(msg.acked(done), silent=True)

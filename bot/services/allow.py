@@ -8,7 +8,7 @@ from bot.alerts.exceptions import ExceptionListError
 from bot.alerts.lifecycle import OPEN, Alert, AlertStateError
 from bot.core.durations import DurationError, parse_duration
 from bot.services import Services
-from bot.services.reply import Reply, missing, refuse, settle
+from bot.services.reply import Reply, missing, refuse, send_now
 from bot.slack import messages as msg
 from bot.slack.modals import DEFAULT_EXPIRY
 
@@ -50,7 +50,7 @@ def accept(services: Services, alert_id: int, user: str, reason: str, duration: 
         return stale_allow(services, services.alerts.get(alert_id) or alert, user)
     services.audit.record(user, "allow", alert_id, "accepted", f"exception #{row.id}")
     services.notifier.note(alert_id, msg.accepted_line(user, row))
-    settle(services, alert_id)
+    send_now(services, alert_id)
     return Reply(msg.allow_told(row, [alert_id]), silent=True)
 
 
@@ -58,7 +58,7 @@ def stale_allow(services: Services, alert: Alert, user: str) -> Reply:
     """A press on "Mark as expected…" for an alert that is no longer open: audited and said in the thread."""
     services.audit.record(user, "allow", alert.id, f"already_{alert.status}")
     services.notifier.note(alert.id, msg.press_line(user, "Mark as expected", msg.already(alert)))
-    settle(services, alert.id)
+    send_now(services, alert.id)
     return Reply(msg.already(alert))
 
 
@@ -85,7 +85,7 @@ def allow_bucket(services: Services, bucket: str, duration: str, reason: str, us
             pass  # closed by an event or another press meanwhile: the card says so already
         services.notifier.note(alert.id, msg.accepted_line(user, row))
         closed.append(alert.id)
-        settle(services, alert.id)
+        send_now(services, alert.id)
     return Reply(msg.allow_told(row, closed))
 
 

@@ -36,6 +36,7 @@ from bot.alerts.lifecycle import CLOSED
 from bot.core.clock import iso, parse_iso, utcnow
 from bot.slack.digest import Digest, Fmt, render
 from bot.slack.errors import slack_failure
+from bot.slack.mrkdwn import inert
 from bot.sources.health import STALE_AFTER, source_health
 from bot.store.database import Store
 
@@ -209,7 +210,7 @@ class DigestService:
     def post(self, slack: WebClient, channel: str, now: datetime | None = None, *, note: str = "") -> str | None:
         """Post the digest to `channel` now; returns the message ts."""
         digest = self.build(now, note=note)
-        response = slack.chat_postMessage(channel=channel, text=digest.text, blocks=digest.blocks)
+        response = slack.chat_postMessage(channel=channel, text=digest.text, blocks=inert(digest.blocks))
         return response.get("ts")
 
     def send_if_due(self, slack: WebClient, channel: str, now: datetime | None = None) -> bool:

@@ -7,9 +7,9 @@ import logging
 from slack_sdk.models.blocks import Block
 
 from bot.alerts.lifecycle import OPEN, Alert, AlertStateError
-from bot.aws.remediation import FixOutcome, UndoOutcome
+from bot.aws.remediation_outcomes import FixOutcome, UndoOutcome
 from bot.services import Services
-from bot.services.reply import Reply, missing, refuse, settle
+from bot.services.reply import Reply, missing, refuse, send_now
 from bot.slack import messages as msg
 from bot.slack.blocks import SECTION_TEXT
 from bot.slack.cards import fixable
@@ -71,7 +71,9 @@ def fix(services: Services, alert_id: int, user: str) -> Reply:
         told = msg.outcome_text(outcome.message, outcome.by if outcome.by != user else "", outcome.at)
         note(alert_id, msg.press_line(user, FIX_LABEL, told))
         reply = Reply(told)
-    settle(services, alert_id)
+    if outcome.status in ("applied", "unverified", "no_change"):
+        services.remediator.settled(outcome.remediation_id)  # the alert shows it: nothing left to reconcile
+    send_now(services, alert_id)
     return reply
 
 
@@ -125,7 +127,7 @@ def undo(services: Services, user: str, *, remediation_id: int | None = None, al
             note(alert_id, msg.undone_elsewhere_line(user, outcome.message, newer))
             note(newer.id, msg.undone_here_line(user, outcome.message, alert_id))
             _recheck(services, newer.id)
-            settle(services, newer.id)
+            send_now(services, newer.id)
         else:
             try:
                 services.alerts.transition(alert_id, "open", user, "fix undone", expect=("fixed",), slack_user=True)
@@ -133,6 +135,7 @@ def undo(services: Services, user: str, *, remediation_id: int | None = None, al
                 pass
             _recheck(services, alert_id)
             note(alert_id, msg.undone_line(user, outcome.message))
+        services.remediator.settled(outcome.remediation_id)  # the alert shows it: nothing left to reconcile
         reply = Reply(":leftwards_arrow_with_hook: " + msg.outcome_text(outcome.message))
     elif outcome.status == "failed":
         note(alert_id, msg.failed_line(user, "Undo", outcome.message))
@@ -141,7 +144,7 @@ def undo(services: Services, user: str, *, remediation_id: int | None = None, al
         told = msg.outcome_text(outcome.message, outcome.by if outcome.by != user else "", outcome.at)
         note(alert_id, msg.press_line(user, "Undo", told))
         reply = Reply(told)
-    settle(services, alert_id)
+    send_now(services, alert_id)
     return reply
 
 

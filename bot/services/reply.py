@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.services import Services
 from bot.slack import messages as msg
+from bot.slack.mrkdwn import inert
 
 
 @dataclass
@@ -27,10 +28,11 @@ class Reply:
     silent: bool = False  # the card shows it already; a private note would only repeat it
 
     def block_dicts(self) -> list[dict[str, Any]] | None:
-        return [b.to_dict() for b in self.blocks] if self.blocks else None
+        # mrkdwn objects verbatim: attacker text cannot auto-link or mention.
+        return inert(self.blocks) if self.blocks else None
 
 
-def settle(services: Services, alert_id: int) -> None:
+def send_now(services: Services, alert_id: int) -> None:
     """Send the card update and thread lines a press queued now, and refresh App Home for its viewers."""
     services.outbox.flush_for(alert_id)
     services.home.refresh_all()

@@ -25,6 +25,9 @@ from bot.slack.errors import slack_failure
 log = logging.getLogger(__name__)
 
 OUTBOX_SECONDS = 5
+# A fix or undo in flight is settled once older than 45 s (bot.aws.remediation.STALE_AFTER): checking
+# every 15 s settles it within a minute of its start.
+RECONCILE_SECONDS = 15
 # The digest check also runs on an interval, from start: it retries a post that failed, and catches up
 # only for a bot that was down at DIGEST_TIME today (send_if_due decides, and the digest says it is late;
 # a first start waits for DIGEST_TIME).
@@ -59,8 +62,10 @@ def build_scheduler(
     expire: Callable[[], Any],
     scheduler: BackgroundScheduler | None = None,
     poll_seconds: float | None = None,
+    reconcile: Callable[[], Any] | None = None,
 ) -> BackgroundScheduler:
-    """A scheduler (not started) with the four jobs; pass `scheduler` to add them to another one.
+    """A scheduler (not started) with the four jobs (five with `reconcile`); pass `scheduler` to add them
+    to another one.
 
     `poll_seconds` overrides POLL_SECONDS (tests use fractions of a second).
     """
@@ -89,6 +94,16 @@ def build_scheduler(
         misfire_grace_time=OUTBOX_SECONDS,
         **common,
     )
+    if reconcile is not None:
+        sched.add_job(
+            guarded("reconcile", reconcile),
+            IntervalTrigger(seconds=RECONCILE_SECONDS, timezone=zone),
+            id="reconcile",
+            name="finish fixes and undos a crash left in flight",
+            next_run_time=now,  # on start: a fix the last process died in is settled first
+            misfire_grace_time=RECONCILE_SECONDS,
+            **common,
+        )
     sched.add_job(
         guarded("digest", digest_due),
         CronTrigger(hour=int(hour), minute=int(minute), timezone=zone),

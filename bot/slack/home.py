@@ -30,7 +30,7 @@ from bot.slack import messages as msg
 from bot.slack.blocks import SECTION_TEXT
 from bot.slack.cards import buttons, status_line
 from bot.slack.errors import slack_failure
-from bot.slack.mrkdwn import truncate
+from bot.slack.mrkdwn import inert_view, truncate
 from bot.sources.health import SourceHealth
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class HomeTab:
     def publish(self, user: str) -> None:
         """Publish the Home tab for one user; Slack errors are logged, not raised."""
         try:
-            self.slack.views_publish(user_id=user, view=self.view())
+            self.slack.views_publish(user_id=user, view=inert_view(self.view()))
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("views.publish for %s failed: %s", user, slack_failure(exc) or type(exc).__name__)
 

@@ -20,6 +20,8 @@ BOT_SCOPES: dict[str, str] = {
     "usergroups:read": "usergroups.users.list (RESPONDERS given as user groups)",
     "channels:read": "conversations.info on a public ALERT_CHANNEL (doctor)",
     "groups:read": "conversations.info on a private ALERT_CHANNEL (doctor)",
+    "channels:history": "conversations.history on a public ALERT_CHANNEL (finding a card whose post timed out)",
+    "groups:history": "conversations.history on a private ALERT_CHANNEL (finding a card whose post timed out)",
 }
 # Without these the bot cannot post alerts or answer at all; the rest degrade one feature.
 ESSENTIAL_SCOPES = ("chat:write", "commands")

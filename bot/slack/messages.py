@@ -409,3 +409,15 @@ def undone_here_line(user_id: str, outcome_message: str, fixed_id: int) -> str:
         f":leftwards_arrow_with_hook: {user(user_id)} undid the fix made on alert #{fixed_id}."
         f" {escape(outcome_message)} Block Public Access is as it was before that fix."
     )
+
+
+def finished_fix_line(user_id: str, outcome_message: str) -> str:
+    """An interrupted fix (the bot restarted, or its process died) finished or found done by the bot."""
+    return f":white_check_mark: {user(user_id)}'s fix was interrupted; the bot checked AWS and completed it. " + escape(
+        outcome_message
+    )
+
+
+def abandoned_fix_line(user_id: str) -> str:
+    return (f":warning: {user(user_id)}'s fix was interrupted before it changed anything in AWS. "
+            "The alert is still open: press *Re-enable Block Public Access* again.")

@@ -4,13 +4,20 @@ Slack's "Formatting text for app surfaces" page: `&`, `<` and `>` are the only c
 escaped; everything Slack treats as a control sequence (`<!channel>`, `<@U…>`, `<url|label>`,
 `<!date^…>`) starts with `<`, so escaping it turns any such sequence in a user agent, session name or
 policy into plain text that never pings and never links.
+
+Escaping is not enough on its own: a mrkdwn text object with `verbatim: false` (Slack's default) has
+Slack turn a bare `@channel`, `#channel`, URL or domain in it into a mention or a link. So every block
+the bot sends passes through `inert()`, which sets `verbatim: true` on each mrkdwn object; the bot's
+own mentions, links and dates are written as explicit `<…>` sequences, which verbatim text still renders.
 """
 
 from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 # C0/C1 control characters (keep newline and tab out of inline text too: a newline in a user agent
 # would break the card's layout and could fake a line of the card).
@@ -111,3 +118,26 @@ def truncate(text: str, limit: int, note: str = TRUNCATION_NOTE) -> str:
 def truncate_plain(text: str, limit: int) -> str:
     """Cut plain text to `limit` characters with an ellipsis."""
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def inert(blocks: Iterable[Any] | None) -> list[dict[str, Any]]:
+    """Blocks (slack_sdk models or dicts) as dicts, every mrkdwn text object in them `verbatim: true`."""
+    return [_verbatim(b.to_dict() if hasattr(b, "to_dict") else b) for b in blocks or ()]
+
+
+def inert_view(view: Any) -> dict[str, Any]:
+    """A view (modal, App Home) as a dict with its blocks made inert."""
+    data = dict(view.to_dict() if hasattr(view, "to_dict") else view)
+    data["blocks"] = inert(data.get("blocks"))
+    return data
+
+
+def _verbatim(node: Any) -> Any:
+    if isinstance(node, dict):
+        out = {key: _verbatim(value) for key, value in node.items()}
+        if out.get("type") == "mrkdwn" and "text" in out:
+            out["verbatim"] = True
+        return out
+    if isinstance(node, list):
+        return [_verbatim(item) for item in node]
+    return node

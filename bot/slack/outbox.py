@@ -2,9 +2,20 @@
 
 A card becomes one `chat.postMessage` to the alert channel; its channel and ts are then stored on the
 alert so updates edit that message (`chat.update`) and follow-ups go to its thread. Items of one
-alert go out in order, and an item whose card is not posted yet waits for it. Rate limits honour
-Retry-After (slack-sdk's RateLimitErrorRetryHandler retries inside the call when the WebClient has it;
-whatever still fails is rescheduled here). Tokens are never logged: only method names and error codes.
+alert go out in order, and an item whose card is not posted yet waits for it. Tokens are never
+logged: only method names and error codes.
+
+Exactly one card per alert, across crashes and slow answers: a card is posted with Slack message
+metadata (`event_type` bucketwatch_alert, the alert id in `event_payload`), and the row records when
+an attempt started (`attempt_started_at`). When that attempt's outcome is unknown — the process died
+after claiming it, or the call timed out or got a 5xx — the next attempt first looks for the card with
+`conversations.history` (`include_all_metadata`) and adopts it instead of posting a second one.
+
+Rate limits are handled here, not in the WebClient: a 429 reschedules that one item after its
+Retry-After and the flush goes on with the others. slack-sdk's RateLimitErrorRetryHandler would sleep
+inside the call (Retry-After: 20, three times, held `flush()` and its lock for 40 s), and any in-call
+retry of chat.postMessage after a dropped connection can post a card twice. So the outbox calls Slack
+through a copy of the client without retry handlers; every failure comes back here and is rescheduled.
 """
 
 from __future__ import annotations
@@ -19,44 +30,23 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry import RetryHandler
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 
-from bot.core.clock import iso, utcnow
+from bot.core.clock import iso, parse_iso, utcnow
+from bot.slack.mrkdwn import inert
+from bot.slack.webclient import BAD_PAYLOAD, GONE, PERMANENT, retry_after, without_retries
 from bot.store.database import Store
 
 log = logging.getLogger(__name__)
 
 Render = Callable[[int], tuple[str, list[Any]]]
-# Errors that no retry soon will cure: an admin has to invite the bot or fix the token.
-PERMANENT = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "is_archived",
-        "missing_scope",
-        "restricted_action",
-        "team_access_not_granted",
-        "ekm_access_denied",
-    }
-)
-# The message itself is the problem: send the text alone so the channel still hears about it.
-BAD_PAYLOAD = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "too_many_attachments"})
-GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found"})
 SLOW_RETRY = timedelta(minutes=15)
 MAX_BACKOFF = timedelta(minutes=10)
 # A claimed item is due again only after this: another process (`poll --once` beside the bot) skips it,
-# and an item whose sender died mid-call is retried once the lease runs out.
-LEASE = timedelta(minutes=5)
+# and an item whose sender died mid-call is retried once the lease runs out. One attempt is at most a
+# look-up and a post, each bounded by the client's 15 s timeout and never retried in the call.
+LEASE = timedelta(minutes=1)
+METADATA_TYPE = "bucketwatch_alert"
+HISTORY_PAGES = 10  # conversations.history pages (200 messages each) searched for a card of unknown outcome
 # After this many failed attempts (hours of backoff) an item is set aside as failed: `status` counts it.
 MAX_ATTEMPTS = 20
 WAITING = "waiting for the card"
@@ -69,30 +59,21 @@ WHERE o.sent_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= :now AN
 ORDER BY o.id LIMIT :limit"""
 
 
-def retry_handlers() -> list[RetryHandler]:
-    """Retry handlers to give the WebClient: rate limits, 5xx and dropped connections retried in-call."""
-    return [
-        ConnectionErrorRetryHandler(max_retry_count=2),
-        RateLimitErrorRetryHandler(max_retry_count=2),
-        ServerErrorRetryHandler(max_retry_count=2),
-    ]
-
-
 def _extra(row: dict[str, Any]) -> dict[str, Any]:
     """The log record's fields (LOG_FORMAT=json shows them): the alert an item belongs to, if any."""
     return {"alert_id": row["alert_id"]} if row.get("alert_id") is not None else {}
 
 
 def _blocks(blocks: list[Any] | None) -> list[dict[str, Any]]:
-    return [b.to_dict() if hasattr(b, "to_dict") else b for b in blocks or []]
+    return inert(blocks)  # every mrkdwn object verbatim: no auto-linked @channel, URL or domain
 
 
 class _Retry(Exception):
-    """Reschedule this item: `after` from now, with `error` recorded."""
+    """Reschedule this item: `after` from now, with `error` recorded; `unknown`: Slack may have taken it."""
 
-    def __init__(self, error: str, after: timedelta):
+    def __init__(self, error: str, after: timedelta, *, unknown: bool = False):
         super().__init__(error)
-        self.error, self.after = error, after
+        self.error, self.after, self.unknown = error, after, unknown
 
 
 class Outbox:
@@ -108,7 +89,7 @@ class Outbox:
         render: Render | None = None,
     ):
         self.store = store
-        self.slack = slack
+        self.slack = without_retries(slack)
         self.channel = channel
         self.clock = clock
         self.render = render
@@ -225,13 +206,17 @@ class Outbox:
         return bool(row and row[0])
 
     def _claim(self, row: dict[str, Any]) -> bool:
-        """Take the item for this process (a lease), so another process flushing now skips it."""
+        """Take the item for this process (a lease), so another process flushing now skips it.
+
+        A card's claim also records that an attempt started; it stays set until the outcome is known,
+        so a claim that finds it set (the sender died, or timed out) looks for the card first."""
         now = self.clock()
         with self.store.atomic() as db:
             cursor = db.execute(
-                "UPDATE outbox SET next_attempt_at = ?, last_error = NULLIF(last_error, ?)"
+                "UPDATE outbox SET next_attempt_at = ?, last_error = NULLIF(last_error, ?),"
+                " attempt_started_at = CASE WHEN kind = 'card' THEN coalesce(attempt_started_at, ?) END"
                 " WHERE id = ? AND sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?",
-                [iso(now + LEASE), WAITING, row["id"], iso(now)],
+                [iso(now + LEASE), WAITING, iso(now), row["id"], iso(now)],
             )
             return cursor.rowcount == 1
 
@@ -251,19 +236,21 @@ class Outbox:
                 ts = self._send(row)
             except _Retry as retry:
                 blocked.add(key)
-                self._reschedule(row, retry.error, retry.after)
+                self._reschedule(row, retry.error, retry.after, unknown=retry.unknown)
                 continue
             except Exception as error:  # A render bug must not stop the scheduler: record and back off.
                 blocked.add(key)
                 log.exception("outbox item %s (%s) failed", row["id"], row["kind"], extra=_extra(row))
-                self._reschedule(row, f"{type(error).__name__}", self._backoff(row))
+                self._reschedule(row, f"{type(error).__name__}", self._backoff(row), unknown=True)
                 continue
             if ts is None:
                 blocked.add(key)
                 self._wait_for_card(row)
                 continue
             self.store.db.table("outbox").update(
-                row["id"], {"sent_at": iso(self.clock()), "ts": ts, "attempts": (row["attempts"] or 0) + 1}
+                row["id"],
+                {"sent_at": iso(self.clock()), "ts": ts, "attempts": (row["attempts"] or 0) + 1,
+                 "attempt_started_at": None},
             )
             if row["kind"] == "card":
                 self._release_waiting(alert_id)
@@ -293,10 +280,12 @@ class Outbox:
                 [iso(self.clock()), alert_id, WAITING],
             )
 
-    def _reschedule(self, row: dict[str, Any], error: str, after: timedelta) -> None:
+    def _reschedule(self, row: dict[str, Any], error: str, after: timedelta, *, unknown: bool = False) -> None:
         attempts = (row["attempts"] or 0) + 1
         now = self.clock()
         values: dict[str, Any] = {"attempts": attempts, "last_error": error, "next_attempt_at": iso(now + after)}
+        if not unknown:
+            values["attempt_started_at"] = None  # Slack said no: nothing to look for next time
         if attempts >= MAX_ATTEMPTS:
             values["failed_at"] = iso(now)
             log.error("outbox item %s (%s, alert %s) given up after %s attempts: %s",
@@ -339,21 +328,29 @@ class Outbox:
             if self.render is None:
                 raise _Retry("no renderer wired for cards", self._backoff(row))
             text, blocks = self.render(alert_id)
-            response = self._call(
-                "chat_postMessage",
-                row,
-                channel=self.channel,
-                text=text,
-                blocks=_blocks(blocks),
-                unfurl_links=False,
-                unfurl_media=False,
-                full=True,
-            )
-            channel, ts = response["channel"] or self.channel, response["ts"]
-            if not ts:
+            found = self._find_card(row) if row.get("attempt_started_at") else None
+            card_channel: str | None
+            if found is not None:
+                log.info("outbox item %s: the card of alert %s was posted before (ts %s); adopted",
+                         row["id"], alert_id, found)
+                card_channel, card_ts = self.channel, found
+            else:
+                response = self._call(
+                    "chat_postMessage",
+                    row,
+                    channel=self.channel,
+                    text=text,
+                    blocks=_blocks(blocks),
+                    unfurl_links=False,
+                    unfurl_media=False,
+                    metadata={"event_type": METADATA_TYPE, "event_payload": {"alert_id": alert_id}},
+                    full=True,
+                )
+                card_channel, card_ts = response["channel"] or self.channel, response["ts"]
+            if not card_ts:
                 raise _Retry("Slack returned no ts for the card", self._backoff(row))
-            self.store.db.table("alerts").update(alert_id, {"channel": channel, "ts": ts})
-            return str(ts)
+            self.store.db.table("alerts").update(alert_id, {"channel": card_channel, "ts": card_ts})
+            return str(card_ts)
         channel, ts = self._alert_message(alert_id)
         if not ts:
             return None
@@ -374,7 +371,37 @@ class Outbox:
             unfurl_media=False,
         )
 
-    def _call(self, method: str, row: dict[str, Any], *, full: bool = False, **kwargs: Any) -> Any:
+    def _find_card(self, row: dict[str, Any]) -> str | None:
+        """The ts of this alert's card if an earlier attempt posted it (metadata names the alert), else None.
+
+        Searches the alert channel from a little before the item was created. A failed look-up raises
+        _Retry (post nothing rather than risk a second card), except when the token may not read the
+        channel's history (missing_scope, not_in_channel …): then posting again is the lesser harm."""
+        alert_id = row["alert_id"]
+        since = parse_iso(row.get("created_at")) or self.clock()
+        oldest = f"{(since - timedelta(minutes=5)).timestamp():.6f}"
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            try:
+                page = self._call("conversations_history", row, raw=True, channel=self.channel, oldest=oldest,
+                                  limit=200, include_all_metadata=True, cursor=cursor)
+            except _Retry as retry:
+                if retry.error in PERMANENT:
+                    log.warning("outbox item %s: cannot search the channel for the card (%s); posting it",
+                                row["id"], retry.error)
+                    return None
+                raise _Retry(f"history: {retry.error}", retry.after, unknown=True) from None
+            for message in page.get("messages") or ():
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == METADATA_TYPE and str(payload.get("alert_id")) == str(alert_id):
+                    return str(message["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not page.get("has_more") or not cursor:
+                return None
+        return None
+
+    def _call(self, method: str, row: dict[str, Any], *, full: bool = False, raw: bool = False, **kwargs: Any) -> Any:
         """Call Slack; turn every failure into _Retry (or a text-only resend for a rejected layout)."""
         try:
             response = getattr(self.slack, method)(**kwargs)
@@ -386,13 +413,10 @@ class Outbox:
                 else ""
             )
             if status == 429:
-                retry_after = error.response.headers.get("Retry-After") or error.response.headers.get(
-                    "retry-after"
-                )
-                seconds = int(retry_after[0] if isinstance(retry_after, list) else retry_after or 1)
-                raise _Retry("ratelimited", timedelta(seconds=max(seconds, 1))) from None
+                raise _Retry("ratelimited", timedelta(seconds=retry_after(error.response.headers))) from None
             if status >= 500 or not code:
-                raise _Retry(f"http {status}", self._backoff(row)) from None
+                # Slack may have posted before failing: the next attempt at a card looks for it first.
+                raise _Retry(f"http {status}", self._backoff(row), unknown=True) from None
             if code in BAD_PAYLOAD and kwargs.get("blocks"):
                 log.warning(
                     "Slack rejected the layout of outbox item %s (%s); sending text only", row["id"], code,
@@ -406,7 +430,11 @@ class Outbox:
             after = SLOW_RETRY if code in PERMANENT else self._backoff(row)
             raise _Retry(code, after) from None
         except (SlackClientError, OSError) as error:
-            raise _Retry(type(error).__name__, self._backoff(row)) from None
+            # A timeout or a dropped connection: the request may have reached Slack.
+            raise _Retry(type(error).__name__, self._backoff(row), unknown=True) from None
+        if raw:
+            return response
         if full:
             return {"channel": response.get("channel"), "ts": response.get("ts")}
         return str(response.get("ts") or response.get("message_ts") or "ok")
+

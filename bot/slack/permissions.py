@@ -20,10 +20,18 @@ log = logging.getLogger(__name__)
 # Slack ids (U…/W… users, S… user groups) are checked with the settings table's own patterns.
 
 
+# How long the last member list of a responder group is trusted while usergroups.users.list keeps
+# failing: a short Slack outage must not lock responders out, but someone removed from the group must
+# not keep the power to fix, undo and allow for as long as the outage lasts. After this, only the user
+# ids listed in RESPONDERS count (fail closed) until a look-up succeeds again.
+STALE_GRACE_SECONDS = 3600
+
+
 @dataclass
 class _Members:
     users: frozenset[str]
-    fetched_at: float
+    fetched_at: float  # when Slack was last asked (successfully or not): the next ask waits for the TTL
+    verified_at: float  # when Slack last answered with this list
 
 
 class Permissions:
@@ -35,6 +43,7 @@ class Permissions:
         slack: WebClient,
         *,
         ttl_seconds: float = 300,
+        stale_grace_seconds: float = STALE_GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ):
         bad = [r for r in responders if not (_USER.match(r) or _GROUP.match(r))]
@@ -46,6 +55,7 @@ class Permissions:
         self.groups = tuple(r for r in responders if _GROUP.match(r))
         self.slack = slack
         self.ttl = ttl_seconds
+        self.grace = stale_grace_seconds
         self.clock = clock
         self._members: dict[str, _Members] = {}
         # One lock: group look-ups are rare (once per TTL) and a single flight spares Slack's rate limit.
@@ -71,18 +81,22 @@ class Permissions:
             cached = self._members.get(group)
             now = self.clock()
             if cached is not None and now - cached.fetched_at < self.ttl:
-                return cached.users
+                return cached.users if now - cached.verified_at < self.grace else frozenset()
             try:
                 users = self._fetch(group)
             except (SlackApiError, SlackClientError, OSError) as exc:
-                # Fall back to the last members we knew; with none, deny rather than guess.
+                # Fall back to the last members we knew, for a while; with none, deny rather than guess.
                 log.warning("usergroups.users.list failed for %s: %s", group, slack_error(exc))
-                if cached is not None:
-                    # Keep serving the stale list, but ask again after the next TTL, not every press.
-                    self._members[group] = _Members(cached.users, now)
+                if cached is None:
+                    return frozenset()
+                # Ask again after the next TTL, not on every press.
+                self._members[group] = _Members(cached.users, now, cached.verified_at)
+                if now - cached.verified_at < self.grace:
                     return cached.users
+                log.error("responder group %s unverified for %d s: only RESPONDERS user ids may act",
+                          group, int(now - cached.verified_at))
                 return frozenset()
-            self._members[group] = _Members(users, now)
+            self._members[group] = _Members(users, now, now)
             return users
 
     def _fetch(self, group: str) -> frozenset[str]:

@@ -1,12 +1,17 @@
 """How Slack reaches the bot: HTTP at /slack/events behind waitress, or Socket Mode.
 
+waitress is a production WSGI server (threaded, pure Python); bolt's built-in server is documented as
+for development only. In front of bolt, bot.slack.verify checks the signature on the raw bytes before
+anything parses them: unsigned, forged or stale (> 5 minutes) requests get 401, bodies over 1 MiB 413
+(waitress refuses them too: `max_request_body_size`), replays and retried events are not acted on twice.
+bolt's own RequestVerification stays on behind it.
+
+Socket Mode has no signatures: the WebSocket is opened with the app-level token (xapp-…) over TLS to
+Slack, so what arrives on it comes from Slack.
+
 Either way $PORT also answers GET /healthz, /readyz and /metrics (bot.slack.health): beside
 /slack/events in HTTP mode, on a server of their own in Socket Mode (`serve_health`), so a platform
 that checks a port (a `web` dyno, App Engine, a container HEALTHCHECK) never kills a healthy bot.
-
-waitress is a production WSGI server (threaded, pure Python); bolt's built-in server is documented as
-for development only. bolt's RequestVerification middleware answers 401 to unsigned, forged or stale
-(> 5 minutes) requests before any listener runs.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from waitress.server import BaseWSGIServer, create_server
 
 from bot.core.config import ConfigError, Settings
 from bot.slack.health import WSGIApp, with_health
+from bot.slack.verify import MAX_BODY, SeenRequests, VerifiedRequests
+from bot.store.database import Store
 
 EVENTS_PATH = "/slack/events"
 
@@ -33,14 +40,25 @@ def serve_http(
     host: str = "0.0.0.0",  # noqa: S104 (a PaaS routes to the container on any interface)
     port: int | None = None,
     health: WSGIApp | None = None,
+    store: Store | None = None,
     **adjustments: Any,
 ) -> BaseWSGIServer:
-    """A waitress server (not yet running) for /slack/events (and `health`'s paths); `.run()` serves."""
+    """A waitress server (not yet running) for /slack/events (and `health`'s paths); `.run()` serves.
+
+    With `store`, replayed requests are remembered in the database (across restarts and processes)."""
     if not settings.slack_signing_secret:
         # With an empty secret anyone could compute a valid signature.
         raise ConfigError("SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
-    slack: WSGIApp = SlackRequestHandler(app, path=EVENTS_PATH)
+    slack: WSGIApp = VerifiedRequests(
+        SlackRequestHandler(app, path=EVENTS_PATH),
+        settings.slack_signing_secret,
+        path=EVENTS_PATH,
+        seen=SeenRequests(store),
+    )
     wsgi = slack if health is None else with_health(health, slack)
+    # waitress' default is 1 GiB, buffered to a temporary file before the app sees a byte. It refuses a
+    # body of max_request_body_size or more (`>=`), so + 1 lets exactly 1 MiB through.
+    adjustments.setdefault("max_request_body_size", MAX_BODY + 1)
     return _server(wsgi, host, settings.port if port is None else port, adjustments)
 
 
@@ -53,19 +71,20 @@ def serve_health(
     **adjustments: Any,
 ) -> BaseWSGIServer:
     """Socket Mode: a waitress server (not yet running) for /healthz, /readyz and /metrics only."""
+    adjustments.setdefault("max_request_body_size", MAX_BODY + 1)
     return _server(health, host, settings.port if port is None else port, adjustments)
 
 
 def _server(wsgi: WSGIApp, host: str, port: int, adjustments: dict[str, Any]) -> BaseWSGIServer:
-    server = create_server(wsgi, host=host, port=port, threads=8, ident="bucketwatch", **adjustments)
-    return server  # type: ignore[no-any-return]
+    return create_server(wsgi, host=host, port=port, threads=8, ident="bucketwatch", **adjustments)
 
 
 def start_http_thread(
-    app: App, settings: Settings, *, host: str = "127.0.0.1", port: int = 0, health: WSGIApp | None = None
+    app: App, settings: Settings, *, host: str = "127.0.0.1", port: int = 0, health: WSGIApp | None = None,
+    store: Store | None = None,
 ) -> tuple[BaseWSGIServer, Callable[[], None]]:
     """Serve in a daemon thread (tests, demo); returns the server and a stop function."""
-    return start_thread(serve_http(app, settings, host=host, port=port, health=health))
+    return start_thread(serve_http(app, settings, host=host, port=port, health=health, store=store))
 
 
 def start_thread(server: BaseWSGIServer) -> tuple[BaseWSGIServer, Callable[[], None]]:
@@ -91,5 +110,4 @@ def start_thread(server: BaseWSGIServer) -> tuple[BaseWSGIServer, Callable[[], N
 
 def socket_mode_handler(app: App, settings: Settings) -> Any:
     """bolt's Socket Mode handler on slack-sdk's built-in WebSocket client (no extra dependency)."""
-
     return SocketModeHandler(app, app_token=settings.slack_app_token, web_client=app.client)

@@ -4,12 +4,19 @@ The index reaches beyond CloudTrail's 90 days, so it answers when it has anythin
 period. When it has nothing (a bucket the poller never saw change, a fresh install), ask LookupEvents
 with `AttributeKey=ResourceName` in the alert's account-region (or every configured one), store what
 it returns in the index, and answer from the index again. The answer says which source it came from.
+
+LookupEvents allows about 2 requests/s per account-region, and the poller needs them (it paces itself
+at 1.8/s on the same client). Anyone may type `who-changed <any name>`, so the fallback has its own
+small budget per account-region (FALLBACK_BURST calls, refilled at FALLBACK_RATE/s: at most a tenth of
+the quota over time); when it is spent the answer says so instead of taking the poller's calls.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +41,9 @@ MAX_FALLBACKS = 2  # LookupEvents fan-outs running at once, bot-wide
 BUSY_WAIT = 2.0  # seconds a look-up waits for a free slot before answering "busy"
 MISS_TTL = timedelta(minutes=5)  # how long "LookupEvents found nothing" is remembered per bucket
 BUSY = "busy: other look-ups are running; try again in a minute"
+FALLBACK_BURST = 10  # LookupEvents calls who-changed may make at once per account-region
+FALLBACK_RATE = 0.18  # calls/s refilled per account-region: a tenth of the poller's 1.8/s pace
+SPENT = "the LookupEvents budget for who-changed is used up here (the poller needs the rest); try again in a minute"
 
 
 @dataclass
@@ -54,11 +64,26 @@ class LookupGuard:
     """
 
     def __init__(self, *, max_running: int = MAX_FALLBACKS, wait: float = BUSY_WAIT,
-                 miss_ttl: timedelta = MISS_TTL):
+                 miss_ttl: timedelta = MISS_TTL, burst: int = FALLBACK_BURST, rate: float = FALLBACK_RATE,
+                 clock: Callable[[], float] = time.monotonic):
         self.slots = threading.BoundedSemaphore(max_running)
         self.wait, self.miss_ttl = wait, miss_ttl
+        self.burst, self.rate, self.clock = burst, rate, clock
         self._misses: dict[tuple[Any, ...], tuple[datetime, Timeline]] = {}
+        self._budget: dict[str, tuple[float, float]] = {}  # source → (calls left, when counted)
         self._lock = threading.Lock()
+
+    def spend(self, source: str) -> bool:
+        """Take one LookupEvents call from `source`'s who-changed budget; False when it is spent."""
+        with self._lock:
+            now = self.clock()
+            left, at = self._budget.get(source, (float(self.burst), now))
+            left = min(float(self.burst), left + (now - at) * self.rate)
+            if left < 1:
+                self._budget[source] = (left, now)
+                return False
+            self._budget[source] = (left - 1, now)
+            return True
 
     def remembered(self, key: tuple[Any, ...], now: datetime) -> Timeline | None:
         with self._lock:
@@ -72,13 +97,24 @@ class LookupGuard:
             self._misses[key] = (now, answer)
 
 
+class BudgetSpent(Exception):
+    """The who-changed LookupEvents budget of this account-region is used up for now."""
+
+
 def lookup_resource(
-    client: Any, bucket: str, start: datetime, end: datetime, *, max_pages: int = MAX_PAGES
+    client: Any, bucket: str, start: datetime, end: datetime, *, max_pages: int = MAX_PAGES,
+    spend: Callable[[], bool] | None = None,
 ) -> list[Record]:
-    """S3 configuration writes naming `bucket`, from one account-region's LookupEvents (newest first)."""
+    """S3 configuration writes naming `bucket`, from one account-region's LookupEvents (newest first).
+
+    `spend()` is asked before each call; when it says no, BudgetSpent (or, after a first page, what was read)."""
     records: list[Record] = []
     token: str | None = None
-    for _ in range(max_pages):
+    for page in range(max_pages):
+        if spend is not None and not spend():
+            if page == 0:
+                raise BudgetSpent(SPENT)
+            break
         kwargs: dict[str, Any] = {
             "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": bucket}],
             "StartTime": start,
@@ -138,16 +174,17 @@ def timeline(
     if not guard.slots.acquire(timeout=guard.wait):
         return Timeline(bucket, days, [], "none", {"lookup": BUSY})
     try:
-        found = _lookup(store, aws, bucket, days, targets, now, limit)
+        found = _lookup(store, aws, bucket, days, targets, now, limit, guard)
     finally:
         guard.slots.release()
-    if not found.changes:
+    if not found.changes and not any(e == SPENT for e in found.errors.values()):
         guard.remember(key, now, found)
     return found
 
 
 def _lookup(
-    store: Store, aws: AwsClients, bucket: str, days: int, targets: list[LookupTarget], now: datetime, limit: int
+    store: Store, aws: AwsClients, bucket: str, days: int, targets: list[LookupTarget], now: datetime, limit: int,
+    guard: LookupGuard | None = None,
 ) -> Timeline:
     """Ask every target's LookupEvents (a few at a time), index what names the bucket, answer from the index."""
     start = now - min(timedelta(days=max(days, 1)), HISTORY)
@@ -155,9 +192,12 @@ def _lookup(
     found: list[Record] = []
 
     def one(target: LookupTarget) -> tuple[LookupTarget, list[Record] | None, str]:
+        spend = (lambda: guard.spend(target.source)) if guard is not None else None
         try:
             client = paced_client(aws, target, DEFAULT_RATE)
-            return target, lookup_resource(client, bucket, start, now), ""
+            return target, lookup_resource(client, bucket, start, now, spend=spend), ""
+        except BudgetSpent:
+            return target, None, SPENT
         except Exception as exc:  # AccessDenied in one account must not hide the others' answer
             return target, None, error_message(exc)
 

@@ -3,10 +3,18 @@
 Bolt listeners, the scheduler and the poller run in different threads; SQLite connections must
 not be shared across threads, so `Store.db` hands each thread its own connection to the same file.
 WAL lets one thread read while another writes.
+
+Several processes may open one file at once (a first deploy with replicas, `poll --once` beside
+`run`). Switching a fresh file to WAL and applying migrations are not safe to race: sqlite-utils reads
+the pending list outside a transaction, and `PRAGMA journal_mode=wal` can answer "database is locked"
+without waiting. So opening a store holds an exclusive lock file (`<DB_PATH>.lock`, fcntl.flock) while
+it switches to WAL and migrates; every later writer waits on SQLite's busy timeout (30 s) instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import sqlite3
 import threading
@@ -194,13 +202,31 @@ def connect(path: Path | str) -> sqlite_utils.Database:
     return db
 
 
+@contextlib.contextmanager
+def migration_lock(path: Path) -> Iterator[None]:
+    """Hold `<path>.lock` exclusively (blocking) across processes: one opener migrates at a time."""
+    if str(path) == ":memory:":
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "a+b") as handle:
+        # flock, not a row in the database: the first opener has no schema yet, and the kernel releases
+        # the lock when a process dies (kill -9 mid-migration leaves no stale lock behind).
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class Store:
     """The database file plus a connection per thread; migrations applied once at open."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self._local = threading.local()
-        MIGRATIONS.apply(self.db)
+        with migration_lock(self.path):
+            MIGRATIONS.apply(self.db)
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -305,3 +331,22 @@ def _m0010_sources(db: sqlite_utils.Database) -> None:
 def _m0011_outbox(db: sqlite_utils.Database) -> None:
     # An item that failed too many times is set aside (dead letter) so it no longer holds up the rest.
     db.table("outbox").add_column("failed_at", str)
+
+
+@MIGRATIONS(name="0012_security_crash_safety")
+def _m0012_security(db: sqlite_utils.Database) -> None:
+    # Signed Slack requests and Events API deliveries already handled (bot.slack.verify): a replay of
+    # the same signature, or a retried event_id, within Slack's five-minute window is not acted on twice.
+    db.table("slack_requests_seen").create({"key": str, "at": float}, pk="key")
+    db.table("slack_requests_seen").create_index(["at"])
+    # A fix or undo writes what it intends to set before the AWS call, and when it started, so a crash
+    # between the AWS write and the row update can be reconciled with the live configuration.
+    db.table("remediations").add_column("intended", str)
+    db.table("remediations").add_column("started_at", str)
+    # When the alert and its card were brought in line with the row's outcome; a row with an outcome and
+    # no settled_at (the process died between the two) is settled by the reconciler.
+    db.table("remediations").add_column("settled_at", str)
+    db.execute("UPDATE remediations SET settled_at = at")
+    # Cards carry Slack metadata naming the alert; an attempt whose outcome is unknown (claimed but not
+    # marked sent, or a timeout) is looked up in the channel before it is posted again.
+    db.table("outbox").add_column("attempt_started_at", str)
