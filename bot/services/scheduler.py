@@ -50,16 +50,12 @@ def build_scheduler(
     digest_due: Callable[[], Any],
     expire: Callable[[], Any],
     scheduler: BackgroundScheduler | None = None,
-    poll_seconds: float | None = None,
 ) -> BackgroundScheduler:
-    """A scheduler (not started) with the four jobs; pass `scheduler` to add them to another one.
-
-    `poll_seconds` overrides POLL_SECONDS (tests use fractions of a second).
-    """
+    """A scheduler (not started) with the four jobs; pass `scheduler` to add them to another one."""
     zone = ZoneInfo(settings.digest_tz)
     sched = scheduler or BackgroundScheduler(timezone=zone)
     now = datetime.now(UTC)
-    every = float(poll_seconds if poll_seconds is not None else settings.poll_seconds)
+    every = float(settings.poll_seconds)
     hour, _, minute = settings.digest_time.partition(":")
     common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "replace_existing": True}
     sched.add_job(
