@@ -13,6 +13,7 @@ import pytest
 
 from bot.core.config import SETTINGS
 from bot.store.database import Store
+from tests.clocks import RetryClock
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -50,6 +51,12 @@ def _loopback_only(sock: socket.socket, address: Any) -> Any:
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+
+
+@pytest.fixture
+def retry_clock(monkeypatch: pytest.MonkeyPatch) -> RetryClock:
+    """Clients created during the test retry (throttling) without real back-off waits."""
+    return RetryClock.install(monkeypatch)
 
 
 @pytest.fixture(scope="session")

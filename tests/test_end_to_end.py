@@ -16,6 +16,7 @@ from bot.app import create_app
 from bot.core.config import Settings, parse_accounts
 from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
 from standins.slack import SlackStandin
+from tests.clocks import RetryClock
 
 ACCT_A, ACCT_B = "111122223333", "444455556666"
 CHANNEL = "C0ALERTS"
@@ -123,12 +124,13 @@ def test_access_denied_in_one_account_is_reported_while_the_other_alerts(world: 
     assert [c for c in world.cards() if "in-b" in c.text]
 
 
-def test_throttling_slows_the_poll_without_losing_events(world: World) -> None:
+def test_throttling_slows_the_poll_without_losing_events(world: World, retry_clock: RetryClock) -> None:
     world.cloudtrail.fake.add(public_bpa_off(bucket="throttled", when=ago(2)))
     world.cloudtrail.fake.throttle_next(3, account=ACCT_A)
     world.poll()
     log = world.cloudtrail.fake.requests(ACCT_A)
     assert sum(1 for r in log if "Throttling" in r.error) == 3
+    assert retry_clock.waited > 0  # slowed: botocore backed off (on the test's clock, not slept)
     assert [c for c in world.cards() if "throttled" in c.text]
 
 

@@ -28,6 +28,7 @@ from bot.sources.state import (
 )
 from bot.store.database import MIGRATIONS, Store
 from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
+from tests.clocks import RetryClock
 
 ACCT_A = "111122223333"  # bare id: ambient credentials
 ACCT_B = "444455556666"  # read through a role, assumed at the fake's STS
@@ -112,7 +113,9 @@ def test_access_denied_on_one_account_is_recorded_while_the_other_flows(
     assert server.fake.assumed_roles == [(f"arn:aws:iam::{ACCT_B}:role/BucketwatchRead", "ext-123", "bucketwatch-read")]
 
 
-def test_throttling_is_retried_without_losing_events(server: FakeCloudTrailServer, store: Store) -> None:
+def test_throttling_is_retried_without_losing_events(
+    server: FakeCloudTrailServer, store: Store, retry_clock: RetryClock
+) -> None:
     event = server.fake.add(public_bpa_off(when=ago(1)))
     server.fake.throttle_next(2, account=ACCT_A)
     calls: list[list[Record]] = []
@@ -120,10 +123,11 @@ def test_throttling_is_retried_without_losing_events(server: FakeCloudTrailServe
     statuses = [(r.status, r.error) for r in server.fake.requests(ACCT_A)]
     assert statuses == [(400, "ThrottlingException"), (400, "ThrottlingException"), (200, "")]
     assert [r.event_id for batch in calls for r in batch] == [event["eventID"]]
+    assert retry_clock.waited > 0  # botocore backed off between the attempts
 
 
 def test_throttled_out_keeps_the_watermark_and_the_next_poll_delivers(
-    server: FakeCloudTrailServer, store: Store
+    server: FakeCloudTrailServer, store: Store, retry_clock: RetryClock
 ) -> None:
     event = server.fake.add(public_bpa_off(when=ago(1)))
     server.fake.throttle_next(2, account=ACCT_A)

@@ -13,8 +13,6 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-import moto.core.utils
-import moto.sqs.models
 from moto import mock_aws
 
 from bot.aws.clients import AwsClients
@@ -25,32 +23,11 @@ from bot.sources.poller import Poller
 from bot.sources.sqs import TrailQueue, parse_notification, poll_queue
 from bot.store.database import Store
 from standins.cloudtrail import public_bpa_off, s3_record
+from tests.clocks import QueueClock
 
 BUCKET = "org-trail-logs"
 ACCT = "111122223333"
 QUEUE_VISIBILITY = 30  # seconds: the queue's own default, as SQS creates it
-
-
-class QueueClock:
-    """moto's SQS clock, moved on by the test: a visibility timeout ends without being waited for.
-
-    moto's SQS models read the time through `unix_time`/`unix_time_millis` (imported names); this
-    adds an offset to both. Were moto to read the time elsewhere, advancing would change nothing and
-    the tests that wait for a kept message to come back would fail, not pass unnoticed.
-    """
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch):
-        self.offset = 0.0
-        real = moto.core.utils.unix_time
-
-        def unix_time(dt: datetime | None = None) -> float:
-            return real(dt) if dt is not None else real() + self.offset
-
-        monkeypatch.setattr(moto.sqs.models, "unix_time", unix_time)
-        monkeypatch.setattr(moto.sqs.models, "unix_time_millis", lambda dt=None: unix_time(dt) * 1000.0)
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 @dataclass
