@@ -74,8 +74,10 @@ class Remediator:
         clock: Callable[[], datetime] = utcnow,
         claim_wait_seconds: float = 15.0,
         stale_after: timedelta = timedelta(minutes=5),
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.store, self.aws, self.dry_run, self.clock = store, aws, dry_run, clock
+        self.sleep = sleep  # between looks at another process's claim
         self.rows = RemediationRows(store)
         self.claim_wait_seconds = claim_wait_seconds
         self.stale_after = stale_after
@@ -204,7 +206,7 @@ class Remediator:
                 message += " its result will be posted in the thread."
                 return FixOutcome("in_progress", message, alert.id, remediation_id=live.id if live else None)
             elif live is not None:
-                time.sleep(0.1)
+                self.sleep(0.1)
 
     def _apply(self, alert: AlertLike, user: str, rid: int) -> FixOutcome:
         cls = action_for(alert.bucket)
