@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 from bot.core.config import SETTINGS
@@ -34,6 +36,37 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+class _SearchPaths(list[str]):
+    """A shared loader's search paths: boto3 appends its own data folder once per Session."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_botocore_loader() -> Iterator[None]:
+    """Every botocore session in a test process reads the service models through one loader.
+
+    The tests create hundreds of sessions (one AwsClients per test, one per assumed role), and each
+    would parse the same JSON models again: about a third of the suite's CPU time. The models are
+    the same files; the processes the tests start (CLI, `bot run`, the demo) load their own.
+    """
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+    real = botocore.session.create_loader
+
+    def shared(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        if search_path_string not in loaders:
+            loader = real(search_path_string)
+            loader._search_paths = _SearchPaths(loader.search_paths)
+            loaders[search_path_string] = loader
+        return loaders[search_path_string]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", shared)
+        yield
 
 
 _real_connect = socket.socket.connect
