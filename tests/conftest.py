@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,7 @@ def retry_clock(monkeypatch: pytest.MonkeyPatch) -> RetryClock:
 
 
 @pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    """moto's server on 127.0.0.1, for tests that need S3/S3 Control/IAM over real HTTP (point
-    AWS_ENDPOINT_URL_<SERVICE> at it); LookupEvents is the CloudTrail stand-in's."""
+def _moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -103,6 +102,20 @@ def moto_url() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def moto_url(_moto_server: str) -> str:
+    """moto's server on 127.0.0.1, for tests that need S3/S3 Control/IAM over real HTTP (point
+    AWS_ENDPOINT_URL_<SERVICE> at it); LookupEvents is the CloudTrail stand-in's.
+
+    One server per test process (pytest-xdist worker), emptied before each test: what a test sees
+    does not depend on which tests ran before it on the same worker.
+    """
+    request = urllib.request.Request(f"{_moto_server}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        assert reply.status == 200
+    return _moto_server
 
 
 @pytest.fixture
