@@ -2,6 +2,7 @@
 
 - QueueClock: moto's SQS clock (visibility timeouts).
 - RetryClock: botocore's retry back-off and adaptive rate limiter (throttling).
+- VirtualClock: a clock and a sleep for code that takes them (the LookupEvents pacing).
 """
 
 from __future__ import annotations
@@ -17,6 +18,21 @@ import moto.core.utils
 import moto.sqs.models
 import pytest
 from botocore.retries import bucket
+
+
+class VirtualClock:
+    """Stands still until something sleeps on it; a sleep moves it on at once."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self._now += max(0.0, seconds)
 
 
 class QueueClock:
