@@ -16,7 +16,7 @@ from bot.app import create_app
 from bot.core.config import Settings, parse_accounts
 from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
 from standins.slack import SlackStandin
-from tests.clocks import RetryClock
+from tests.clocks import RetryClock, VirtualClock
 
 ACCT_A, ACCT_B = "111122223333", "444455556666"
 CHANNEL = "C0ALERTS"
@@ -127,6 +127,8 @@ def test_access_denied_in_one_account_is_reported_while_the_other_alerts(world: 
 def test_throttling_slows_the_poll_without_losing_events(world: World, retry_clock: RetryClock) -> None:
     world.cloudtrail.fake.add(public_bpa_off(bucket="throttled", when=ago(2)))
     world.cloudtrail.fake.throttle_next(3, account=ACCT_A)
+    pacing = VirtualClock()  # every retry also waits for its LookupEvents slot (1.8/s): counted, not slept
+    world.services.poller.pace_clock, world.services.poller.pace_sleep = pacing.now, pacing.sleep
     world.poll()
     log = world.cloudtrail.fake.requests(ACCT_A)
     assert sum(1 for r in log if "Throttling" in r.error) == 3
