@@ -57,6 +57,10 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto_url: str) -> Ite
             db_path=tmp_path / "bot.db",
         )
         _app, services = create_app(settings)
+        # LookupEvents pacing (1.8 calls/s) on a virtual clock: counted, not slept; the pacing itself is
+        # checked in test_lookup_poller against the stand-in's arrival times.
+        pacing = VirtualClock()
+        services.poller.pace_clock, services.poller.pace_sleep = pacing.now, pacing.sleep
         yield World(cloudtrail, slack, services)
 
 
@@ -127,8 +131,6 @@ def test_access_denied_in_one_account_is_reported_while_the_other_alerts(world: 
 def test_throttling_slows_the_poll_without_losing_events(world: World, retry_clock: RetryClock) -> None:
     world.cloudtrail.fake.add(public_bpa_off(bucket="throttled", when=ago(2)))
     world.cloudtrail.fake.throttle_next(3, account=ACCT_A)
-    pacing = VirtualClock()  # every retry also waits for its LookupEvents slot (1.8/s): counted, not slept
-    world.services.poller.pace_clock, world.services.poller.pace_sleep = pacing.now, pacing.sleep
     world.poll()
     log = world.cloudtrail.fake.requests(ACCT_A)
     assert sum(1 for r in log if "Throttling" in r.error) == 3
