@@ -3,6 +3,7 @@
 - QueueClock: moto's SQS clock (visibility timeouts).
 - RetryClock: botocore's retry back-off and adaptive rate limiter (throttling).
 - VirtualClock: a clock and a sleep for code that takes them (the LookupEvents pacing).
+- recorded_sleeps: a library module's `time.sleep` replaced by a list of the waits it asked for.
 """
 
 from __future__ import annotations
@@ -18,6 +19,16 @@ import moto.core.utils
 import moto.sqs.models
 import pytest
 from botocore.retries import bucket
+
+
+def recorded_sleeps(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> list[float]:
+    """`module`'s own `time.sleep` records the seconds instead of sleeping (other modules are untouched)."""
+    slept: list[float] = []
+    own_time = ModuleType("time")
+    own_time.__dict__.update(vars(time))
+    own_time.sleep = slept.append  # type: ignore[attr-defined]
+    monkeypatch.setattr(module, "time", own_time)
+    return slept
 
 
 class VirtualClock:

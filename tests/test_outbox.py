@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from slack_sdk import WebClient
+from slack_sdk.http_retry import builtin_handlers
 
 from bot.alerts.engine import AlertService
 from bot.core.clock import parse_iso
 from bot.slack.outbox import CARD_FAILED, MAX_ATTEMPTS, Outbox, retry_handlers
 from bot.store.database import Store
+from tests.clocks import recorded_sleeps
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
 from tests.test_alerts import ALL_OFF, PUBLIC_POLICY, bpa, make_record
 
@@ -110,12 +112,16 @@ def test_server_errors_back_off_then_succeed(store: Store, slack_standin: SlackS
     assert outbox.flush() == 1 and len(slack_standin.top_level()) == 1
 
 
-def test_sdk_retry_handlers_retry_inside_the_call(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
+def test_sdk_retry_handlers_retry_inside_the_call(
+    store: Store, slack_standin: SlackStandin, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    slept = recorded_sleeps(monkeypatch, builtin_handlers)  # slack-sdk's wait: Retry-After + up to 1 s jitter
     service, outbox, _ = wire(store, slack_standin.url, handlers=True)
     open_one(service)
-    slack_standin.fail_next("chat.postMessage", status=429, retry_after=0)
+    slack_standin.fail_next("chat.postMessage", status=429, retry_after=2)
     assert outbox.flush() == 1
     assert [c.ok for c in slack_standin.calls_to("chat.postMessage")] == [False, True]
+    assert len(slept) == 1 and 2 <= slept[0] < 3  # Retry-After honoured, within the call
 
 
 def test_rejected_layout_falls_back_to_text(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811
