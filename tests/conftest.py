@@ -52,7 +52,7 @@ def _one_botocore_loader() -> Iterator[None]:
     """Every botocore session in a test process reads the service models through one loader.
 
     The tests create hundreds of sessions (one AwsClients per test, one per assumed role), and each
-    would parse the same JSON models again: about a third of the suite's CPU time. The models are
+    would parse the same JSON models again: half the CPU of the AWS-heavy tests. The models are
     the same files; the processes the tests start (CLI, `bot run`, the demo) load their own.
     """
     loaders: dict[str | None, botocore.loaders.Loader] = {}
