@@ -116,7 +116,7 @@ def _principal_values(principal: Any) -> list[tuple[str, str]]:
         return [("AWS", principal)]
     if isinstance(principal, dict):
         return [(str(kind), str(v)) for kind, values in principal.items() for v in _as_list(values)]
-    return [("AWS", "*")] if principal is None else [("?", json.dumps(principal))]
+    return [("AWS", "*")] if principal is None else [("?", json.dumps(principal, default=repr))]
 
 
 def _principal_is_fixed(kind: str, value: str) -> bool:
@@ -286,6 +286,6 @@ def evaluate_document(document: Any, *, owner_account: str | None = None) -> Ver
     if isinstance(doc, dict) and isinstance(doc.get("Policy"), str):
         doc = load_policy(doc["Policy"])  # GetBucketPolicy / GetAccessPointPolicy output
     kind = "bucket_policy"
-    if isinstance(doc, dict) and ":accesspoint/" in json.dumps(doc.get("Statement", "")):
+    if isinstance(doc, dict) and ":accesspoint/" in json.dumps(doc.get("Statement", ""), default=repr):
         kind = "access_point_policy"
     return evaluate_policy(doc if doc is not None else document, owner_account=owner_account, kind=kind)
