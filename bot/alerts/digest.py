@@ -43,6 +43,7 @@ class OpenAlert:
     status: str
     opened_at: datetime
     acknowledged_by: str | None
+    access_point: str | None = None
 
 
 @dataclass
