@@ -153,7 +153,7 @@ def tell(demo: Demo) -> int:
     partner = next(c for c in cards if "partner-drop" in c.text)
     story.say("  " + _status_line(demo.slack.message(partner.ts)))
 
-    story.title("An access point is made public: its fix takes out only that statement, not account-wide BPA")
+    story.title("An access point is given a public policy: its fix takes out only that statement, not account BPA")
     _access_point_beat(demo)
 
     story.title("/bucketwatch status, alerts and allowlist")
@@ -273,7 +273,9 @@ def _access_point_beat(demo: Demo) -> None:
             "Action": "s3:GetObject", "Resource": f"arn:aws:s3:us-east-1:{ACCOUNT}:accesspoint/{_POINT}/object/*"}
     everyone = {**team, "Sid": "Everyone", "Principal": "*"}
     policy = json.dumps({"Version": "2012-10-17", "Statement": [team, everyone]})
-    demo.s3control.create_access_point(AccountId=ACCOUNT, Name=_POINT, Bucket="analytics-exports")
+    off = dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), False)
+    demo.s3control.create_access_point(AccountId=ACCOUNT, Name=_POINT, Bucket="analytics-exports",
+                                       PublicAccessBlockConfiguration=off)  # its own guard off, on purpose
     demo.s3control.put_access_point_policy(AccountId=ACCOUNT, Name=_POINT, Policy=policy)
     record = json.loads(json.dumps(demo.records["5ample00-0000-4000-8000-000000000003"]))
     record.update(eventID="appol000-0000-4000-8000-000000000012", eventName="PutAccessPointPolicy")
@@ -283,6 +285,7 @@ def _access_point_beat(demo: Demo) -> None:
     demo.poll()
     card = next(c for c in demo.slack.top_level(demo.settings.alert_channel) if _POINT in c.text)
     alert_id = next(a.id for a in demo.services.alerts.open_alerts() if a.access_point == _POINT)
+    demo.show("#security-alerts · bucketwatch", card.text, _verdict_and_who(card.blocks))
     account_bpa = demo.s3control.get_public_access_block(AccountId=ACCOUNT)["PublicAccessBlockConfiguration"]
     count = len(demo.slack.replies(card.ts))
     demo.press("fix", str(alert_id), ALICE, card.ts)
