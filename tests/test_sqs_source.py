@@ -19,9 +19,9 @@ from moto import mock_aws
 from bot.aws.clients import AwsClients
 from bot.core.config import ConfigError, Settings, load_settings
 from bot.core.record import Record
+from bot.sources import sqs as sqs_source
 from bot.sources.poller import Poller
 from bot.sources.sqs import TrailQueue, parse_notification, poll_queue
-from bot.sources import sqs as sqs_source
 from bot.store.database import Store
 from standins.cloudtrail import public_bpa_off, s3_record
 
