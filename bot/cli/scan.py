@@ -12,15 +12,14 @@ import orjson
 from bot.aws.clients import AwsClients
 from bot.core.config import load_settings
 from bot.core.policy import evaluate_document
-from bot.core.record import Record
 from bot.slack.mrkdwn import strip_controls
 from bot.sources.files import FileResult, ScanError, ScanStats, expand_paths, scan, scan_stream
 from bot.sources.who_changed import timeline
-from bot.store.database import Store
-from bot.store.index import ingest
+from bot.store.database import Store, StoreWriteError
+from bot.store.index import insert_rows
 from detections import Finding
 
-EXIT_OK, EXIT_UNREADABLE = 0, 2
+EXIT_OK, EXIT_UNREADABLE, EXIT_STORE = 0, 2, 3
 
 
 def format_finding(finding: Finding) -> str:
@@ -50,14 +49,24 @@ def _progress(total: int, enabled: bool) -> Any:
 
 
 def cli_scan(args: argparse.Namespace) -> int:
+    try:
+        return _scan(args)
+    except StoreWriteError as exc:
+        # Disk full, read-only file: what was committed stays; scanning again adds the rest (by event id).
+        print(f"bucketwatch scan: {exc}", file=sys.stderr)
+        return EXIT_STORE
+
+
+def _scan(args: argparse.Namespace) -> int:
     store = Store(load_settings(dotenv=Path(".env")).db_path) if args.index else None
     stats = ScanStats()
+    side: list[Path] = []
     try:
         if args.paths == ["-"]:
             results: Any = [scan_stream(sys.stdin.buffer, index=args.index)]
             total = 1
         else:
-            paths = expand_paths(args.paths)
+            paths = expand_paths(args.paths, side)
             total = len(paths)
             results = scan(paths, index=args.index, workers=args.workers)
     except ScanError as exc:
@@ -70,14 +79,13 @@ def cli_scan(args: argparse.Namespace) -> int:
     named = {str(Path(p)) for p in args.paths if p != "-" and not Path(p).is_dir()}
     failed_named = []
     for result in results:
-        if result.error and result.path in named:
-            failed_named.append(result.error)
+        failed_named += [error for path, error in result.errors if path in named]
         _emit(result, args.format, out)
         stats.add(result.stats)
-        if store is not None and result.index_records:
-            stats.indexed += ingest(store, (Record(r) for r in result.index_records), source="scan")
+        if store is not None and result.index_rows:
+            stats.indexed += insert_rows(store, result.index_rows)
         if bar is not None:
-            bar.update(1)
+            bar.update(result.stats.files)
     if bar is not None:
         bar.close()
     summary = f"scanned {stats.files} file(s), {stats.records} record(s): {stats.findings} finding(s)"
@@ -85,6 +93,9 @@ def cli_scan(args: argparse.Namespace) -> int:
         summary += f", {stats.indexed} new event(s) indexed"
     if stats.malformed:
         summary += f"; {stats.malformed} malformed input(s) skipped"
+    if side:
+        names = ", ".join(sorted({p.name for p in side})[:3])
+        summary += f"; {len(side)} side file(s) beside the trail not read ({names})"
     print(summary, file=sys.stderr)
     for example in stats.malformed_examples:
         print(f"  skipped {example}", file=sys.stderr)

@@ -194,13 +194,32 @@ def connect(path: Path | str) -> sqlite_utils.Database:
     return db
 
 
+class StoreWriteError(Exception):
+    """The database cannot be written (disk full, read-only file or folder): one line for a person."""
+
+
+# SQLite's words for "this database cannot be written"; anything else is a bug and keeps its traceback.
+_CANNOT_WRITE = ("database or disk is full", "readonly database", "unable to open database file", "disk I/O error")
+
+
+def _cannot_write(path: Path, exc: BaseException) -> StoreWriteError | None:
+    if isinstance(exc, sqlite3.OperationalError) and any(words in str(exc) for words in _CANNOT_WRITE):
+        return StoreWriteError(f"cannot write the database {path}: {exc}")
+    if isinstance(exc, PermissionError | IsADirectoryError):
+        return StoreWriteError(f"cannot write the database {path}: {exc.strerror or exc}")
+    return None
+
+
 class Store:
     """The database file plus a connection per thread; migrations applied once at open."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self._local = threading.local()
-        MIGRATIONS.apply(self.db)
+        try:
+            MIGRATIONS.apply(self.db)
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise _cannot_write(self.path, exc) or exc from exc
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -223,10 +242,11 @@ class Store:
         db.conn.execute("BEGIN IMMEDIATE")
         try:
             yield db
-        except BaseException:
-            db.conn.rollback()
-            raise
-        db.conn.commit()
+            db.conn.commit()
+        except BaseException as exc:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            raise _cannot_write(self.path, exc) or exc from exc
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

@@ -14,12 +14,17 @@ from isal import isal_zlib
 from bot.core.clock import iso, parse_iso, utcnow
 from bot.core.record import Record, text
 from bot.store.database import Store
-from detections import WATCHED_EVENT_NAMES, evaluate
+from detections import WATCHED_EVENT_NAMES, Finding, evaluate
 from detections.base import acl_verdict, bpa_config, bpa_flags
 
 _CONFIG_WRITE = re.compile(r"^(Put|Delete|Create|Restore)(Bucket|Account|AccessPoint|MultiRegionAccessPoint)")
 # Object-level writes are data, not configuration, unless they set an ACL (detections decide those).
 _OBJECT_WRITES = frozenset({"PutObject", "CopyObject"})
+
+
+def is_index_name(name: str) -> bool:
+    """An S3 event name the index may keep (whether the record is kept depends on more: see below)."""
+    return name == "PutObjectAcl" or name in WATCHED_EVENT_NAMES or bool(_CONFIG_WRITE.match(name))
 
 
 def is_config_write(record: Record) -> bool:
@@ -32,10 +37,10 @@ def is_config_write(record: Record) -> bool:
     return name == "PutObjectAcl" or name in WATCHED_EVENT_NAMES or bool(_CONFIG_WRITE.match(name))
 
 
-def summarise(record: Record) -> str:
-    """A short, plain description of what the write did, for the timeline."""
+def summarise(record: Record, findings: list[Finding] | None = None) -> str:
+    """A short, plain description of what the write did, for the timeline (`findings`: already known)."""
     name = record.event_name
-    findings = evaluate(record)
+    findings = evaluate(record) if findings is None else findings
     if findings:
         return "; ".join(f.title for f in findings)
     if name.endswith("PublicAccessBlock") and name.startswith("Put"):
@@ -59,7 +64,16 @@ def summarise(record: Record) -> str:
     return words[0].upper() + words[1:] if words else "?"
 
 
-def _row(record: Record, source: str) -> dict[str, Any]:
+COLUMNS = (
+    "event_id", "event_time", "account", "region", "bucket", "event_name", "actor", "actor_arn", "actor_type",
+    "source_ip", "user_agent", "agent_kind", "summary", "source", "raw",
+)  # fmt: skip
+_INSERT = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
+TRANSACTION_ROWS = 50_000
+
+
+def index_row(record: Record, source: str, findings: list[Finding] | None = None) -> dict[str, Any]:
+    """One index row; built where the record was read (a scan worker), from the findings already made."""
     return {
         "event_id": record.event_id,
         "event_time": iso(record.event_time),
@@ -73,7 +87,7 @@ def _row(record: Record, source: str) -> dict[str, Any]:
         "source_ip": record.source_ip,
         "user_agent": record.user_agent,
         "agent_kind": record.agent_kind,
-        "summary": summarise(record),
+        "summary": summarise(record, findings),
         "source": source,
         # Raw records are kept for forensics; level-1 deflate keeps a 10M-event index on an ordinary disk.
         "raw": isal_zlib.compress(orjson.dumps(record.raw), 1),
@@ -82,13 +96,22 @@ def _row(record: Record, source: str) -> dict[str, Any]:
 
 def ingest(store: Store, records: Iterable[Record], *, source: str = "scan") -> int:
     """Store the configuration writes among `records`; repeats (same event id) are ignored."""
-    rows = [_row(r, source) for r in records if r.event_id and is_config_write(r)]
-    if not rows:
-        return 0
-    with store.atomic() as db:
-        before = db.execute("select total_changes()").fetchone()[0]
-        db.table("events").insert_all(rows, ignore=True, batch_size=500)
-        return int(db.execute("select total_changes()").fetchone()[0] - before)
+    return insert_rows(store, [index_row(r, source) for r in records if r.event_id and is_config_write(r)])
+
+
+def insert_rows(store: Store, rows: list[dict[str, Any]]) -> int:
+    """Insert index rows (repeats ignored) in transactions of TRANSACTION_ROWS; how many were new.
+
+    One `executemany` per transaction: per-row work in Python is what limits an index build.
+    """
+    added = 0
+    for start in range(0, len(rows), TRANSACTION_ROWS):
+        chunk = rows[start : start + TRANSACTION_ROWS]
+        with store.atomic() as db:
+            before = db.conn.total_changes
+            db.conn.executemany(_INSERT, [tuple(row[c] for c in COLUMNS) for row in chunk])
+            added += db.conn.total_changes - before
+    return added
 
 
 @dataclass(frozen=True)
