@@ -9,14 +9,11 @@ from typing import Any
 
 import orjson
 
-from bot.aws.clients import AwsClients
 from bot.core.config import load_settings
 from bot.core.policy import evaluate_document
 from bot.slack.mrkdwn import strip_controls
 from bot.sources.files import FileResult, ScanError, ScanStats, expand_paths, scan, scan_stream
-from bot.sources.who_changed import timeline
-from bot.store.database import Store, StoreWriteError
-from bot.store.index import insert_rows
+from bot.store.errors import StoreWriteError
 from detections import Finding
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_STORE = 0, 2, 3
@@ -58,7 +55,13 @@ def cli_scan(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    store = Store(load_settings(dotenv=Path(".env")).db_path) if args.index else None
+    store = None
+    if args.index:
+        # Imported here, like each command's module: a scan without --index starts without SQLite's helpers.
+        from bot.store.database import Store
+        from bot.store.index import insert_rows
+
+        store = Store(load_settings(dotenv=Path(".env")).db_path)
     stats = ScanStats()
     side: list[Path] = []
     try:
@@ -130,6 +133,10 @@ def cli_policy(args: argparse.Namespace) -> int:
 
 def cli_who_changed(args: argparse.Namespace) -> int:
     """The same answer as the slash command: the index first, LookupEvents when it has nothing."""
+    # boto3 takes longer to import than a small scan takes to run: only who-changed needs it.
+    from bot.aws.clients import AwsClients
+    from bot.sources.who_changed import timeline
+    from bot.store.database import Store
 
     settings = load_settings(dotenv=Path(".env"))
     store = Store(settings.db_path)

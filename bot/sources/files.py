@@ -24,7 +24,7 @@ from typing import IO, Any
 from bot.core.record import Record
 from bot.sources.inflate import InputError, Opener, bytes_opener, file_opener, inflate
 from bot.sources.reader import ScanStats, malformed, read_records
-from bot.store.index import index_row, is_config_write, is_index_name
+from bot.store.rows import index_row, is_config_write, is_index_name
 from detections import WATCHED_EVENT_NAMES, Finding, evaluate
 
 _SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".gz", ".ndjson")

@@ -17,6 +17,8 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from bot.store.errors import StoreWriteError
+
 MIGRATIONS = Migrations("bucketwatch")
 
 
@@ -192,10 +194,6 @@ def connect(path: Path | str) -> sqlite_utils.Database:
         db.enable_wal()
     conn.execute("PRAGMA synchronous = NORMAL")
     return db
-
-
-class StoreWriteError(Exception):
-    """The database cannot be written (disk full, read-only file or folder): one line for a person."""
 
 
 # SQLite's words for "this database cannot be written"; anything else is a bug and keeps its traceback.
