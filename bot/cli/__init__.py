@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "poll": ("bot.cli.poll:cli_poll", "one poll cycle of every configured account × region"),
     "backfill": ("bot.cli.poll:cli_backfill", "fill the who-changed index from LookupEvents history"),
     "who-changed": ("bot.cli.scan:cli_who_changed", "configuration changes to a bucket, newest first"),
+    "worker": (
+        "bot.cli.worker:cli_worker",
+        "scan worker: trail-file notifications in, S3 writes and findings out to FINDINGS_QUEUE_URL",
+    ),
     "digest": ("bot.cli.digest:cli_digest", "print (or post) the daily digest"),
     "doctor": ("bot.cli.doctor:cli_doctor", "check settings, Slack scopes and AWS access; no secrets printed"),
     "manifest": ("bot.cli.manifest:cli_manifest", "print the Slack app manifest for the configured command"),
@@ -55,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bucket")
     p.add_argument("--days", type=int, default=90)
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
+
+    p = parsers["worker"]
+    p.add_argument("--queue", help="the notification queue to read (default: the one TRAIL_QUEUE_URLS entry)")
+    p.add_argument("--once", action="store_true", help="stop when the queue is empty")
+    p.add_argument("--wait", type=int, default=20, help="long-poll seconds per receive (0-20)")
+    p.add_argument("--visibility", type=int, default=300, help="seconds a notification stays hidden while read")
 
     parsers["poll"].add_argument("--once", action="store_true", help="run one cycle and exit (required)")
     parsers["backfill"].add_argument("--days", type=int, default=7)

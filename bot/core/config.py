@@ -49,6 +49,11 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Comma-separated SQS queue URLs receiving the trail bucket's s3:ObjectCreated notifications (big orgs).",
     ),
+    Setting(
+        "FINDINGS_QUEUE_URL",
+        "",
+        "SQS queue the scan workers (bucketwatch worker, Lambda) send S3 writes and findings to; the bot reads it.",
+    ),
     Setting("POLL_SECONDS", "60", "Seconds between poll cycles."),
     Setting("LOOKBACK_MINUTES", "20", "Overlap window, at least 15: CloudTrail can deliver events 15 minutes late."),
     Setting("DIGEST_TIME", "09:00", "Local time (HH:MM) of the daily digest."),
@@ -130,6 +135,7 @@ class Settings:
     lookup_polling: bool = True
     trail_buckets: tuple[str, ...] = ()
     trail_queue_urls: tuple[str, ...] = ()
+    findings_queue_url: str = ""
     poll_seconds: int = 60
     lookback_minutes: int = 20
     digest_time: str = "09:00"
@@ -201,6 +207,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         lookup_polling=_bool("LOOKUP_POLLING", get("LOOKUP_POLLING")),
         trail_buckets=tuple(_split(get("TRAIL_BUCKETS"))),
         trail_queue_urls=tuple(_split(get("TRAIL_QUEUE_URLS"))),
+        findings_queue_url=get("FINDINGS_QUEUE_URL").strip(),
         poll_seconds=_int("POLL_SECONDS", get("POLL_SECONDS"), 5),
         # CloudTrail can deliver an event 15 minutes late: a shorter overlap silently drops late events.
         lookback_minutes=_int("LOOKBACK_MINUTES", get("LOOKBACK_MINUTES"), 15),
