@@ -64,7 +64,7 @@ class WorkReport:
 
 
 def encode(payload: dict[str, Any]) -> str:
-    return base64.b64encode(isal_zlib.compress(orjson.dumps(payload), 6, 31)).decode()
+    return base64.b64encode(isal_zlib.compress(orjson.dumps(payload), 2, 31)).decode()
 
 
 def decode(body: str) -> dict[str, Any]:
