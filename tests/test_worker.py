@@ -120,12 +120,12 @@ def test_three_workers_lose_no_finding_and_the_bot_alerts_each_once(queues: Queu
     # S3 delivers notifications at least once: a few files are announced twice.
     _notify(queues, keys[0])
     _notify(queues, keys[5], keys[6])
-    reports = [WorkReport() for _ in range(3)]
-    threads = [
-        threading.Thread(target=lambda r=r: r.__dict__.update(run(_worker(queues), queues.notifications, once=True,
-                                                                   wait_seconds=0).__dict__))  # fmt: skip
-        for r in reports
-    ]
+    reports: list[WorkReport] = []
+
+    def one_worker() -> None:
+        reports.append(run(_worker(queues), queues.notifications, once=True, wait_seconds=0))
+
+    threads = [threading.Thread(target=one_worker) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
