@@ -7,13 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
-from isal import isal_zlib
-
 from bot.core.clock import iso, parse_iso, utcnow
 from bot.core.record import Record
 from bot.store.database import Store
-from bot.store.rows import COLUMNS, index_row, is_config_write, is_index_name, summarise
+from bot.store.rows import COLUMNS, index_row, is_config_write, is_index_name, summarise, unpack_raw
 
 __all__ = ["Change", "index_row", "ingest", "insert_rows", "is_config_write", "is_index_name", "raw_record",
            "summarise", "who_changed"]  # fmt: skip
@@ -93,4 +90,4 @@ def who_changed(
 
 def raw_record(store: Store, event_id: str) -> dict[str, Any] | None:
     row = store.db.execute("select raw from events where event_id = ?", [event_id]).fetchone()
-    return orjson.loads(isal_zlib.decompress(row[0])) if row else None
+    return unpack_raw(row[0]) if row else None
