@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None, help="passed to our scan")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="only the tools whose names start so (e.g. jq)")
     args = parser.parse_args(argv)
     trails = args.trail or [gen_trail.DEFAULT_OUT, gen_independent.DEFAULT_OUT]
     for trail in trails:
@@ -172,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     everything: dict[str, Any] = {"machine": info, "trails": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        plans = {trail: tools(trail, Path(tmp), args.workers) for trail in trails}
+        plans = {trail: [t for t in tools(trail, Path(tmp), args.workers)
+                         if not args.only or t[0].startswith(tuple(args.only))] for trail in trails}  # fmt: skip
         results: dict[Path, dict[str, dict[str, Any]]] = {trail: {} for trail in trails}
         for round_no in range(args.repeat):
             for trail in trails:  # interleaved: trails and tools take turns, round after round

@@ -54,12 +54,15 @@ class FileResult:
         self.errors += other.errors
 
 
-def wanted(index: bool) -> Callable[[str], bool]:
-    """Which S3 event names the byte scan must parse: those a detection watches, and with `index`
-    every configuration write the who-changed index keeps."""
+_WATCHED = frozenset(name.encode() for name in WATCHED_EVENT_NAMES)
+
+
+def wanted(index: bool) -> Callable[[bytes], bool]:
+    """Which S3 event names (bytes, as written) the byte scan must parse: those a detection watches,
+    and with `index` every configuration write the who-changed index keeps."""
     if index:
-        return lambda name: name in WATCHED_EVENT_NAMES or is_index_name(name)
-    return WATCHED_EVENT_NAMES.__contains__
+        return lambda name: name in _WATCHED or is_index_name(name.decode("utf-8", "replace"))
+    return _WATCHED.__contains__
 
 
 def scan_input(opener: Opener, label: str, index: bool = False) -> FileResult:

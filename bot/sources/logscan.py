@@ -52,11 +52,11 @@ class Unscannable(Exception):
 class LogScanner:
     """Feed inflated chunks of one log file (`feed`, then `finish`); interesting records come back as dicts.
 
-    `wanted(name)` says whether a record with this eventName must be parsed. `records` counts every
+    `wanted(name)` says whether a record with this eventName (bytes, as written) must be parsed. `records` counts every
     record seen. The first chunk must start at `HEAD` (the caller checked it).
     """
 
-    def __init__(self, wanted: Callable[[str], bool]):
+    def __init__(self, wanted: Callable[[bytes], bool]):
         self.wanted = wanted
         self.records = 0
         self.parsed = 0
@@ -100,9 +100,17 @@ class LogScanner:
         self.records += buf.count(ES, lo, cut)
         find = buf.find
         stop = min(len(buf), cut + 128)  # the value of a key before `cut` starts within a few bytes of it
+        startswith = buf.startswith
+        compact = len(_ES_COMPACT)
         at = find(S3_VALUE, lo, stop)
         while at != -1:
-            key = self._key_before(at)
+            # The key before the value, or -1: `bucket.s3.amazonaws.com"` is a host name, not the value.
+            if buf[at - 1] != 0x22 or at == 0:
+                key = -1
+            elif startswith(_ES_COMPACT, at - compact):
+                key = at - compact
+            else:
+                key = self._key_before(at)
             if key >= cut:
                 break
             if key >= lo:
@@ -112,13 +120,8 @@ class LogScanner:
             at = find(S3_VALUE, at + len(S3_VALUE), stop)
 
     def _key_before(self, at: int) -> int:
-        """Where the `"eventSource"` key whose value starts at `at` is, or -1 (another use of the text)."""
-        buf = self._buf
-        if at == 0 or buf[at - 1] != 0x22:  # `bucket.s3.amazonaws.com"`: a host name, not the value
-            return -1
-        if buf.startswith(_ES_COMPACT, at - len(_ES_COMPACT)):
-            return at - len(_ES_COMPACT)
-        match = _ES_BEFORE.search(buf, max(0, at - 64), at)
+        """Where the `"eventSource"` key (spaced, or its value in a list) whose value starts at `at` is, or -1."""
+        match = _ES_BEFORE.search(self._buf, max(0, at - 64), at)
         return match.start() if match else -1
 
     def _record(self, key: int, at: int, final: bool) -> dict[str, Any] | None:
@@ -133,7 +136,7 @@ class LogScanner:
         if name is None:
             # Any other order or spacing: every eventName between the neighbouring records' keys (a
             # superset of this record's); None stands for a value that is not a plain string.
-            names = [_plain(m.group(1)) for m in _NAME.finditer(buf, left, right)] or [None]
+            names: list[bytes | None] = [_plain(m.group(1)) for m in _NAME.finditer(buf, left, right)] or [None]
             if not any(n is None or self.wanted(n) for n in names):
                 return None
         starts = [m.end() - 1 for m in _SEP.finditer(buf, left, key)][::-1]
@@ -159,7 +162,7 @@ class LogScanner:
                 return value
         raise Unscannable("no record bounds around an S3 record")
 
-    def _adjacent_name(self, key: int, at: int) -> str | None:
+    def _adjacent_name(self, key: int, at: int) -> bytes | None:
         """The record's eventName when it sits right beside eventSource (CloudTrail's order, alphabetical)."""
         buf = self._buf
         after = at + len(S3_VALUE)
@@ -191,7 +194,5 @@ def _tail_end(buf: bytes) -> int:
     return len(buf[: end - 1].rstrip())
 
 
-def _plain(name: bytes | None) -> str | None:
-    if name is None or b"\\" in name:
-        return None
-    return name.decode("utf-8", "replace")
+def _plain(name: bytes | None) -> bytes | None:
+    return None if name is None or b"\\" in name else name

@@ -77,7 +77,7 @@ def malformed(stats: ScanStats, label: str, why: str, *, where: str = "", raw: A
 
 
 def read_records(
-    opener: Opener, stats: ScanStats, *, label: str, wanted: Callable[[str], bool], whole_up_to: int = SMALL
+    opener: Opener, stats: ScanStats, *, label: str, wanted: Callable[[bytes], bool], whole_up_to: int = SMALL
 ) -> Iterator[Any]:
     """Every record of one input that may matter: all of them, or (byte scan) the S3 ones `wanted` names.
 
@@ -138,7 +138,7 @@ def _restart(opener: Opener) -> Chunks:
     yield from chunks
 
 
-def _byte_scan(first: bytes, chunks: Chunks, stats: ScanStats, wanted: Callable[[str], bool]) -> list[Any] | None:
+def _byte_scan(first: bytes, chunks: Chunks, stats: ScanStats, wanted: Callable[[bytes], bool]) -> list[Any] | None:
     """The records `wanted` names, by byte scan; None when the file needs the exact reader."""
     scanner = LogScanner(wanted)
     out: list[Any] = []
