@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.core.config import ConfigError, settings_help
+from bot.store.errors import StoreWriteError
 
 # name → (module:function, one-line help). The order is the order of --help.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -87,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bucketwatch: configuration: {exc}", file=sys.stderr)
         return 2
+    except StoreWriteError as exc:  # disk full, read-only file: nothing half-written, one line for a person
+        print(f"bucketwatch: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
 
