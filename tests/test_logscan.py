@@ -146,3 +146,13 @@ def test_a_byte_order_mark_and_a_large_file_take_the_byte_scan() -> None:
     raws = list(read_records(bytes_opener(blob, label="bom"), stats, label="bom", wanted=wanted(False)))
     assert stats.full_parses == 0 and stats.records == len(records)
     assert _found([Record(r) for r in raws]) == _found([Record(r) for r in records])
+
+
+def test_json_lines_with_a_long_first_line_are_read_line_by_line() -> None:
+    long = {**CASE_RECORDS[0], "userAgent": "x" * 100_000}
+    lines = [json.dumps(long)] + [json.dumps(r) for r in CASE_RECORDS * 3]
+    blob = "\n".join(lines).encode()
+    assert len(blob) > 256 << 10
+    stats = ScanStats()
+    raws = list(read_records(bytes_opener(blob, label="l"), stats, label="l", wanted=wanted(False)))
+    assert stats.malformed == 0 and stats.records == len(raws) == len(lines)

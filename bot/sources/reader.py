@@ -97,6 +97,7 @@ def read_records(
         if found is not None:
             yield from found
             return
+        _close(chunks)  # the exact reader starts the file over
         stats.full_parses += 1
         yield from _items(_restart(opener), "Records.item", stats, label, envelope=False)
         return
@@ -104,6 +105,12 @@ def read_records(
     if first.lstrip()[:1] == b"[":
         yield from _items(_prepend(first, chunks), "item", stats, label, envelope=True)
         return
+    while not done and b"\n" not in first.lstrip() and len(first) <= MAX_LINE:  # the whole first line
+        more = next(chunks, None)
+        if more is None:
+            done = True
+        else:
+            first += more
     line = first.lstrip().split(b"\n", 1)[0]
     try:
         orjson.loads(line)
@@ -112,9 +119,16 @@ def read_records(
         if done:
             yield from whole(first, stats, label)
             return
+        _close(chunks)
         yield from _items(_restart(opener), "Records.item", stats, label, envelope=False)
         return
     yield from _json_lines(_prepend(first, chunks), stats, label)
+
+
+def _close(chunks: Chunks) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 def _peek(chunks: Chunks, size: int) -> tuple[bytes, bool]:
