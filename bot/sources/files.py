@@ -21,7 +21,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import IO, Any
 
-from bot.core.record import Record
+from bot.core.record import S3_SOURCE, Record
 from bot.sources.inflate import InputError, Opener, bytes_opener, file_opener, inflate
 from bot.sources.reader import ScanStats, malformed, read_records
 from bot.store.rows import index_row, is_config_write, is_index_name
@@ -73,6 +73,9 @@ def scan_input(opener: Opener, label: str, index: bool = False) -> FileResult:
     rows: list[dict[str, Any]] = []
     try:
         for raw in read_records(opener, stats, label=label, wanted=wanted(index)):
+            source = raw.get("eventSource")
+            if isinstance(source, str) and source.strip() != S3_SOURCE:
+                continue  # neither a finding nor an index row can come from another service's record
             record = Record(raw)
             found = evaluate(record)
             findings += found
@@ -87,7 +90,7 @@ def scan_input(opener: Opener, label: str, index: bool = False) -> FileResult:
 
 
 def scan_file(path: Path | str, index: bool = False) -> FileResult:
-    return scan_input(file_opener(Path(path)), str(path), index)
+    return scan_input(file_opener(path), str(path), index)
 
 
 def scan_batch(paths: list[str], index: bool = False) -> FileResult:
@@ -109,16 +112,19 @@ def expand_paths(paths: Iterable[str], side_files: list[Path] | None = None) -> 
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            found: list[Path] = []
-            for root, dirs, files in os.walk(path):
+            found: list[str] = []
+            side: list[str] = []
+            trail = (path / _LOGS).is_dir()
+            for root, dirs, files in os.walk(name):
                 dirs.sort()
-                found.extend(Path(root) / f for f in sorted(files) if f.endswith(_SUFFIXES))
-            if (path / _LOGS).is_dir():
-                trail = [p for p in found if _LOGS in p.relative_to(path).parts[:-1]]
-                if side_files is not None:
-                    side_files.extend(p for p in found if _LOGS not in p.relative_to(path).parts[:-1])
-                found = trail
-            out.extend(found)
+                # Plain strings here: a trail folder can hold 100,000s of files.
+                in_logs = _LOGS in os.path.relpath(root, name).split(os.sep)
+                for f in sorted(files):
+                    if f.endswith(_SUFFIXES):
+                        (found if in_logs or not trail else side).append(os.path.join(root, f))
+            out.extend(map(Path, found))
+            if side_files is not None:
+                side_files.extend(map(Path, side))
         elif path.exists():
             out.append(path)
         else:

@@ -99,12 +99,12 @@ def _size(n: int) -> str:
     return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
 
 
-def file_opener(path: Path, *, cap: int = MAX_INFLATED) -> Opener:
+def file_opener(path: Path | str, *, cap: int = MAX_INFLATED) -> Opener:
     """A function that opens `path` afresh each time (a reader may start a file over another way)."""
 
     def open_chunks() -> Chunks:
         try:
-            stream = path.open("rb")
+            stream = open(path, "rb")
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
         with stream:
