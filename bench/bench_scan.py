@@ -92,7 +92,9 @@ def our_ids(stdout: bytes) -> set[str]:
     for line in stdout.splitlines():
         finding = orjson.loads(line)
         rule = finding["detection"]
-        star = rule == "bucket_policy_public" and any(" allows * to " in c for c in finding["changes"])
+        # The reason's words: `allows * to` before issue 9, `anyone (Principal "*")` since.
+        star = rule == "bucket_policy_public" and any(" allows * to " in c or '(Principal "*")' in c
+                                                      for c in finding["changes"])
         if rule in RULES or star:
             ids.add(finding["event_id"])
     return ids

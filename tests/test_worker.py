@@ -20,16 +20,20 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from slack_sdk import WebClient
 
 from bot.aws.clients import AwsClients
 from bot.core.config import Settings
 from bot.core.record import Record
+from bot.slack.outbox import Outbox
 from bot.sources import worker as worker_module
 from bot.sources.poller import Poller
 from bot.sources.worker import Worker, WorkReport, decode, run
 from bot.store.database import Store
 from standins.cloudtrail import public_bpa_off, s3_record
+from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
 from tests.test_sqs_source import s3_notification
+from tests.wiring import alert_service
 
 REPO = Path(__file__).resolve().parents[1]
 BUCKET = "org-trail"
@@ -115,7 +119,9 @@ def _worker(q: Queues) -> Worker:
     return Worker(lambda _region: q.s3, q.sqs, q.findings)
 
 
-def test_three_workers_lose_no_finding_and_the_bot_alerts_each_once(queues: Queues, store: Store) -> None:
+def test_three_workers_lose_no_finding_and_the_bot_alerts_each_once(
+    queues: Queues, store: Store, slack_standin: SlackStandin  # noqa: F811
+) -> None:
     exposures, keys = _trail(queues, files=24)
     # S3 delivers notifications at least once: a few files are announced twice.
     _notify(queues, keys[0])
@@ -136,11 +142,23 @@ def test_three_workers_lose_no_finding_and_the_bot_alerts_each_once(queues: Queu
     assert sum(1 for r in reports if r.files) >= 2  # the work was shared
 
     poller, handed = _bot(queues, store)
+    # The bot's path for any source's records: the alert engine, its notifier, the outbox, then Slack.
+    outbox = Outbox(store, WebClient(token="xoxb-test", base_url=slack_standin.url), "C0ALERTS")
+    engine = alert_service(store, outbox=outbox)
+
+    def to_engine(records: list[Record]) -> None:
+        handed.extend(records)
+        engine.process(records)
+
+    poller.on_records = to_engine
     _drain(poller)
     alerted = Counter(r.event_id for r in handed if r.event_name == "PutBucketPublicAccessBlock")
     assert set(alerted) == exposures  # none lost
     assert set(alerted.values()) == {1}  # none twice, though three files were read twice
     assert {r.event_name for r in handed} == {"PutBucketPublicAccessBlock", "PutBucketTagging"}  # no reads
+    outbox.flush()
+    cards = slack_standin.top_level("C0ALERTS")
+    assert len(cards) == len(exposures) == 48  # one card per exposed bucket, none twice
     assert _left(queues.sqs, queues.findings) == 0
     state = {s.source: s for s in poller.health()}["findings:trail-findings"]
     assert state.last_error is None
