@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,7 +38,7 @@ _FAKE_KEY = re.compile(r"^ASIAFAKE(\d{12})")
 class LoggedRequest:
     """One request as the fake saw it."""
 
-    at: float  # time.monotonic() on arrival
+    at: float  # FakeCloudTrail.clock() on arrival
     account: str
     region: str
     attribute: tuple[str, str] | None
@@ -58,12 +59,15 @@ class FakeCloudTrail:
     """State behind the server: events per (account, region), faults to inject, the request log."""
 
     default_account: str = "111122223333"
+    # What arrival (`LoggedRequest.at`) and `first_served` times are read from; a test that paces the
+    # poller on a virtual clock passes the same clock here.
+    clock: Callable[[], float] = time.monotonic
     latency: tuple[float, float] = (0.0, 0.0)
     enforce_rate: float | None = None  # throttle (like AWS) above this many requests/s per account-region
     events: dict[tuple[str, str], list[_Stored]] = field(default_factory=lambda: defaultdict(list))
     deny_accounts: set[str] = field(default_factory=set)
     log: list[LoggedRequest] = field(default_factory=list)
-    first_served: dict[str, float] = field(default_factory=dict)  # event id → monotonic time first answered
+    first_served: dict[str, float] = field(default_factory=dict)  # event id → clock() time first answered
     assumed_roles: list[tuple[str, str, str]] = field(default_factory=list)  # (role ARN, external id, session)
     _throttle: dict[str | None, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -136,13 +140,13 @@ class FakeCloudTrail:
     def lookup(
         self, body: dict[str, Any], account: str, region: str, key: str, arrived: float | None = None
     ) -> tuple[int, dict[str, Any]]:
-        now = time.monotonic() if arrived is None else arrived
+        now = self.clock() if arrived is None else arrived
         attrs = body.get("LookupAttributes") or []
         attribute = (attrs[0]["AttributeKey"], attrs[0]["AttributeValue"]) if attrs else None
 
         def done(status: int, payload: dict[str, Any], ids: tuple[str, ...] = ()) -> tuple[int, dict[str, Any]]:
             error = str(payload.get("__type", "")) if status != 200 else ""
-            served = time.monotonic()
+            served = self.clock()
             with self._lock:
                 self.log.append(LoggedRequest(now, account, region, attribute, status, error, ids, key))
                 for event_id in ids:
@@ -225,7 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
-        arrived = time.monotonic()  # rates are counted on arrival, as AWS counts them
+        arrived = self.fake.clock()  # rates are counted on arrival, as AWS counts them
         low, high = self.fake.latency
         if high > 0:
             time.sleep(random.uniform(low, high))  # then the service "works" before answering

@@ -6,15 +6,19 @@ import ipaddress
 import logging
 import os
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 from bot.cli.common import CHATTY_LOGGERS, SECRET_BEARING_LOGGERS
 from bot.core.config import SETTINGS
 from bot.store.database import Store
+from tests.clocks import RetryClock
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -52,6 +56,39 @@ def _restore_logging() -> Iterator[None]:
 
 
 _LOGGERS = ("", *SECRET_BEARING_LOGGERS, *CHATTY_LOGGERS)
+
+
+class _SearchPaths(list[str]):
+    """A shared loader's search paths: boto3 appends its own data folder once per Session."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_botocore_loader() -> Iterator[None]:
+    """Every botocore session in a test process reads the service models through one loader.
+
+    The tests create hundreds of sessions (one AwsClients per test, one per assumed role), and each
+    would parse the same JSON models again: half the CPU of the AWS-heavy tests. The models are
+    the same files; the processes the tests start (CLI, `bot run`, the demo) load their own.
+    """
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+    real = botocore.session.create_loader
+
+    def shared(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        if search_path_string not in loaders:
+            loader = real(search_path_string)
+            loader._search_paths = _SearchPaths(loader.search_paths)
+            loaders[search_path_string] = loader
+        return loaders[search_path_string]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", shared)
+        yield
+
+
 _real_connect = socket.socket.connect
 
 
@@ -69,10 +106,14 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
 
 
+@pytest.fixture
+def retry_clock(monkeypatch: pytest.MonkeyPatch) -> RetryClock:
+    """Clients created during the test retry (throttling) without real back-off waits."""
+    return RetryClock.install(monkeypatch)
+
+
 @pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    """moto's server on 127.0.0.1, for tests that need S3/S3 Control/IAM over real HTTP (point
-    AWS_ENDPOINT_URL_<SERVICE> at it); LookupEvents is the CloudTrail stand-in's."""
+def _moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -80,6 +121,20 @@ def moto_url() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def moto_url(_moto_server: str) -> str:
+    """moto's server on 127.0.0.1, for tests that need S3/S3 Control/IAM over real HTTP (point
+    AWS_ENDPOINT_URL_<SERVICE> at it); LookupEvents is the CloudTrail stand-in's.
+
+    One server per test process (pytest-xdist worker), emptied before each test: what a test sees
+    does not depend on which tests ran before it on the same worker.
+    """
+    request = urllib.request.Request(f"{_moto_server}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        assert reply.status == 200
+    return _moto_server
 
 
 @pytest.fixture

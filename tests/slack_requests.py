@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,14 @@ def start_bot(standin: SlackStandin, tmp_path: Path, **overrides: Any) -> BotApp
     settings = make_settings(standin, tmp_path, **overrides)
     app, services = create_app(settings)
     server, stop = start_http_thread(app, settings, store=services.store)
-    return BotApp(settings, app, services, standin, f"http://127.0.0.1:{server.effective_port}/slack/events", [stop])
+    url = f"http://127.0.0.1:{server.effective_port}/slack/events"
+    return BotApp(settings, app, services, standin, url, [stop, partial(drain_listeners, app)])
+
+
+def drain_listeners(app: Any) -> None:
+    """Wait for the work bolt runs after the ack: it ends inside the test that started it, while its
+    Slack stand-in still answers, instead of retrying against a closed port during the next test."""
+    app.listener_runner.listener_executor.shutdown(wait=True)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from tests.slack_requests import (
     RESPONDER,
     BotApp,
     block_action,
+    drain_listeners,
     eventually,
     make_settings,
     slash_body,
@@ -50,6 +51,7 @@ def socket_bot(slack_standin: SlackStandin, tmp_path: Path) -> Iterator[tuple[Bo
             # socket outside its locks, so closing from here at the same moment can raise in a thread.
             eventually(lambda: not handler.client.is_connected())
             handler.close()
+            drain_listeners(app)
 
 
 def test_slash_command_is_answered_in_the_envelope_ack(socket_bot: tuple[BotApp, SocketModeStandin]) -> None:

@@ -16,6 +16,7 @@ from bot.app import create_app
 from bot.core.config import Settings, parse_accounts
 from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
 from standins.slack import SlackStandin
+from tests.clocks import RetryClock, VirtualClock
 
 ACCT_A, ACCT_B = "111122223333", "444455556666"
 CHANNEL = "C0ALERTS"
@@ -56,6 +57,10 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto_url: str) -> Ite
             db_path=tmp_path / "bot.db",
         )
         _app, services = create_app(settings)
+        # LookupEvents pacing (1.8 calls/s) on a virtual clock: counted, not slept; the pacing itself is
+        # checked in test_lookup_poller against the stand-in's arrival times.
+        pacing = VirtualClock()
+        services.poller.pace_clock, services.poller.pace_sleep = pacing.now, pacing.sleep
         yield World(cloudtrail, slack, services)
 
 
@@ -123,12 +128,13 @@ def test_access_denied_in_one_account_is_reported_while_the_other_alerts(world: 
     assert [c for c in world.cards() if "in-b" in c.text]
 
 
-def test_throttling_slows_the_poll_without_losing_events(world: World) -> None:
+def test_throttling_slows_the_poll_without_losing_events(world: World, retry_clock: RetryClock) -> None:
     world.cloudtrail.fake.add(public_bpa_off(bucket="throttled", when=ago(2)))
     world.cloudtrail.fake.throttle_next(3, account=ACCT_A)
     world.poll()
     log = world.cloudtrail.fake.requests(ACCT_A)
     assert sum(1 for r in log if "Throttling" in r.error) == 3
+    assert retry_clock.waited > 0  # slowed: botocore backed off (on the test's clock, not slept)
     assert [c for c in world.cards() if "throttled" in c.text]
 
 

@@ -28,6 +28,7 @@ from bot.sources.state import (
 )
 from bot.store.database import MIGRATIONS, Store
 from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off, s3_record
+from tests.clocks import RetryClock, VirtualClock
 
 ACCT_A = "111122223333"  # bare id: ambient credentials
 ACCT_B = "444455556666"  # read through a role, assumed at the fake's STS
@@ -112,7 +113,9 @@ def test_access_denied_on_one_account_is_recorded_while_the_other_flows(
     assert server.fake.assumed_roles == [(f"arn:aws:iam::{ACCT_B}:role/BucketwatchRead", "ext-123", "bucketwatch-read")]
 
 
-def test_throttling_is_retried_without_losing_events(server: FakeCloudTrailServer, store: Store) -> None:
+def test_throttling_is_retried_without_losing_events(
+    server: FakeCloudTrailServer, store: Store, retry_clock: RetryClock
+) -> None:
     event = server.fake.add(public_bpa_off(when=ago(1)))
     server.fake.throttle_next(2, account=ACCT_A)
     calls: list[list[Record]] = []
@@ -120,10 +123,11 @@ def test_throttling_is_retried_without_losing_events(server: FakeCloudTrailServe
     statuses = [(r.status, r.error) for r in server.fake.requests(ACCT_A)]
     assert statuses == [(400, "ThrottlingException"), (400, "ThrottlingException"), (200, "")]
     assert [r.event_id for batch in calls for r in batch] == [event["eventID"]]
+    assert retry_clock.waited > 0  # botocore backed off between the attempts
 
 
 def test_throttled_out_keeps_the_watermark_and_the_next_poll_delivers(
-    server: FakeCloudTrailServer, store: Store
+    server: FakeCloudTrailServer, store: Store, retry_clock: RetryClock
 ) -> None:
     event = server.fake.add(public_bpa_off(when=ago(1)))
     server.fake.throttle_next(2, account=ACCT_A)
@@ -173,15 +177,21 @@ def test_read_dominated_window_switches_to_per_event_name_lookups(
 def test_write_heavy_window_pages_on_event_source(server: FakeCloudTrailServer, store: Store) -> None:
     for i in range(120):
         server.fake.add(s3_record("PutBucketTagging", bucket=f"t{i}", when=ago(i / 20)))
+    # The poller's pacing and the stand-in's arrival times read one virtual clock, which only the
+    # pacing's waits move on: the rate the stand-in sees is the pacing's own, whatever the machine's load.
+    clock = VirtualClock()
+    server.fake.clock = clock.now
     calls: list[list[Record]] = []
-    make_poller(store, calls, rate=1.8).poll_once()
+    poller = make_poller(store, calls, rate=1.8)
+    poller.pace_clock, poller.pace_sleep = clock.now, clock.sleep
+    poller.poll_once()
     log = server.fake.requests(ACCT_A)
     assert [r.attribute for r in log] == [("EventSource", "s3.amazonaws.com")] * 3
     assert sum(len(batch) for batch in calls) == 120
-    # Paced under CloudTrail's 2 requests per second per account-region (sent 0.56 s apart; the 0.9 s
-    # window leaves room for the stand-in's own thread being scheduled late on a loaded CI machine —
-    # unpaced, all three pages would arrive within a few milliseconds).
-    assert server.fake.max_rate(0.9) <= 2
+    # Paced under CloudTrail's 2 requests per second per account-region: sent 1/1.8 s apart (unpaced,
+    # all three pages would arrive at the same instant).
+    assert [round(r.at, 3) for r in log] == [0.0, 0.556, 1.111]
+    assert server.fake.max_rate(1.0) <= 2
 
 
 def test_watermark_not_advanced_when_on_records_raises(server: FakeCloudTrailServer, store: Store) -> None:

@@ -59,6 +59,13 @@ def test_principals(principal: Any, public: bool) -> None:
     assert _public(_allow(principal)) is public
 
 
+@pytest.mark.parametrize("principal", [123, b"bytes", ("tuple",), [{1: "int key"}], float("nan")])
+def test_a_principal_of_no_known_shape_is_judged_public_not_an_error(principal: Any) -> None:
+    # Found by test_properties (a bytes Principal made json.dumps raise): unknown shapes count as public.
+    assert _public(_allow(principal)) is True
+    assert evaluate_document({"Statement": [{"Effect": "Allow", "Principal": principal, "Resource": b"x"}]}).public
+
+
 def test_not_principal_allow_is_public() -> None:
     policy = {
         "Statement": [

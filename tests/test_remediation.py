@@ -59,6 +59,7 @@ class MotoAws:
         self.writes: list[dict[str, Any]] = []
         self.fail: dict[str, str] = {}  # operation -> error code to raise
         self.delay: dict[str, float] = {}
+        self.hold: dict[str, threading.Event] = {}  # operation -> released when the test sets it
         self.refuse: Exception | None = None  # what client() raises, as bot.aws.AwsClients may
         self._lock = threading.Lock()
 
@@ -80,6 +81,9 @@ class MotoAws:
             if model.name == "PutPublicAccessBlock":
                 self.writes.append(params["body"] if isinstance(params.get("body"), dict) else {})
         time.sleep(self.delay.get(model.name, 0))
+        hold = self.hold.get(model.name)
+        if hold is not None:
+            assert hold.wait(10), f"{model.name} held for 10 s"
         code = self.fail.get(model.name)
         if code:
             error = {
@@ -252,11 +256,20 @@ def test_two_responders_at_once_change_aws_once_and_both_hear(store: Store, aws:
 def test_two_processes_at_once_change_aws_once(tmp_path: Any, aws: MotoAws) -> None:
     """Separate Store and Remediator objects (no shared lock): only the database guard is left."""
     set_bpa(BUCKET, WEAK)
-    aws.delay["PutPublicAccessBlock"] = 0.3
+    # The press that claimed the fix holds its AWS call until the other press has found the claim
+    # and is waiting on it: the two presses surely overlap, and nobody waits longer than that.
+    waiting = threading.Event()
+    aws.hold["PutPublicAccessBlock"] = waiting
+
+    def sleep(seconds: float) -> None:
+        waiting.set()
+        time.sleep(0.01)
+
     path = tmp_path / "shared.db"
-    one = Remediator(Store(path), aws, dry_run=False)
-    two = Remediator(Store(path), aws, dry_run=False)
+    one = Remediator(Store(path), aws, dry_run=False, sleep=sleep)
+    two = Remediator(Store(path), aws, dry_run=False, sleep=sleep)
     results = _press_together([(one, "U0ALICE"), (two, "U0BOB")])
+    assert waiting.is_set()
     assert sorted(r.status for r in results) == ["already_fixed", "applied"]
     assert aws.calls["PutPublicAccessBlock"] == 1
     assert get_bpa(BUCKET) == ALL_ON

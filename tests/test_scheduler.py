@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
-import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -74,38 +73,53 @@ def test_a_failing_job_is_logged_and_runs_again(caplog: pytest.LogCaptureFixture
 
 
 def test_a_slow_poll_never_overlaps_and_starts_at_once(caplog: pytest.LogCaptureFixture) -> None:
-    started = time.monotonic()
+    """The one test that runs the real scheduler: no timer is waited for, events say what happened."""
+    started, release, finished, refused, second = (threading.Event() for _ in range(5))
     running = 0
     most = 0
-    runs: list[float] = []
+    runs = 0
     lock = threading.Lock()
 
     def slow_poll() -> None:
-        nonlocal running, most
+        nonlocal running, most, runs
         with lock:
             running += 1
+            runs += 1
             most = max(most, running)
-            runs.append(time.monotonic() - started)
-        time.sleep(0.5)  # longer than the 0.1 s interval
+            first = runs == 1
+        (started if first else second).set()
+        if first:
+            release.wait(10)  # still polling when the next poll falls due
         with lock:
             running -= 1
 
+    def on_event(event: JobEvent) -> None:
+        if event.job_id == "poll":
+            (refused if event.code == EVENT_JOB_MAX_INSTANCES else finished).set()
+
     caplog.set_level(logging.ERROR, logger="apscheduler")  # "maximum instances reached" is expected
-    sched = build_scheduler(
-        Settings(), poll=slow_poll, flush=noop, digest_due=noop, expire=noop, poll_seconds=0.1
-    )
+    sched = build_scheduler(Settings(poll_seconds=60), poll=slow_poll, flush=noop, digest_due=noop, expire=noop)
+    sched.add_listener(on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_EXECUTED)
     sched.start()
     try:
-        time.sleep(1.3)
+        # The first poll at start, not one 60 s interval later.
+        assert started.wait(10), "no poll at start"
+        poll = sched.get_job("poll")
+        poll.modify(next_run_time=datetime.now(UTC))  # the next poll falls due while the first runs
+        assert refused.wait(10), "the due poll was neither refused nor run"
+        assert not second.is_set() and most == 1
+        release.set()
+        assert finished.wait(10), "the first poll never ended"
+        poll.modify(next_run_time=datetime.now(UTC))  # due again once the first has ended: it runs
+        assert second.wait(10), "no poll after the slow one ended"
     finally:
+        release.set()
         sched.shutdown(wait=True)
-    assert most == 1 and len(runs) >= 2
-    assert all(later - earlier >= 0.5 for earlier, later in itertools.pairwise(runs))
-    assert runs[0] < 0.3  # the first poll at start, not one interval later
+    assert most == 1 and runs == 2
 
 
 def test_digest_catch_up_at_start_sends_once(store: Store) -> None:
-    """Started after DIGEST_TIME: the catch-up job posts; the cron job firing later that day does not."""
+    """Started after DIGEST_TIME: the catch-up job (due at start) posts; the cron job later that day does not."""
     standin = SlackStandin()
     try:
         client = standin.client()
@@ -124,15 +138,12 @@ def test_digest_catch_up_at_start_sends_once(store: Store) -> None:
             digest_due=lambda: service.send_if_due(client, "C0ALERTS"),
             expire=noop,
         )
-        sched.start()
-        try:
-            deadline = time.monotonic() + 5
-            while not standin.posts() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            sched.get_job("digest").func()  # the cron job, as at 09:00 the next time it fires today
-            sched.get_job("digest_catch_up").func()
-        finally:
-            sched.shutdown(wait=True)
+        catch_up = sched.get_job("digest_catch_up")
+        assert catch_up.next_run_time <= datetime.now(catch_up.next_run_time.tzinfo)  # due at start
+        catch_up.func()  # at start, after 09:00: the missed digest goes out
+        assert len(standin.posts()) == 1
+        sched.get_job("digest").func()  # the cron job, as at 09:00 the next time it fires today
+        catch_up.func()  # and the catch-up's next run
         assert len(standin.posts()) == 1
         assert [r["day"] for r in store.db["digest_runs"].rows] == ["2025-03-23", "2025-03-24"]
     finally:

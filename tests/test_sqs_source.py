@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,10 +23,11 @@ from bot.sources.poller import Poller
 from bot.sources.sqs import TrailQueue, parse_notification, poll_queue
 from bot.store.database import Store
 from standins.cloudtrail import public_bpa_off, s3_record
+from tests.clocks import QueueClock
 
 BUCKET = "org-trail-logs"
 ACCT = "111122223333"
-VISIBILITY = 1  # seconds: a message not deleted comes back this soon
+QUEUE_VISIBILITY = 30  # seconds: the queue's own default, as SQS creates it
 
 
 @dataclass
@@ -35,18 +35,19 @@ class Aws:
     s3: Any
     sqs: Any
     url: str
+    clock: QueueClock
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    # Received messages stay invisible this long: short, so a test sees a kept message come back.
-    monkeypatch.setattr(sqs_source, "VISIBILITY_SECONDS", VISIBILITY)
+    clock = QueueClock(monkeypatch)
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         sqs = boto3.client("sqs", region_name="us-east-1")
-        url = sqs.create_queue(QueueName="trail-events", Attributes={"VisibilityTimeout": str(VISIBILITY)})["QueueUrl"]
-        yield Aws(s3, sqs, url)
+        attributes = {"VisibilityTimeout": str(QUEUE_VISIBILITY)}
+        url = sqs.create_queue(QueueName="trail-events", Attributes=attributes)["QueueUrl"]
+        yield Aws(s3, sqs, url, clock)
 
 
 def log_key(when: datetime, suffix: str, *, prefix: str = "trail logs", kind: str = "CloudTrail") -> str:
@@ -196,7 +197,7 @@ def test_message_stays_until_on_records_succeeds_then_is_handled_once(aws: Aws, 
     assert messages_left(aws) == 1  # in flight: back after the visibility timeout
     assert not poller.health()[0].healthy
     failing[0] = False
-    time.sleep(VISIBILITY + 0.2)
+    aws.clock.advance(sqs_source.VISIBILITY_SECONDS + 1)  # the visibility timeout ends
     report = poller.poll_once()
     assert [r.bucket for batch in calls for r in batch] == ["retry-me"]
     assert report.sources[0].error is None and messages_left(aws) == 0
@@ -238,7 +239,7 @@ def test_access_denied_keeps_the_message_and_shows_in_health(aws: Aws, store: St
     assert calls == [] and messages_left(aws) == 1
     # The bot's role is given the permission: the retried message goes through.
     client.meta.events.unregister("before-call.s3.GetObject", deny)
-    time.sleep(VISIBILITY + 0.2)
+    aws.clock.advance(sqs_source.VISIBILITY_SECONDS + 1)  # the visibility timeout ends
     report = poller.poll_once()
     assert report.sources[0].error is None
     assert [r.bucket for batch in calls for r in batch] == ["kms-locked"] and messages_left(aws) == 0
@@ -279,7 +280,7 @@ def test_messages_are_received_invisible_for_the_whole_poll_not_the_queue_defaul
     now = datetime.now(UTC)
     key = put_log(aws, [public_bpa_off(when=now, bucket="slow")], log_key(now, "v1"))
     send(aws, s3_notification(key))
-    poller = make_poller(aws, store, lambda records: time.sleep(VISIBILITY + 0.5))  # slower than the queue's 1 s
+    poller = make_poller(aws, store, lambda records: aws.clock.advance(QUEUE_VISIBILITY + 1))  # slower than 30 s
     monkeypatch.setattr(sqs_source, "VISIBILITY_SECONDS", 300)
     params = received(poller.aws.ambient_client("sqs", "us-east-1"))
     report = poller.poll_once()

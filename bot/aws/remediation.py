@@ -55,8 +55,10 @@ class Remediator:
         clock: Callable[[], datetime] = utcnow,
         claim_wait_seconds: float = 15.0,
         stale_after: timedelta = STALE_AFTER,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.store, self.aws, self.dry_run, self.clock = store, aws, dry_run, clock
+        self.sleep = sleep  # between looks at another process's claim
         self.rows = RemediationRows(store)
         self.claim_wait_seconds = claim_wait_seconds
         self.stale_after = stale_after
@@ -190,7 +192,7 @@ class Remediator:
                                   remediation_id=live.id if live else None, by=live.by if live else "",
                                   at=live.started_at if live else None)
             elif live is not None:
-                time.sleep(0.1)  # no lock held across processes; the in-process lock only queues presses
+                self.sleep(0.1)  # no lock held across processes; the in-process lock only queues presses
 
     def _apply(self, alert: AlertLike, user: str, rid: int) -> FixOutcome:
         cls = action_for(alert.bucket)

@@ -115,7 +115,7 @@ def _principal_values(principal: Any) -> list[tuple[str, str]]:
         return [("AWS", principal)]
     if isinstance(principal, dict):
         return [(str(kind), str(v)) for kind, values in principal.items() for v in _as_list(values)]
-    return [("AWS", "*")] if principal is None else [("?", json.dumps(principal))]
+    return [("AWS", "*")] if principal is None else [("?", json.dumps(principal, default=repr))]
 
 
 def _principal_is_fixed(kind: str, value: str) -> bool:

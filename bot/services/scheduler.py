@@ -72,7 +72,7 @@ def build_scheduler(
     zone = ZoneInfo(settings.digest_tz)
     sched = scheduler or BackgroundScheduler(timezone=zone)
     now = datetime.now(UTC)
-    every = float(poll_seconds if poll_seconds is not None else settings.poll_seconds)
+    every = float(settings.poll_seconds)
     hour, _, minute = settings.digest_time.partition(":")
     common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "replace_existing": True}
     sched.add_job(

@@ -99,13 +99,21 @@ class LookupTarget:
         return f"lookup:{self.account}:{self.region}"
 
 
-def paced_client(aws: AwsClients, target: LookupTarget, rate: float) -> Any:
+def paced_client(
+    aws: AwsClients,
+    target: LookupTarget,
+    rate: float,
+    *,
+    pace_clock: Callable[[], float] = time.monotonic,
+    pace_sleep: Callable[[float], None] = time.sleep,
+) -> Any:
     """The account-region's CloudTrail client, with a token bucket on every LookupEvents attempt."""
     client = aws.client("cloudtrail", target.account, target.region)
     # unique_id: registering again (another Poller on the same cached client) keeps the first bucket,
     # so one client is always paced by exactly one bucket.
+    bucket = TokenBucket(rate, clock=pace_clock, sleep=pace_sleep)
     client.meta.events.register(
-        "before-send.cloudtrail.LookupEvents", TokenBucket(rate).before_send, unique_id="bucketwatch-lookup-pace"
+        "before-send.cloudtrail.LookupEvents", bucket.before_send, unique_id="bucketwatch-lookup-pace"
     )
     return client
 
@@ -221,12 +229,14 @@ def poll_target(
     lookback: timedelta,
     rate: float = DEFAULT_RATE,
     start: datetime | None = None,
+    pace_clock: Callable[[], float] = time.monotonic,
+    pace_sleep: Callable[[float], None] = time.sleep,
 ) -> SourceResult:
     """One account-region's window as a SourceResult; errors (AccessDenied…) recorded, not raised."""
     result = SourceResult(source=target.source, kind="lookup")
     began = time.monotonic()
     try:
-        client = paced_client(aws, target, rate)
+        client = paced_client(aws, target, rate, pace_clock=pace_clock, pace_sleep=pace_sleep)
         fetch_window(client, result, start or window_start(watermark, now, lookback), now)
     except Exception as exc:  # one account's failure (AccessDenied, throttled out, no creds) never stops the others
         result.error = error_message(exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -100,6 +101,8 @@ class Poller:
         rate: float = DEFAULT_RATE,
         max_workers: int = 32,
         max_files: int = 500,
+        pace_clock: Callable[[], float] = time.monotonic,
+        pace_sleep: Callable[[float], None] = time.sleep,
     ):
         self.settings = settings
         self.store = store
@@ -107,6 +110,7 @@ class Poller:
         self.on_records = on_records or _no_op
         self.clock = clock
         self.rate = rate
+        self.pace_clock, self.pace_sleep = pace_clock, pace_sleep  # LookupEvents pacing (TokenBucket)
         self.max_workers = max_workers
         self.max_files = max_files
         self.lookback = timedelta(minutes=settings.lookback_minutes)
@@ -148,6 +152,8 @@ class Poller:
                         now=now,
                         lookback=self.lookback,
                         rate=self.rate,
+                        pace_clock=self.pace_clock,
+                        pace_sleep=self.pace_sleep,
                     )
                     for target in self.targets
                 ]
@@ -227,7 +233,7 @@ class Poller:
             futures = [
                 pool.submit(
                     poll_target, self.aws, t, watermark=None, now=now, lookback=self.lookback, rate=self.rate,
-                    start=start,
+                    start=start, pace_clock=self.pace_clock, pace_sleep=self.pace_sleep,
                 )
                 for t in self.targets
             ]
