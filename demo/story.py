@@ -13,6 +13,8 @@ from typing import Any
 
 from bot.cli.scan import format_finding
 from bot.core.record import Record
+from bot.sources.worker import Worker
+from bot.sources.worker import run as run_worker
 from demo.render import render_blocks
 from demo.world import ACCOUNT, ALICE, MALLORY, NAMES, ORG_TRAIL_BUCKET, Demo, Story, _isolate_environment
 from detections import evaluate
@@ -87,6 +89,17 @@ def tell(demo: Demo) -> int:
     story.say(f"  same bucket, so it went to the hr-reports card's thread ({len(replies)} reply):")
     if replies:
         demo.show("thread reply", replies[-1].text, replies[-1].blocks)
+
+    story.title("Beyond one machine: stateless scan workers read the files, the bot reads their findings")
+    third = _object_made_public(demo, "2026/payroll.csv", "data0000-0000-4000-8000-000000000012")
+    key = demo.deliver_log_file([third], bucket=ORG_TRAIL_BUCKET, tag="org00002")
+    demo.notify(ORG_TRAIL_BUCKET, key, demo.worker_queue_url)
+    worker = Worker(lambda _region: demo.s3, demo.sqs, demo.findings_url)  # what `bucketwatch worker` runs
+    done = run_worker(worker, demo.worker_queue_url, once=True, wait_seconds=0)
+    story.say(f"  bucketwatch worker: {done.files} file, {done.records} record: {done.forwarded} S3 write and"
+              f" {done.findings} finding sent to the findings queue")
+    demo.poll()
+    story.say(f"  the bot read FINDINGS_QUEUE_URL: the hr-reports thread has {len(demo.slack.replies(hr.ts))} replies")
 
     alert_id = _alert_id(demo, BRETT_BUCKET)
     story.title("alice presses Acknowledge: the card's status line changes in place")
