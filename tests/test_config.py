@@ -12,7 +12,8 @@ def test_every_setting_has_help_and_a_default_except_credentials() -> None:
         assert setting.help.strip(), setting.name
         if not setting.name.startswith("SLACK_") or setting.name == "SLACK_API_URL":
             optional = {
-                "ALERT_CHANNEL", "RESPONDERS", "AWS_ACCOUNTS", "REMEDIATION_ROLE", "TRAIL_BUCKETS", "TRAIL_QUEUE_URLS"
+                "ALERT_CHANNEL", "RESPONDERS", "AWS_ACCOUNTS", "REMEDIATION_ROLE", "TRAIL_BUCKETS", "TRAIL_QUEUE_URLS",
+                "EVENT_QUEUE_URLS",
             }
             assert setting.default or setting.name in optional
     assert all(s.name in settings_help() for s in SETTINGS)

@@ -15,6 +15,8 @@ from bot.core.config import ConfigError, Settings, load_settings
 from bot.services import Services
 from bot.services.scheduler import build_scheduler
 from bot.slack.transport import EVENTS_PATH, serve_http, socket_mode_handler
+from bot.sources.fleet import fleet_source
+from bot.sources.listener import start_listeners
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ def cli_run(args: argparse.Namespace) -> int:
     app, services = create_app(settings)
     scheduler = build_jobs(settings, services)
     scheduler.start()
+    listeners = start_listeners(services.poller)  # queues: seconds from SQS to the card
     stopping = threading.Event()
     try:
         if settings.socket_mode:
@@ -59,17 +62,20 @@ def cli_run(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, _exit)
             server.run()
     finally:
+        for listener in listeners:
+            listener.stop()  # daemon threads: a receive in flight comes back after its visibility timeout
         scheduler.shutdown(wait=False)
     return 0
 
 
 def build_jobs(settings: Settings, services: Services) -> Any:
-    """The scheduler's four jobs bound to the services."""
+    """The scheduler's jobs bound to the services."""
 
     slack, channel = services.slack, settings.alert_channel
     return build_scheduler(
         settings,
-        poll=services.poller.poll_once,
+        poll=services.poller.poll_scheduled,
+        refresh_accounts=services.poller.refresh_fleet if fleet_source(settings) else None,
         flush=services.outbox.flush,
         digest_due=lambda: services.digest.send_if_due(slack, channel),
         expire=lambda: services.digest.notify_expired(slack, channel, reopen=services.alerts.reopen),

@@ -10,11 +10,13 @@ from typing import Any
 import orjson
 
 from bot.aws.clients import AwsClients
+from bot.core.clock import utcnow
 from bot.core.config import load_settings
 from bot.core.policy import evaluate_document
 from bot.core.record import Record
 from bot.slack.mrkdwn import strip_controls
 from bot.sources.files import FileResult, ScanError, ScanStats, expand_paths, scan, scan_stream
+from bot.sources.fleet import refresh_fleet
 from bot.sources.who_changed import timeline
 from bot.store.database import Store
 from bot.store.index import ingest
@@ -122,7 +124,10 @@ def cli_who_changed(args: argparse.Namespace) -> int:
 
     settings = load_settings(dotenv=Path(".env"))
     store = Store(settings.db_path)
-    answer = timeline(store, AwsClients(settings) if settings.accounts else None, args.bucket, days=args.days)
+    aws = AwsClients(settings) if settings.has_accounts else None
+    if aws is not None:
+        refresh_fleet(settings, aws, store, utcnow())  # AWS_ACCOUNTS=org:…, AWS_REGIONS=all: discovered first
+    answer = timeline(store, aws, args.bucket, days=args.days)
     changes = answer.changes
     for where, error in answer.errors.items():
         print(f"bucketwatch who-changed: {where}: {error}", file=sys.stderr)

@@ -7,6 +7,7 @@ Read once by `load_settings`, frozen, and passed down; nothing else reads the en
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +36,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ALERT_CHANNEL", "", "Channel id where alert cards and the digest are posted."),
     Setting("SLASH_COMMAND", "/bucketwatch", "Name of the slash command."),
     Setting("RESPONDERS", "", "Comma-separated Slack user ids (U…) and user-group ids (S…) who may fix, undo, allow."),
-    Setting("AWS_ACCOUNTS", "", "Comma-separated account ids, or id:role-arn[:external-id] to assume a role."),
-    Setting("AWS_REGIONS", "us-east-1", "Comma-separated regions to poll."),
+    Setting(
+        "AWS_ACCOUNTS",
+        "",
+        "Comma-separated account ids, or id:role-arn[:external-id] to assume a role, or org:<role-name>[:external-id]"
+        " for every active account of the AWS Organization (refreshed daily).",
+    ),
+    Setting("AWS_REGIONS", "us-east-1", "Comma-separated regions to poll, or all: each account's enabled regions."),
     Setting("REMEDIATION_ROLE", "", "Role name or ARN assumed for fixes; the read-only role never writes."),
     Setting(
         "LOOKUP_POLLING",
@@ -48,6 +54,18 @@ SETTINGS: tuple[Setting, ...] = (
         "TRAIL_QUEUE_URLS",
         "",
         "Comma-separated SQS queue URLs receiving the trail bucket's s3:ObjectCreated notifications (big orgs).",
+    ),
+    Setting(
+        "EVENT_QUEUE_URLS",
+        "",
+        "Comma-separated SQS queue URLs fed by an EventBridge rule on S3 API calls (seconds, not minutes);"
+        " any queue also reads trail-file notifications.",
+    ),
+    Setting(
+        "SAFETY_NET_FACTOR",
+        "5",
+        "With a queue set, LookupEvents is the safety net: it polls every POLL_SECONDS × this (1: as often as"
+        " without a queue).",
     ),
     Setting("POLL_SECONDS", "60", "Seconds between poll cycles."),
     Setting("LOOKBACK_MINUTES", "20", "Overlap window, at least 15: CloudTrail can deliver events 15 minutes late."),
@@ -71,10 +89,45 @@ class Account:
     external_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Organization:
+    """`AWS_ACCOUNTS=org:<role-name>[:external-id]`: every active account of the AWS Organization."""
+
+    role_name: str
+    external_id: str | None = None
+
+    def account(self, account_id: str) -> Account:
+        """The account read through `role_name` in it (the roles template's read-only role)."""
+        return Account(account_id, f"arn:aws:iam::{account_id}:role/{self.role_name}", self.external_id)
+
+    def __str__(self) -> str:
+        return f"org:{self.role_name}"
+
+
+ALL_REGIONS = "all"
+_ROLE_NAME = re.compile(r"[\w+=,.@/-]{1,512}")
+
+
+def parse_organization(text: str) -> Organization | None:
+    """The `org:` entry of AWS_ACCOUNTS, if any (at most one)."""
+    entries = [raw for raw in _split(text) if raw.startswith("org:")]
+    if not entries:
+        return None
+    if len(entries) > 1:
+        raise ConfigError("AWS_ACCOUNTS: at most one org:<role-name> entry")
+    role, _, external_id = entries[0][len("org:") :].partition(":")
+    role = role.removeprefix("role/")
+    if not _ROLE_NAME.fullmatch(role) or role.startswith("arn"):
+        raise ConfigError(f"AWS_ACCOUNTS: {entries[0]!r}: after org: comes a role name (org:bucketwatch-readonly)")
+    return Organization(role, external_id or None)
+
+
 def parse_accounts(text: str) -> tuple[Account, ...]:
-    """Parse `AWS_ACCOUNTS`: `id` or `id:arn:aws:iam::id:role/name[:external-id]`."""
+    """Parse `AWS_ACCOUNTS`: `id` or `id:arn:aws:iam::id:role/name[:external-id]` (the `org:` entry is apart)."""
     accounts = []
     for raw in _split(text):
+        if raw.startswith("org:"):
+            continue
         account_id, _, rest = raw.partition(":")
         if not (account_id.isdigit() and len(account_id) == 12):
             raise ConfigError(f"AWS_ACCOUNTS: {raw!r} does not start with a 12-digit account id")
@@ -125,11 +178,15 @@ class Settings:
     slash_command: str = "/bucketwatch"
     responders: tuple[str, ...] = ()
     accounts: tuple[Account, ...] = ()
-    regions: tuple[str, ...] = ("us-east-1",)
+    organization: Organization | None = None  # AWS_ACCOUNTS=org:<role>: accounts discovered at run time
+    regions: tuple[str, ...] = ("us-east-1",)  # empty with all_regions
+    all_regions: bool = False  # AWS_REGIONS=all: each account's enabled regions, discovered at run time
     remediation_role: str = ""
     lookup_polling: bool = True
     trail_buckets: tuple[str, ...] = ()
     trail_queue_urls: tuple[str, ...] = ()
+    event_queue_urls: tuple[str, ...] = ()
+    safety_net_factor: int = 5
     poll_seconds: int = 60
     lookback_minutes: int = 20
     digest_time: str = "09:00"
@@ -143,11 +200,29 @@ class Settings:
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token)
 
+    @property
+    def home_region(self) -> str:
+        """Where global and ambient calls go (IAM, STS, the queues' and trail buckets' default)."""
+        return self.regions[0] if self.regions else "us-east-1"
+
+    @property
+    def queue_urls(self) -> tuple[str, ...]:
+        """Every queue the bot reads: EVENT_QUEUE_URLS, then TRAIL_QUEUE_URLS (each read for every shape)."""
+        return tuple(dict.fromkeys(self.event_queue_urls + self.trail_queue_urls))
+
+    @property
+    def has_accounts(self) -> bool:
+        return bool(self.accounts or self.organization)
+
     def redacted(self) -> dict[str, str]:
         """Every setting as text, secrets shown only as set/unset (for `doctor`)."""
         out = {}
         for s in SETTINGS:
             value = getattr(self, _attr(s.name))
+            if s.name == "AWS_ACCOUNTS" and self.organization is not None:
+                value = (str(self.organization), *value)  # the role name, never the external id
+            if s.name == "AWS_REGIONS" and self.all_regions:
+                value = (ALL_REGIONS,)
             if isinstance(value, tuple):
                 value = ",".join(a.account_id if isinstance(a, Account) else str(a) for a in value)
             text = str(value)
@@ -184,6 +259,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         ZoneInfo(tz)
     except Exception:
         raise ConfigError(f"DIGEST_TZ: unknown time zone {tz!r}") from None
+    regions = tuple(_split(get("AWS_REGIONS")))
+    all_regions = ALL_REGIONS in regions
+    if all_regions and len(regions) > 1:
+        raise ConfigError("AWS_REGIONS: all stands alone (each account's enabled regions)")
     api_url = get("SLACK_API_URL")
     if not api_url.endswith("/"):
         api_url += "/"
@@ -196,11 +275,15 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         slash_command="/" + get("SLASH_COMMAND").lstrip("/"),
         responders=tuple(_split(get("RESPONDERS"))),
         accounts=parse_accounts(get("AWS_ACCOUNTS")),
-        regions=tuple(_split(get("AWS_REGIONS"))) or ("us-east-1",),
+        organization=parse_organization(get("AWS_ACCOUNTS")),
+        regions=() if all_regions else (regions or ("us-east-1",)),
+        all_regions=all_regions,
         remediation_role=get("REMEDIATION_ROLE"),
         lookup_polling=_bool("LOOKUP_POLLING", get("LOOKUP_POLLING")),
         trail_buckets=tuple(_split(get("TRAIL_BUCKETS"))),
         trail_queue_urls=tuple(_split(get("TRAIL_QUEUE_URLS"))),
+        event_queue_urls=tuple(_split(get("EVENT_QUEUE_URLS"))),
+        safety_net_factor=_int("SAFETY_NET_FACTOR", get("SAFETY_NET_FACTOR"), 1),
         poll_seconds=_int("POLL_SECONDS", get("POLL_SECONDS"), 5),
         # CloudTrail can deliver an event 15 minutes late: a shorter overlap silently drops late events.
         lookback_minutes=_int("LOOKBACK_MINUTES", get("LOOKBACK_MINUTES"), 15),
