@@ -21,6 +21,7 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check bot handlers detections tests bench
 	$(BIN)/mypy
+	$(BIN)/cfn-lint deploy/*.yaml
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'

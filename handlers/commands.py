@@ -27,7 +27,7 @@ from bot.services import operations as ops
 from bot.services.operations import Reply, deliver
 from bot.slack import messages as msg
 from bot.slack.blocks import sections
-from bot.sources.state import quarantine_counts
+from bot.sources.state import quarantine_counts, set_aside_counts
 from handlers.payload import int_value, user_of
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,9 @@ def _status(ctx: Context, args: list[str]) -> Reply:
     quarantined = quarantine_counts(s.store)
     if quarantined:
         lines.append(msg.quarantine_line(quarantined))
+    set_aside = set_aside_counts(s.store)
+    if set_aside:
+        lines.append(msg.set_aside_line(set_aside))
     return Reply(head, sections(head, lines))
 
 

@@ -23,9 +23,11 @@ from slack_sdk.errors import SlackApiError
 from bot.app import build_web_client
 from bot.aws.bpa import read_bpa
 from bot.aws.clients import AwsClients, error_code, error_message
+from bot.cli import doctor_fleet
 from bot.core.config import Settings, load_settings
 from bot.slack.manifest import BOT_SCOPES, ESSENTIAL_SCOPES
 from bot.slack.permissions import slack_error
+from bot.store.database import Store
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,12 @@ def check_settings(settings: Settings) -> list[Check]:
         ),
         Check(bool(settings.alert_channel), "ALERT_CHANNEL", settings.alert_channel or "not set"),
         Check(
-            bool(settings.accounts or settings.trail_buckets or settings.trail_queue_urls),
+            bool(settings.has_accounts or settings.trail_buckets or settings.queue_urls),
             "sources",
-            f"{len(settings.accounts)} account(s) × {len(settings.regions)} region(s), "
-            f"{len(settings.trail_buckets)} trail bucket(s), {len(settings.trail_queue_urls)} trail queue(s)",
+            f"{'the organisation' if settings.organization else len(settings.accounts)} + account(s) × "
+            f"{'enabled regions' if settings.all_regions else len(settings.regions)} region(s), "
+            f"{len(settings.trail_buckets)} trail bucket(s), {len(settings.event_queue_urls)} event queue(s),"
+            f" {len(settings.trail_queue_urls)} trail queue(s)",
         ),
         Check(True, "DRY_RUN", "fixes change nothing" if settings.dry_run else "fixes change AWS"),
     ]
@@ -111,8 +115,8 @@ def check_aws(settings: Settings, aws: AwsClients, *, now: datetime | None = Non
     """Per account: identity and account-level BPA read; per account-region: a one-event LookupEvents."""
     now = now or datetime.now(UTC)
     checks: list[Check] = []
-    home = settings.regions[0] if settings.regions else "us-east-1"
-    for account in settings.accounts:
+    home = settings.home_region
+    for account in aws.accounts:  # with AWS_ACCOUNTS=org:… the organisation's, once discovered
         acct = account.account_id
 
         def identity(acct: str = acct) -> Check:
@@ -135,7 +139,7 @@ def check_aws(settings: Settings, aws: AwsClients, *, now: datetime | None = Non
                 return Check(True, f"AWS {acct} remediation role", arn)
 
             checks.append(_guard(f"AWS {acct} remediation role", False, remediation))
-        for region in settings.regions:
+        for region in aws.regions_for(acct):
 
             def lookup(acct: str = acct, region: str = region) -> Check:
                 aws.client("cloudtrail", acct, region).lookup_events(
@@ -150,12 +154,18 @@ def check_aws(settings: Settings, aws: AwsClients, *, now: datetime | None = Non
     return checks
 
 
-def run_doctor(settings: Settings, *, slack: WebClient, aws: AwsClients, out: TextIO = sys.stdout) -> int:
+def run_doctor(
+    settings: Settings, *, slack: WebClient, aws: AwsClients, out: TextIO = sys.stdout, store: Store | None = None
+) -> int:
     """Print settings (redacted) and every check; 0 when nothing essential failed, else 1."""
     print("settings:", file=out)
     for name, value in settings.redacted().items():
         print(f"  {name} = {value}", file=out)
-    checks = check_settings(settings) + check_slack(settings, slack) + check_aws(settings, aws)
+    checks = check_settings(settings) + [Check(*c) for c in doctor_fleet.check_queues(settings)]
+    checks += check_slack(settings, slack)
+    if store is not None:
+        checks += [Check(*c) for c in doctor_fleet.check_fleet(settings, aws, store)]
+    checks += check_aws(settings, aws) + [Check(*c) for c in doctor_fleet.check_regions(settings, aws)]
     print("checks:", file=out)
     for check in checks:
         print("  " + check.line(), file=out)
@@ -167,4 +177,6 @@ def run_doctor(settings: Settings, *, slack: WebClient, aws: AwsClients, out: Te
 def cli_doctor(args: argparse.Namespace) -> int:
 
     settings = load_settings(dotenv=Path(".env"))
-    return run_doctor(settings, slack=build_web_client(settings), aws=AwsClients(settings))
+    # The store records discovery's outcome, as the running bot would (AWS_ACCOUNTS=org:…, AWS_REGIONS=all).
+    store = Store(settings.db_path) if settings.organization or settings.all_regions else None
+    return run_doctor(settings, slack=build_web_client(settings), aws=AwsClients(settings), store=store)

@@ -396,6 +396,16 @@ def quarantine_line(counts: dict[str, int]) -> str:
     return f":warning: {total} malformed entr{'y' if total == 1 else 'ies'} quarantined (table `quarantine`): {parts}"
 
 
+def set_aside_line(counts: dict[str, int]) -> str:
+    """`status`: queue messages that kept failing, set aside unread (rows in `quarantine`)."""
+    total = sum(counts.values())
+    parts = ", ".join(f"{code(source)} {n}" for source, n in counts.items())
+    return (
+        f":warning: {total} queue message{'s' if total != 1 else ''} set aside after repeated failed deliveries"
+        f" (table `quarantine`, their text kept; the source's health names the last error): {parts}"
+    )
+
+
 def undone_elsewhere_line(user_id: str, outcome_message: str, newer: Alert) -> str:
     """The fixed alert's thread when undo leaves it closed: a newer alert on the bucket is open."""
     return (

@@ -64,7 +64,7 @@ class QueueListener:
             last_error=load_state(poller.store, self.queue.source).last_error,
         )  # fmt: skip
         self.receive_failed = not results[0].receives
-        return [poller.hand_over(result) for result in results]
+        return poller.hand_over_all(results)
 
     def _run(self) -> None:
         delay = 1.0

@@ -208,8 +208,7 @@ class Poller:
                 ]
                 for future in as_completed(futures):
                     outcome = future.result()
-                    for result in outcome if isinstance(outcome, list) else [outcome]:
-                        self.hand_over(result, report)
+                    self.hand_over_all(outcome if isinstance(outcome, list) else [outcome], report)
             self._prune(now)
             return report
 
@@ -217,6 +216,20 @@ class Poller:
         """Store, alert and mark seen what one source read (see the module docstring); one at a time."""
         with self._hand_over:
             return self._handle(result, report if report is not None else PollReport())
+
+    def hand_over_all(self, results: list[QueueResult] | list[SourceResult], report: PollReport | None = None
+                      ) -> list[SourceReport]:
+        """Hand over the parts of one source's read (a queue's messages that came back go alone).
+
+        Health keeps a failure even when a later part succeeded: the source is failing while one of its
+        messages is.
+        """
+        reports = [self.hand_over(result, report) for result in results]
+        failed = next((r.error for r in reports if r.error), None)
+        if failed and not reports[-1].error:
+            with self.store.atomic() as db:
+                record_outcome(db, SourceResult(reports[-1].source, "queue", error=failed), self.clock())
+        return reports
 
     def _handle(self, result: SourceResult, report: PollReport) -> SourceReport:
         if isinstance(result, QueueResult) and result.error is None and not result.warning:

@@ -137,7 +137,7 @@ def poll_queue(
     wait_seconds: int = WAIT_SECONDS,
     first_wait: int | None = None,
     visibility_seconds: int | None = None,
-    max_receives: int = MAX_RECEIVES,
+    max_receives: int | None = None,
     last_error: str | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[QueueResult]:
@@ -151,6 +151,7 @@ def poll_queue(
     batch's messages turn visible again that long after it, deleted or not.
     """
     visibility = visibility_seconds or VISIBILITY_SECONDS
+    most = max_receives or MAX_RECEIVES
     main = _Reading(QueueResult(source=queue.source, kind="queue", queue_url=queue.url))
     readings = [main]
     began = clock()
@@ -173,7 +174,7 @@ def poll_queue(
             main.result.receives += 1
             for message in messages:
                 reading = main if _receives(message) <= 1 else _alone(main.result, readings)
-                if _read_message(aws, message, reading, read, home, max_receives, last_error):
+                if _read_message(aws, message, reading, read, home, most, last_error):
                     reading.result.done.append(message["ReceiptHandle"])
             if len(messages) < BATCH:
                 break  # drained for now: the next poll picks up what arrives meanwhile
