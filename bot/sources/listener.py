@@ -3,9 +3,9 @@
 The scheduled poll runs every POLL_SECONDS; a queue waiting for it would add up to a minute to every
 event. Instead each queue (EVENT_QUEUE_URLS, TRAIL_QUEUE_URLS) has a listener thread that waits in
 ReceiveMessage (long polling, WaitTimeSeconds=20, answered as soon as a message arrives), reads what
-came (a burst is taken in up to LISTEN_BATCHES receives without waiting), and hands it to the
-poller's `hand_over` — the same dedup, index, alert engine and delete-after-handling as a poll.
-While listeners run, the scheduled poll leaves the queues to them (`Poller.listening`).
+came (up to 10 messages a receive), and hands it to the poller's `hand_over`: the same dedup, index,
+alert engine and delete-after-handling as a poll. While listeners run, the scheduled poll leaves the
+queues to them (`Poller.listening`).
 
 A failing receive (network, AccessDenied on the queue) is recorded in the source's health and retried
 after a back-off that doubles up to MAX_BACKOFF; nothing here lets an error end the thread. A message
@@ -25,7 +25,9 @@ from bot.sources.state import load_state
 
 logger = logging.getLogger(__name__)
 LONG_POLL_SECONDS = 20  # SQS's longest wait: an empty queue costs 3 requests a minute
-LISTEN_BATCHES = 5  # receives per hand-over in a burst (10 messages each): one alert pass for 50
+# Receives per hand-over (10 messages each). One: each card of a burst is posted once its own batch of
+# ten is handled, not after fifty live verdicts (docs/benchmarks.md, "queue to card").
+LISTEN_BATCHES = 1
 # Received messages stay invisible this long: one hand-over of LISTEN_BATCHES × 10 messages (log files
 # read, alerts posted through the outbox, deletes) with room to spare; a crash shows them again this soon.
 LISTEN_VISIBILITY_SECONDS = 120

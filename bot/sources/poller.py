@@ -176,7 +176,8 @@ class Poller:
             targets = self.targets if lookup else []
             queue_list = self.queues if queues else []
             count = len(targets) + len(self.locations) + len(queue_list)
-            if not count:
+            if not count:  # e.g. only queues, read by their listeners: the seen ids still need pruning
+                self._prune(now)
                 return report
             with ThreadPoolExecutor(max_workers=min(self.max_workers, count), thread_name_prefix="poll") as pool:
                 futures: list[Future[Any]] = [
