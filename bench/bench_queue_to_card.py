@@ -3,10 +3,11 @@
     python bench/bench_queue_to_card.py [--events 200] [--burst 500] [--json OUT]
 
 The real bot (`create_app`, the APScheduler jobs and the queue listeners of `run`, every setting at its
-default) reads EVENT_QUEUE_URLS from moto's SQS (its server on 127.0.0.1); moto also answers the live
-verdict's S3 reads, a LookupEvents stand-in the safety-net poll, and a Slack Web API stand-in receives
-the cards. Each event is an EventBridge "AWS API Call via CloudTrail" message: Block Public Access
-turned off on a bucket of its own, so each one makes a card.
+default) reads EVENT_QUEUE_URLS from moto's SQS (its server on 127.0.0.1, in a process of its own as
+AWS would be); moto also answers the live verdict's S3 reads, a LookupEvents stand-in the safety-net
+poll, and a Slack Web API stand-in receives the cards. The bot's CPU time per card is reported too: it
+depends less on how busy the machine is. Each event is an EventBridge "AWS API Call via CloudTrail"
+message: Block Public Access turned off on a bucket of its own, so each one makes a card.
 
 Latency is measured from just before the message is sent (so it includes the send's round trip: an
 upper bound on the time since its arrival in SQS) to the stand-in receiving the card's chat.postMessage.
@@ -19,11 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import os
 import random
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +48,23 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": round(statistics.median(ordered), 1), "p95": rank(95), "p99": rank(99), "max": round(ordered[-1], 1)}
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(host: str, port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"moto's server did not start on {host}:{port}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200)
@@ -53,18 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off
     from standins.eventbridge import api_call_event
     from standins.slack import SlackStandin
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
+    host, port = "127.0.0.1", _free_port()
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        env={**os.environ, "MOTO_ACCOUNT_ID": ACCOUNT}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    _wait_for_port(host, port)
     with FakeCloudTrailServer() as cloudtrail, SlackStandin() as slack, tempfile.TemporaryDirectory() as tmp:
         cloudtrail.fake.default_account = ACCOUNT
         for name in list(os.environ):
@@ -98,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         listeners = start_listeners(services.poller)
         time.sleep(2)  # the first scheduled poll (LookupEvents, the digest check) is out of the way
         sent: dict[str, float] = {}
+        cpu: dict[str, float] = {}
 
         def cards() -> dict[str, float]:
             out: dict[str, float] = {}
@@ -107,28 +127,35 @@ def main(argv: list[str] | None = None) -> int:
                     out[bucket] = call.at
             return out
 
-        def wait_for(names: list[str], timeout: float) -> dict[str, float]:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
+        def wait_for(names: list[str], quiet: float) -> dict[str, float]:
+            """Until every card is in, or none has come for `quiet` seconds."""
+            last, count = time.monotonic(), 0
+            while time.monotonic() - last < quiet:
                 got = cards()
                 if all(n in got for n in names):
                     return got
-                time.sleep(0.05)
+                if len(got) > count:
+                    last, count = time.monotonic(), len(got)
+                time.sleep(0.1)
             return cards()
 
         rng = random.Random(7)
         # The first card after start also builds the AWS clients the live verdict uses: timed apart.
         steady_names = buckets[1 : args.events + 1]
         for bucket in buckets[: args.events + 1]:
+            if bucket == steady_names[0]:
+                cpu["steady"] = time.process_time()
             body = json.dumps(api_call_event(public_bpa_off(bucket=bucket, account=ACCOUNT)))
             sent[bucket] = time.monotonic()
             sqs.send_message(QueueUrl=queue_url, MessageBody=body)
             time.sleep(rng.uniform(0.2, 1.5))
         steady_cards = wait_for(buckets[: args.events + 1], 30)
+        cpu["steady"] = time.process_time() - cpu["steady"]
         first = (steady_cards["warm-up"] - sent["warm-up"]) * 1000 if "warm-up" in steady_cards else None
         steady = [(steady_cards[b] - sent[b]) * 1000 for b in steady_names if b in steady_cards]
 
         burst_names = buckets[args.events + 1 :]
+        cpu["burst"] = time.process_time()
         began = time.monotonic()
         for start in range(0, len(burst_names), 10):
             chunk = burst_names[start : start + 10]
@@ -141,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                 sent[bucket] = at
             sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
         sending = time.monotonic() - began
-        burst_cards = wait_for(burst_names, 300)
+        burst_cards = wait_for(burst_names, 60)
+        cpu["burst"] = time.process_time() - cpu["burst"]
         burst = [(burst_cards[b] - sent[b]) * 1000 for b in burst_names if b in burst_cards]
         drained = max(burst_cards.values(), default=began) - began
         left = -1
@@ -154,13 +182,18 @@ def main(argv: list[str] | None = None) -> int:
             listener.stop()
         scheduler.shutdown(wait=False)
         posted = len(slack.accepted("chat.postMessage"))
-    moto.stop()
+    moto.terminate()
+    moto.wait(10)
     result: dict[str, Any] = {
         "first_card_after_start_ms": round(first, 1) if first is not None else None,
-        "steady": {"events": args.events, "cards": len(steady), "latency_ms": percentiles(steady) if steady else None},
+        "steady": {
+            "events": args.events, "cards": len(steady), "latency_ms": percentiles(steady) if steady else None,
+            "bot_cpu_ms_per_card": round(cpu["steady"] * 1000 / max(1, len(steady)), 1),
+        },
         "burst": {
             "events": args.burst, "cards": len(burst), "sent_in_s": round(sending, 2),
             "last_card_after_s": round(drained, 1), "latency_ms": percentiles(burst) if burst else None,
+            "bot_cpu_ms_per_card": round(cpu["burst"] * 1000 / max(1, len(burst)), 1),
         },
         "chat_postMessage": posted, "messages_left_on_queue": left, "load_average": os.getloadavg()[0],
     }
