@@ -123,7 +123,9 @@ def status_summary(
     return "\n".join(lines)
 
 
-NO_SOURCES = "No pollers configured (set AWS_ACCOUNTS and AWS_REGIONS, TRAIL_BUCKETS or TRAIL_QUEUE_URLS)."
+NO_SOURCES = (
+    "No pollers configured (set AWS_ACCOUNTS and AWS_REGIONS, TRAIL_BUCKETS, EVENT_QUEUE_URLS or TRAIL_QUEUE_URLS)."
+)
 
 
 def truncated(shown: int, total: int) -> str:

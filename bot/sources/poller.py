@@ -218,8 +218,9 @@ class Poller:
         with self._hand_over:
             return self._handle(result, report if report is not None else PollReport())
 
-    def hand_over_all(self, results: list[QueueResult] | list[SourceResult], report: PollReport | None = None
-                      ) -> list[SourceReport]:
+    def hand_over_all(
+        self, results: list[QueueResult] | list[SourceResult], report: PollReport | None = None
+    ) -> list[SourceReport]:
         """Hand over the parts of one source's read (a queue's messages that came back go alone).
 
         Health keeps a failure even when a later part succeeded: the source is failing while one of its
@@ -276,8 +277,10 @@ class Poller:
     def _prune(self, now: datetime) -> None:
         # No window starts before the oldest watermark minus the lookback: ids older than that are
         # never served again. Keep at least a day, and at most 30 days for a source that stays broken.
+        # Only sources still read count: a dropped (suspended) account's old watermark holds nothing back.
+        reading = {t.source for t in self.targets}
         states = all_states(self.store).values()
-        watermarks = [s.watermark for s in states if s.watermark and s.source.startswith("lookup:")]
+        watermarks = [s.watermark for s in states if s.watermark and s.source in reading]
         oldest_start = min(watermarks, default=now) - self.lookback - timedelta(hours=1)
         cutoff = max(now - timedelta(days=30), min(now - timedelta(days=1), oldest_start))
         prune_seen(self.store, cutoff)
