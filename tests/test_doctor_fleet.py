@@ -16,7 +16,7 @@ from bot.core.config import Organization
 from bot.store.database import Store
 from tests.slack_requests import ACCOUNT, make_settings
 from tests.slack_standin import SlackStandin, slack_standin
-from tests.test_manifest_doctor import _doctor
+from tests.test_manifest_doctor import _doctor, regions_answered
 
 # pytest fixtures used by parameter name in this module
 FIXTURES = (slack_standin,)
@@ -70,7 +70,7 @@ def test_doctor_lists_the_organisations_accounts(slack_standin: SlackStandin, tm
         member = org.create_account(AccountName="team", Email="t@example.com")["CreateAccountStatus"]["AccountId"]
         gone = org.create_account(AccountName="old", Email="o@example.com")["CreateAccountStatus"]["AccountId"]
         org.close_account(AccountId=gone)
-        aws = AwsClients(settings)
+        aws = AwsClients(settings, client_factory=regions_answered)
         out = io.StringIO()
         run_doctor(settings, slack=WebClient(token="xoxb-test", base_url=slack_standin.url), aws=aws, out=out,
                    store=Store(tmp_path / "bot.db"))

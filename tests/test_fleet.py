@@ -12,7 +12,7 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from bot.aws.clients import AwsClients
-from bot.core.config import ConfigError, Organization, Settings, load_settings
+from bot.core.config import ConfigError, Organization, load_settings
 from bot.sources.poller import Poller
 from bot.store.database import Store
 
@@ -135,13 +135,3 @@ def test_regions_all_means_each_accounts_enabled_regions(store: Store) -> None:
         [health] = [h for h in poller.health() if h.source == "accounts:regions=all"]
         assert "444455556666 DescribeRegions: UnauthorizedOperation" in (health.last_error or "")
         assert len(poller.targets) == 4
-
-
-def test_regions_all_without_stubs_lists_what_moto_enables(store: Store) -> None:
-    with mock_aws():
-        settings = Settings(accounts=load_settings({"AWS_ACCOUNTS": "111122223333"}).accounts, regions=(),
-                            all_regions=True)
-        aws = AwsClients(settings)
-        Poller(settings, store, aws).refresh_fleet()
-        regions = aws.regions_for("111122223333")
-        assert "us-east-1" in regions and "eu-west-1" in regions and len(regions) > 10

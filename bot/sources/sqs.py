@@ -180,10 +180,11 @@ def poll_queue(
                 break  # drained for now: the next poll picks up what arrives meanwhile
     except Exception as exc:  # recorded per source; messages read before the error are still deleted
         main.result.error = error_message(exc)
+    elapsed = clock() - began
     for reading in readings:
         reading.result.seen += reading.stats.records
         reading.result.malformed += reading.stats.malformed
-        reading.result.seconds = clock() - began
+        reading.result.seconds = elapsed
     return [r.result for r in readings]
 
 
