@@ -45,8 +45,8 @@ def cli_run(args: argparse.Namespace) -> int:
         raise ConfigError("ALERT_CHANNEL: required to run the bot (a channel id, C…)")
     app, services = create_app(settings)
     scheduler = build_jobs(settings, services)
+    listeners = start_listeners(services.poller)  # queues: seconds from SQS to the card; polls leave them be
     scheduler.start()
-    listeners = start_listeners(services.poller)  # queues: seconds from SQS to the card
     stopping = threading.Event()
     try:
         if settings.socket_mode:
