@@ -88,6 +88,8 @@ def tell(demo: Demo) -> int:
     if replies:
         demo.show("thread reply", replies[-1].text, replies[-1].blocks)
 
+    _eventbridge(demo)
+
     alert_id = _alert_id(demo, BRETT_BUCKET)
     story.title("alice presses Acknowledge: the card's status line changes in place")
     updates = len(demo.slack.accepted("chat.update"))
@@ -259,6 +261,36 @@ def _button_value(blocks: Any, action: str) -> str:
             if isinstance(element, dict) and action in str(element.get("action_id", "")):
                 return str(element.get("value"))
     raise RuntimeError(f"no {action} button")
+
+
+def _eventbridge(demo: Demo) -> None:
+    """EVENT_QUEUE_URLS: the API call itself, seconds after it, through the running bot's queue listener."""
+    import time
+
+    from bot.sources.listener import QueueListener
+    from standins.cloudtrail import public_bpa_off
+    from standins.eventbridge import api_call_event
+
+    demo.story.title("EventBridge forwards the API call itself (EVENT_QUEUE_URLS): a card in seconds, not minutes")
+    demo.s3.create_bucket(Bucket="ml-training-data")
+    demo.s3.put_public_access_block(Bucket="ml-training-data", PublicAccessBlockConfiguration={
+        f: False for f in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")})
+    poller = demo.services.poller
+    [queue] = [q for q in poller.queues if q.url == demo.event_queue_url]
+    listener = QueueListener(poller, queue, wait_seconds=2)  # `run` starts one per queue, waiting 20 s
+    listener.start()
+    record = public_bpa_off(bucket="ml-training-data", user="dana")
+    posted = len(demo.slack.accepted("chat.postMessage"))
+    sent = time.monotonic()
+    demo.sqs.send_message(QueueUrl=demo.event_queue_url, MessageBody=json.dumps(api_call_event(record)))
+    card = demo.wait("chat.postMessage", posted + 1)[-1]
+    listener.stop(timeout=5)
+    demo.story.say(f"  on the queue → card in the channel: {card.at - sent:.1f} s (LookupEvents: 5–15 minutes)")
+    demo.show("#security-alerts · bucketwatch", card.params.get("text", ""), _verdict_and_who(card.params["blocks"]))
+    demo._serve(record, 0)  # minutes later LookupEvents serves the same event: its id is known, no second card
+    demo.poll()
+    cards = [c for c in demo.slack.top_level(demo.settings.alert_channel) if "ml-training-data" in c.text]
+    demo.story.say(f"  LookupEvents served the same event later: {len(cards)} card for ml-training-data")
 
 
 def _object_made_public(demo: Demo, key: str = "2026/salaries.xlsx",

@@ -25,6 +25,8 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert "ACL of object 2026/salaries.xlsx grants AllUsers READ" in unwrapped
     # A file announced on SQS is read and its message deleted.
     assert "messages left on the queue after the poll: 0" in out and "2026/bonuses.xlsx" in out
+    # An EventBridge event on EVENT_QUEUE_URLS becomes a card within seconds, once.
+    assert "on the queue → card in the channel:" in out and "1 card for ml-training-data" in out
     assert "Acknowledged* by @alice" in out
     assert "Only responders may" in out
     assert "HTTP 401; Slack calls it caused (ephemeral, DM, response_url): 0" in out
