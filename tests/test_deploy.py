@@ -33,16 +33,26 @@ def _names_match(patterns: list[Any], name: str) -> bool:
     return any(p == name or (isinstance(p, dict) and name.startswith(p.get("prefix", "\0"))) for p in patterns)
 
 
-def forwards(pattern: dict[str, Any], name: str, acl: str | None = None) -> bool:
+def _params_match(wanted: dict[str, Any], params: dict[str, str]) -> bool:
+    """EventBridge's matching of requestParameters: a listed value, or `{exists: true}`."""
+    for key, allowed in wanted.items():
+        if allowed == [{"exists": True}]:
+            if key not in params:
+                return False
+        elif params.get(key) not in allowed:
+            return False
+    return True
+
+
+def forwards(pattern: dict[str, Any], name: str, params: dict[str, str] | None = None) -> bool:
     """Whether an EventBridge pattern of our templates' form lets an S3 API call through."""
     assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["AWS API Call via CloudTrail"]
     detail = pattern["detail"]
     assert detail["eventSource"] == ["s3.amazonaws.com"]
-    for branch in detail["$or"]:
-        wanted_acl = branch.get("requestParameters", {}).get("x-amz-acl")
-        if _names_match(branch["eventName"], name) and (wanted_acl is None or acl in wanted_acl):
-            return True
-    return False
+    return any(
+        _names_match(branch["eventName"], name) and _params_match(branch.get("requestParameters", {}), params or {})
+        for branch in detail["$or"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +65,13 @@ def rules() -> dict[str, dict[str, Any]]:
 def test_both_rules_forward_every_event_the_bot_reads(rules: dict[str, dict[str, Any]]) -> None:
     assert rules["central"]["EventPattern"] == rules["member"]["EventPattern"]
     pattern = rules["member"]["EventPattern"]
-    for name in sorted((WATCHED_EVENT_NAMES | RESTORE_EVENTS) - {"PutObject", "CopyObject"}):
+    uploads = {"PutObject", "CopyObject", "CreateMultipartUpload"}  # only with an ACL: data events are many
+    for name in sorted((WATCHED_EVENT_NAMES | RESTORE_EVENTS) - uploads):
         assert forwards(pattern, name), name
-    assert forwards(pattern, "PutObject", "public-read") and not forwards(pattern, "PutObject", None)
+    for name in sorted(uploads):
+        assert forwards(pattern, name, {"x-amz-acl": "public-read"}), name
+        assert forwards(pattern, name, {"x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'})
+        assert not forwards(pattern, name) and not forwards(pattern, name, {"x-amz-acl": "private"}), name
     for noise in ("GetBucketAcl", "ListBuckets", "PutObject", "GetObject", "HeadBucket"):
         assert not forwards(pattern, noise), noise
 
