@@ -114,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             accounts=(Account(ACCOUNT),), event_queue_urls=(queue_url,), db_path=Path(tmp) / "bench.db",
         )
         _app, services = create_app(settings)
+        listeners = start_listeners(services.poller)  # as `run` does: before the first scheduled poll
         scheduler = build_jobs(settings, services)
         scheduler.start()
-        listeners = start_listeners(services.poller)
         time.sleep(2)  # the first scheduled poll (LookupEvents, the digest check) is out of the way
         sent: dict[str, float] = {}
         cpu: dict[str, float] = {}
