@@ -76,7 +76,7 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
     exceptions = ExceptionList(store)
     outbox = Outbox(store, slack, settings.alert_channel)
     # S3 (bucket tags) follows a bucket to its region; IAM is global: the first region serves both.
-    home = settings.regions[0] if settings.regions else "us-east-1"
+    home = settings.home_region
     # The allow list, then the bucket's own tag bucketwatch:public=allowed.
     allowed = AllowedPublic(exceptions.active_for, lambda account: aws.client("s3", account, home))
     aliases = AccountAliases(lambda account: aws.client("iam", account, home))
@@ -163,7 +163,8 @@ def build_health(services: Services) -> Health:
         services.outbox,
         SlackAuth(services.slack),
         services.poller.source_names,
-        poll_seconds=services.settings.poll_seconds,
+        # With a queue, LookupEvents polls only every SAFETY_NET_FACTOR-th cycle: not late in between.
+        poll_seconds=services.settings.poll_seconds * services.poller.lookup_every,
         clock=services.clock,
     )
 

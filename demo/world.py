@@ -42,6 +42,7 @@ SECRET = "demo-signing-secret"
 REMEDIATION_ROLE = "bucketwatch-remediation"
 TRAIL_BUCKET = "org-cloudtrail"  # listed by the bot (TRAIL_BUCKETS)
 ORG_TRAIL_BUCKET = "org-trail-feed"  # announced to the bot through SQS (TRAIL_QUEUE_URLS)
+EVENT_QUEUE = "s3-api-calls"  # fed by EventBridge (EVENT_QUEUE_URLS; deploy/eventbridge-*.cfn.yaml)
 SAMPLE = "samples/trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/26"
 
 
@@ -131,6 +132,7 @@ class Demo:
         # Scan workers read this one (bucketwatch worker); the bot reads what they send (FINDINGS_QUEUE_URL).
         self.worker_queue_url = self.sqs.create_queue(QueueName="worker-trail-files")["QueueUrl"]
         self.findings_url = self.sqs.create_queue(QueueName="trail-findings")["QueueUrl"]
+        self.event_queue_url = self.sqs.create_queue(QueueName=EVENT_QUEUE)["QueueUrl"]
         s3.create_bucket(Bucket="hr-reports")
         s3.put_object(Bucket="hr-reports", Key="2026/salaries.xlsx", Body=b"...")
         # What the sample trail did, done to the buckets so the live verdict has something real to read.
@@ -209,6 +211,7 @@ class Demo:
             trail_buckets=(f"s3://{TRAIL_BUCKET}",),
             trail_queue_urls=(self.queue_url,),
             findings_queue_url=self.findings_url,
+            event_queue_urls=(self.event_queue_url,),
             db_path=self.tmp / "bucketwatch.db",
             # Fixes and undos assume this role through moto's STS, as the Slack user who pressed.
             remediation_role=REMEDIATION_ROLE,

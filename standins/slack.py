@@ -13,7 +13,8 @@ Or start one yourself: `with SlackStandin() as standin: ...`.
 
 API of `SlackStandin`:
 - `url`: the Web API base URL (ends in `/api/`) for `WebClient(base_url=...)` or `SLACK_API_URL`.
-- `calls`: every `Call(method, params, token, headers, status, ok)` in arrival order, failures included;
+- `calls`: every `Call(method, params, token, headers, status, ok, at)` in arrival order (`at`: time.monotonic()
+  when it arrived), failures included;
   `calls_to(method)` all calls of a method; `accepted(method)` only those answered `ok: true`;
   `methods()` the method names in order; `clear()`.
 - `messages`: `Message(channel, ts, text, blocks, thread_ts)` per chat.postMessage, kept current by
@@ -67,6 +68,7 @@ class Call:
     headers: dict[str, str]
     status: int = 200  # HTTP status sent back
     ok: bool = True  # the "ok" of the JSON answer
+    at: float = field(default_factory=time.monotonic)  # when the request arrived (benchmarks time cards by it)
 
 
 @dataclass
@@ -213,6 +215,7 @@ class SlackStandin:
 
     # ---- serving ----
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        arrived = time.monotonic()
         path = urllib.parse.urlparse(request.path).path
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
@@ -245,7 +248,7 @@ class SlackStandin:
             self._record(Call(method, params, token, headers, ok=False))
             return _send(request, 200, {"ok": False, "error": "invalid_auth"})
         payload, extra = self._answer(method, params)
-        self._record(Call(method, params, token, headers, ok=bool(payload.get("ok"))))
+        self._record(Call(method, params, token, headers, ok=bool(payload.get("ok")), at=arrived))
         with self._lock:
             delays = self._delays.get(method)
             delay = delays.pop(0) if delays else 0.0

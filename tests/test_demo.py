@@ -28,6 +28,8 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     # A stateless scan worker read the next file; the bot read what it sent (FINDINGS_QUEUE_URL).
     assert "bucketwatch worker: 1 file, 1 record: 1 S3 write and 1 finding sent" in out
     assert "the bot read FINDINGS_QUEUE_URL: the hr-reports thread has 2 replies" in out
+    # An EventBridge event on EVENT_QUEUE_URLS becomes a card within seconds, once.
+    assert "on the queue → card in the channel:" in out and "1 card for ml-training-data" in out
     assert "Acknowledged* by @alice" in out
     assert "Only responders may" in out
     assert "HTTP 401; Slack calls it caused (ephemeral, DM, response_url): 0" in out

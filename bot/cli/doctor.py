@@ -25,9 +25,11 @@ from slack_sdk.errors import SlackApiError
 from bot.app import build_web_client
 from bot.aws.bpa import read_bpa
 from bot.aws.clients import AwsClients, error_code, error_message
+from bot.cli import doctor_fleet
 from bot.core.config import Settings, all_problems, settings_problems
 from bot.slack.manifest import BOT_SCOPES, ESSENTIAL_SCOPES
 from bot.slack.permissions import slack_error
+from bot.store.database import Store
 
 # Who doctor's remediation-role check says it is: SourceIdentity `doctor`, session `bucketwatch-doctor`.
 DOCTOR = "doctor"
@@ -79,10 +81,12 @@ def check_settings(settings: Settings, problems: Sequence[str] | None = None) ->
         Check(True, "transport", transport, essential=False),
         Check(True, "database", str(settings.db_path.absolute()), essential=False),
         Check(
-            bool(settings.accounts or settings.trail_buckets or settings.trail_queue_urls),
+            bool(settings.has_accounts or settings.trail_buckets or settings.queue_urls),
             "sources",
-            f"{len(settings.accounts)} account(s) × {len(settings.regions)} region(s), "
-            f"{len(settings.trail_buckets)} trail bucket(s), {len(settings.trail_queue_urls)} trail queue(s)",
+            f"{'the organisation' if settings.organization else len(settings.accounts)} + account(s) × "
+            f"{'enabled regions' if settings.all_regions else len(settings.regions)} region(s), "
+            f"{len(settings.trail_buckets)} trail bucket(s), {len(settings.event_queue_urls)} event queue(s),"
+            f" {len(settings.trail_queue_urls)} trail queue(s)",
         ),
         Check(
             bool(settings.responders),
@@ -145,8 +149,8 @@ def check_aws(settings: Settings, aws: AwsClients, *, now: datetime | None = Non
     """Per account: identity and account-level BPA read; per account-region: a one-event LookupEvents."""
     now = now or datetime.now(UTC)
     checks: list[Check] = []
-    home = settings.regions[0] if settings.regions else "us-east-1"
-    for account in settings.accounts:
+    home = settings.home_region
+    for account in aws.accounts:  # with AWS_ACCOUNTS=org:… the organisation's, once discovered
         acct = account.account_id
 
         def identity(acct: str = acct) -> Check:
@@ -170,7 +174,7 @@ def check_aws(settings: Settings, aws: AwsClients, *, now: datetime | None = Non
                 return Check(True, f"AWS {acct} remediation role", arn)
 
             checks.append(_guard(f"AWS {acct} remediation role", False, remediation))
-        for region in settings.regions:
+        for region in aws.regions_for(acct):
 
             def lookup(acct: str = acct, region: str = region) -> Check:
                 aws.client("cloudtrail", acct, region).lookup_events(
@@ -192,17 +196,23 @@ def run_doctor(
     aws: AwsClients,
     out: TextIO = sys.stdout,
     problems: Sequence[str] | None = None,
+    store: Store | None = None,
 ) -> int:
     """Print settings (redacted) and every check; 0 when nothing essential failed, else 1.
 
     `problems`: those found while reading the environment (read_settings) and by settings_problems;
-    computed from `settings` when not given.
+    computed from `settings` when not given. `store` (AWS_ACCOUNTS=org:…, AWS_REGIONS=all) records
+    discovery's outcome, as the running bot would.
     """
     problems = settings_problems(settings) if problems is None else problems
     print("settings:", file=out)
     for name, value in settings.redacted().items():
         print(f"  {name} = {value}", file=out)
-    checks = check_settings(settings, problems) + check_slack(settings, slack, problems) + check_aws(settings, aws)
+    checks = check_settings(settings, problems) + [Check(*c) for c in doctor_fleet.check_queues(settings)]
+    checks += check_slack(settings, slack, problems)
+    if store is not None:
+        checks += [Check(*c) for c in doctor_fleet.check_fleet(settings, aws, store)]
+    checks += check_aws(settings, aws) + [Check(*c) for c in doctor_fleet.check_regions(settings, aws)]
     print("checks:", file=out)
     for check in checks:
         print("  " + check.line(), file=out)
@@ -214,4 +224,8 @@ def run_doctor(
 def cli_doctor(args: argparse.Namespace) -> int:
     """The same problems `run` refuses to start on (an unreadable value keeps its default here), then the rest."""
     settings, problems = all_problems(dotenv=Path(".env"))
-    return run_doctor(settings, slack=build_web_client(settings), aws=AwsClients(settings), problems=problems)
+    discovers = settings.organization is not None or settings.all_regions
+    db_usable = not any(p.startswith("DB_PATH:") for p in problems)
+    store = Store(settings.db_path) if discovers and db_usable else None
+    return run_doctor(settings, slack=build_web_client(settings), aws=AwsClients(settings), problems=problems,
+                      store=store)

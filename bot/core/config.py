@@ -16,125 +16,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
 
+from bot.core import readers
+from bot.core.accounts import Account, Organization, parse_accounts, parse_organization
+from bot.core.readers import ConfigError, Parse
 
-class ConfigError(ValueError):
-    """One or more settings have values the bot cannot use; `problems` holds one line for each."""
-
-    def __init__(self, *problems: str):
-        super().__init__("\n".join(problems))
-        self.problems: tuple[str, ...] = problems
-
-
-# ---- how a value is read: (name, text) → value, or ConfigError ------------------------------------
-Parse = Callable[[str, str], Any]
+# The table's readers (bot.core.readers) under short names.
+_split, _text, _list, _bool = readers.split, readers.read_text, readers.read_list, readers.read_bool
+_int, _choice, _hhmm, _zone, _path = (readers.read_int, readers.read_choice, readers.read_hhmm, readers.read_zone,
+                                      readers.read_path)
 
 
-def _split(text: str) -> list[str]:
-    return [p.strip() for p in text.replace("\n", ",").split(",") if p.strip()]
-
-
-def _text(name: str, text: str) -> str:
-    return text.strip()
-
-
-def _list(name: str, text: str) -> tuple[str, ...]:
-    return tuple(_split(text))
-
-
-def _bool(name: str, text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"{name}: expected true or false, got {text!r}")
-
-
-def _int(minimum: int, maximum: int | None = None) -> Parse:
-    def parse(name: str, text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError(f"{name}: expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise ConfigError(f"{name}: must be at most {maximum}, got {value}")
-        return value
-
-    return parse
-
-
-def _choice(*choices: str) -> Parse:
-    def parse(name: str, text: str) -> str:
-        # Any case in, the table's spelling out.
-        found = next((c for c in choices if c.lower() == text.strip().lower()), None)
-        if found is None:
-            raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {text!r}")
-        return found
-
-    return parse
-
-
-def _hhmm(name: str, text: str) -> str:
-    hh, _, mm = text.strip().partition(":")
-    if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
-        raise ConfigError(f"{name}: expected HH:MM, got {text!r}")
-    return f"{int(hh):02d}:{int(mm):02d}"
-
-
-def _zone(name: str, text: str) -> str:
-    try:
-        ZoneInfo(text)
-    except Exception:
-        raise ConfigError(f"{name}: unknown time zone {text!r}") from None
-    return text
-
-
-def _path(name: str, text: str) -> Path:
-    if not text.strip():
-        raise ConfigError(f"{name}: empty; give a file path")
-    try:
-        return Path(text.strip()).expanduser()
-    except RuntimeError:  # `~` with no home directory to expand it to
-        raise ConfigError(f"{name}: cannot expand {text!r}: no home directory; give an absolute path") from None
+ALL_REGIONS = "all"
 
 
 def _regions(name: str, text: str) -> tuple[str, ...]:
-    # An empty AWS_REGIONS means the default, as an unset one does.
-    return tuple(_split(text)) or _regions(name, _BY_NAME[name].default)
+    # An empty AWS_REGIONS means the default, as an unset one does; `all` means none named (discovered).
+    regions = tuple(_split(text))
+    if ALL_REGIONS in regions:
+        if len(regions) > 1:
+            raise ConfigError(f"{name}: all stands alone (each account's enabled regions)")
+        return ()
+    return regions or _regions(name, _BY_NAME[name].default)
 
 
-@dataclass(frozen=True)
-class Account:
-    """One AWS account to watch: bare id uses ambient credentials, else AssumeRole."""
-
-    account_id: str
-    role_arn: str | None = None
-    external_id: str | None = None
-
-
-def parse_accounts(text: str) -> tuple[Account, ...]:
-    """Parse `AWS_ACCOUNTS`: `id` or `id:arn:aws:iam::id:role/name[:external-id]`."""
-    accounts = []
-    for raw in _split(text):
-        account_id, _, rest = raw.partition(":")
-        if not (account_id.isdigit() and len(account_id) == 12):
-            raise ConfigError(f"AWS_ACCOUNTS: {raw!r} does not start with a 12-digit account id")
-        role_arn = external_id = None
-        if rest:
-            if not rest.startswith("arn:"):
-                raise ConfigError(f"AWS_ACCOUNTS: {raw!r}: after the id comes a role ARN")
-            # An ARN holds five colons (arn:partition:iam::account:role/name); what follows is the external id.
-            parts = rest.split(":")
-            role_arn = ":".join(parts[:6])
-            external_id = ":".join(parts[6:]) or None
-        accounts.append(Account(account_id, role_arn, external_id))
-    return tuple(accounts)
+def _all_regions(name: str, text: str) -> bool:
+    return ALL_REGIONS in _split(text)
 
 
 def _replica_url(name: str, text: str) -> str:
@@ -153,6 +62,7 @@ class Setting:
     parse: Parse = _text
     secret: bool = False
     attr: str = ""  # the Settings field, when it is not the name in lower case
+    also: tuple[tuple[str, Parse], ...] = ()  # further Settings fields read from the same text
 
     @property
     def field_name(self) -> str:
@@ -161,6 +71,10 @@ class Setting:
     def read(self, text: str | None) -> Any:
         """The value of `text` (the default when None); ConfigError when it cannot be read."""
         return self.parse(self.name, self.default if text is None else text)
+
+    def read_also(self, text: str | None) -> dict[str, Any]:
+        """The further fields `also` reads from `text` (the default when None)."""
+        return {attr: parse(self.name, self.default if text is None else text) for attr, parse in self.also}
 
 
 # Where the database lives unless DB_PATH says otherwise: under the user's home (XDG's data folder),
@@ -178,9 +92,13 @@ SETTINGS: tuple[Setting, ...] = (
             lambda name, text: "/" + text.strip().lstrip("/")),
     Setting("RESPONDERS", "", "Comma-separated Slack user ids (U…) and user-group ids (S…) who may fix, undo, allow.",
             _list),
-    Setting("AWS_ACCOUNTS", "", "Comma-separated account ids, or id:role-arn[:external-id] to assume a role.",
-            lambda name, text: parse_accounts(text), attr="accounts"),
-    Setting("AWS_REGIONS", "us-east-1", "Comma-separated regions to poll.", _regions, attr="regions"),
+    Setting("AWS_ACCOUNTS", "",
+            "Comma-separated account ids, or id:role-arn[:external-id] to assume a role, or org:<role-name>"
+            "[:external-id] for every active account of the AWS Organization (refreshed daily).",
+            lambda name, text: parse_accounts(text), attr="accounts",
+            also=(("organization", lambda name, text: parse_organization(text)),)),
+    Setting("AWS_REGIONS", "us-east-1", "Comma-separated regions to poll, or all: each account's enabled regions.",
+            _regions, attr="regions", also=(("all_regions", _all_regions),)),
     Setting("REMEDIATION_ROLE", "", "Role name or ARN assumed for fixes; the read-only role never writes."),
     Setting("LOOKUP_POLLING", "true",
             "false: AWS_ACCOUNTS only give roles (verdict, fix); events come from TRAIL_BUCKETS / TRAIL_QUEUE_URLS.",
@@ -192,6 +110,12 @@ SETTINGS: tuple[Setting, ...] = (
             _list),
     Setting("FINDINGS_QUEUE_URL", "",
             "SQS queue scan workers (bucketwatch worker, Lambda) send S3 writes and findings to; the bot reads it."),
+    Setting("EVENT_QUEUE_URLS", "",
+            "Comma-separated SQS queue URLs fed by an EventBridge rule on S3 API calls (seconds, not minutes);"
+            " any queue also reads trail-file notifications.", _list),
+    Setting("SAFETY_NET_FACTOR", "5",
+            "With a queue set, LookupEvents is the safety net: it polls every POLL_SECONDS × this (1: as often as"
+            " without a queue).", _int(1)),
     Setting("POLL_SECONDS", "60", "Seconds between poll cycles (at least 5).", _int(5)),
     # CloudTrail can deliver an event 15 minutes late: a shorter overlap silently drops late events.
     Setting("LOOKBACK_MINUTES", "20", "Overlap window, at least 15: CloudTrail can deliver events 15 minutes late.",
@@ -213,10 +137,10 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
-def _default(name: str) -> Callable[[], Any]:
+def _default(name: str, also: str = "") -> Callable[[], Any]:
     """The table default, read as the environment would be; a factory so `~` expands when Settings is built."""
     setting = _BY_NAME[name]
-    return lambda: setting.read(None)
+    return (lambda: setting.read_also(None)[also]) if also else (lambda: setting.read(None))
 
 
 @dataclass(frozen=True)
@@ -231,12 +155,18 @@ class Settings:
     slash_command: str = field(default_factory=_default("SLASH_COMMAND"))
     responders: tuple[str, ...] = field(default_factory=_default("RESPONDERS"))
     accounts: tuple[Account, ...] = field(default_factory=_default("AWS_ACCOUNTS"))
-    regions: tuple[str, ...] = field(default_factory=_default("AWS_REGIONS"))
+    # AWS_ACCOUNTS=org:<role>: accounts discovered at run time
+    organization: Organization | None = field(default_factory=_default("AWS_ACCOUNTS", "organization"))
+    regions: tuple[str, ...] = field(default_factory=_default("AWS_REGIONS"))  # empty with all_regions
+    # AWS_REGIONS=all: each account's enabled regions, discovered at run time
+    all_regions: bool = field(default_factory=_default("AWS_REGIONS", "all_regions"))
     remediation_role: str = field(default_factory=_default("REMEDIATION_ROLE"))
     lookup_polling: bool = field(default_factory=_default("LOOKUP_POLLING"))
     trail_buckets: tuple[str, ...] = field(default_factory=_default("TRAIL_BUCKETS"))
     trail_queue_urls: tuple[str, ...] = field(default_factory=_default("TRAIL_QUEUE_URLS"))
     findings_queue_url: str = field(default_factory=_default("FINDINGS_QUEUE_URL"))
+    event_queue_urls: tuple[str, ...] = field(default_factory=_default("EVENT_QUEUE_URLS"))
+    safety_net_factor: int = field(default_factory=_default("SAFETY_NET_FACTOR"))
     poll_seconds: int = field(default_factory=_default("POLL_SECONDS"))
     lookback_minutes: int = field(default_factory=_default("LOOKBACK_MINUTES"))
     digest_time: str = field(default_factory=_default("DIGEST_TIME"))
@@ -252,11 +182,29 @@ class Settings:
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token)
 
+    @property
+    def home_region(self) -> str:
+        """Where global and ambient calls go (IAM, STS, the queues' and trail buckets' default)."""
+        return self.regions[0] if self.regions else "us-east-1"
+
+    @property
+    def queue_urls(self) -> tuple[str, ...]:
+        """Every queue the bot reads: EVENT_QUEUE_URLS, then TRAIL_QUEUE_URLS (each read for every shape)."""
+        return tuple(dict.fromkeys(self.event_queue_urls + self.trail_queue_urls))
+
+    @property
+    def has_accounts(self) -> bool:
+        return bool(self.accounts or self.organization)
+
     def redacted(self) -> dict[str, str]:
         """Every setting as text, secrets shown only as set/unset (for `doctor`)."""
         out = {}
         for s in SETTINGS:
             value = getattr(self, s.field_name)
+            if s.name == "AWS_ACCOUNTS" and self.organization is not None:
+                value = (str(self.organization), *value)  # the role name, never the external id
+            if s.name == "AWS_REGIONS" and self.all_regions:
+                value = (ALL_REGIONS,)
             if isinstance(value, tuple):
                 value = ",".join(a.account_id if isinstance(a, Account) else str(a) for a in value)
             text = str(value)
@@ -278,6 +226,7 @@ def read_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
     for setting in SETTINGS:
         try:
             values[setting.field_name] = setting.read(source.get(setting.name))
+            values.update(setting.read_also(source.get(setting.name)))
         except ConfigError as exc:
             problems.extend(exc.problems)
     return Settings(**values), problems
@@ -331,7 +280,7 @@ def _token_problem(name: str, value: str, prefix: str) -> str | None:
     return f"{name}: must start with {prefix} ({seen}; the value is not shown)"
 
 
-def _queue_problem(url: str, name: str = "TRAIL_QUEUE_URLS") -> str | None:
+def _queue_problem(name: str, url: str) -> str | None:
     parts = urlsplit(url)
     segments = [s for s in parts.path.split("/") if s]
     account = segments[0] if len(segments) == 2 else ""
@@ -394,9 +343,10 @@ def settings_problems(settings: Settings) -> list[str]:
         bucket = trail[5:].split("/", 1)[0] if trail.startswith("s3://") else ""
         if not _BUCKET.match(bucket):
             out.append(f"TRAIL_BUCKETS: {trail!r} is not s3://bucket/prefix")
-    out.extend(_queue_problem(url) for url in s.trail_queue_urls)
+    out.extend(_queue_problem("EVENT_QUEUE_URLS", url) for url in s.event_queue_urls)
+    out.extend(_queue_problem("TRAIL_QUEUE_URLS", url) for url in s.trail_queue_urls)
     if s.findings_queue_url:
-        out.append(_queue_problem(s.findings_queue_url, "FINDINGS_QUEUE_URL"))
+        out.append(_queue_problem("FINDINGS_QUEUE_URL", s.findings_queue_url))
     # Numbers, times and choices: the table's own readers, for settings built in code rather than read.
     for setting in SETTINGS:
         value = getattr(s, setting.field_name)

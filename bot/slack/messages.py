@@ -132,7 +132,9 @@ def status_summary(
     return "\n".join(lines)
 
 
-NO_SOURCES = "No pollers configured (set AWS_ACCOUNTS and AWS_REGIONS, TRAIL_BUCKETS or TRAIL_QUEUE_URLS)."
+NO_SOURCES = (
+    "No pollers configured (set AWS_ACCOUNTS and AWS_REGIONS, TRAIL_BUCKETS, EVENT_QUEUE_URLS or TRAIL_QUEUE_URLS)."
+)
 
 
 def truncated(shown: int, total: int) -> str:
@@ -425,6 +427,16 @@ def quarantine_line(counts: dict[str, int]) -> str:
     total = sum(counts.values())
     parts = ", ".join(f"{code(source)} {n}" for source, n in counts.items())
     return f":warning: {total} malformed entr{'y' if total == 1 else 'ies'} quarantined (table `quarantine`): {parts}"
+
+
+def set_aside_line(counts: dict[str, int]) -> str:
+    """`status`: queue messages that kept failing, set aside unread (rows in `quarantine`)."""
+    total = sum(counts.values())
+    parts = ", ".join(f"{code(source)} {n}" for source, n in counts.items())
+    return (
+        f":warning: {total} queue message{'s' if total != 1 else ''} set aside after repeated failed deliveries"
+        f" (table `quarantine`, their text kept; the source's health names the last error): {parts}"
+    )
 
 
 def undone_elsewhere_line(user_id: str, outcome_message: str, newer: Alert) -> str:
