@@ -1,4 +1,4 @@
-"""The in-process scheduler (APScheduler 3, background thread): poll, outbox, digest, exception expiry.
+"""The in-process scheduler (APScheduler 3, background thread): poll, outbox, hand-offs, digest, expiry.
 
 Jobs are plain callables so this module knows nothing of the services behind them. Each job runs
 one at a time (`max_instances=1`) and missed runs collapse into one (`coalesce=True`): a poll that
@@ -63,9 +63,10 @@ def build_scheduler(
     scheduler: BackgroundScheduler | None = None,
     poll_seconds: float | None = None,
     reconcile: Callable[[], Any] | None = None,
+    handoff: Callable[[], Any] | None = None,
 ) -> BackgroundScheduler:
-    """A scheduler (not started) with the four jobs (five with `reconcile`); pass `scheduler` to add them
-    to another one.
+    """A scheduler (not started) with the four jobs (and `reconcile`, `handoff` when given); pass
+    `scheduler` to add them to another one.
 
     `poll_seconds` overrides POLL_SECONDS (tests use fractions of a second).
     """
@@ -94,6 +95,16 @@ def build_scheduler(
         misfire_grace_time=OUTBOX_SECONDS,
         **common,
     )
+    if handoff is not None:
+        sched.add_job(
+            guarded("handoff", handoff),
+            IntervalTrigger(seconds=OUTBOX_SECONDS, timezone=zone),
+            id="handoff",
+            name="send pending hand-offs (PagerDuty, webhook)",
+            next_run_time=now,
+            misfire_grace_time=OUTBOX_SECONDS,
+            **common,
+        )
     if reconcile is not None:
         sched.add_job(
             guarded("reconcile", reconcile),
