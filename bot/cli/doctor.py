@@ -9,6 +9,7 @@ Public Access read) are marked "(degrades …)" and do not change the exit code.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -158,7 +159,7 @@ def check_slack(settings: Settings, slack: WebClient, problems: Sequence[str] = 
         # Cards routed to a channel the bot cannot post in would never be seen: one look-up per channel.
         for routed in dict.fromkeys(r.channel for r in settings.routes if r.channel != settings.alert_channel):
             label = f"route channel {routed}"
-            checks.append(_guard(label, True, lambda c=routed, n=label: channel(c, n), host))  # type: ignore[misc]
+            checks.append(_guard(label, True, functools.partial(channel, routed, label), host))
     return checks
 
 
