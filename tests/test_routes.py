@@ -5,7 +5,7 @@ one clear line each; doctor checks the route channels."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from moto import mock_aws
 from slack_sdk import WebClient
 
 from bot.cli.doctor import check_settings, check_slack
+from bot.cli.run import build_jobs
 from bot.core.config import SEVERITIES as SETTING_SEVERITIES
 from bot.core.config import Route, all_problems, read_settings
 from bot.core.record import Record
@@ -21,6 +22,7 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.outbox import LEASE, Outbox
 from bot.store.database import Store
 from detections.base import SEVERITIES
+from standins.handoff import HandoffReceiver
 from standins.requests import block_action
 from tests.slack_requests import (
     ACCOUNT,
@@ -189,3 +191,23 @@ def test_doctor_says_what_is_configured_and_checks_each_route_channel(slack_stan
     assert f"✗ route channel {PAGERS}: #pagers ({PAGERS}): the bot is not a member; /invite it" in out
     assert f"✓ route channel {PROD}" in out
     assert "K" * 32 not in out and "s" * 20 not in out
+
+
+def test_the_running_app_hands_off_and_status_shows_what_waits(slack_standin: SlackStandin,  # noqa: F811
+                                                               tmp_path: Path) -> None:
+    with mock_aws(), HandoffReceiver("webhook") as hook:
+        bot = start_bot(slack_standin, tmp_path, webhook_url=hook.url, webhook_secret="s" * 20)
+        try:
+            assert "handoff" in {job.id for job in build_jobs(bot.settings, bot.services).get_jobs()}
+            hook.fail_next(1, status=502)
+            alert = bot.open_alert("handed-off")
+            assert bot.services.handoff.flush() == 0
+            assert "Hand-off to webhook: 1 waiting" in str(bot.answer("status"))
+            bot.services.handoff.clock = lambda: datetime.now(UTC) + timedelta(minutes=1)
+            bot.services.handoff.queue.clock = bot.services.handoff.clock
+            assert bot.services.handoff.flush() == 1
+            assert [b["alert"]["id"] for b in hook.bodies()] == [alert.id]
+            assert "Hand-off to webhook: 0 waiting" in str(bot.answer("status"))
+        finally:
+            for stop in bot.stops:
+                stop()
