@@ -352,8 +352,8 @@ def _m0012_security(db: sqlite_utils.Database) -> None:
     db.table("outbox").add_column("attempt_started_at", str)
 
 
-@MIGRATIONS(name="0013_handoff")
-def _m0013_handoff(db: sqlite_utils.Database) -> None:
+@MIGRATIONS(name="0014_handoff")
+def _m0014_handoff(db: sqlite_utils.Database) -> None:
     # Hand-offs to PagerDuty and the signed webhook (bot.handoff): stored in the transaction that changed
     # the alert, sent after, retried with back-off. `key` names the event (target, action, alert, history
     # row): a unique index makes a second enqueue of the same event a no-op, so nothing is handed off twice.
