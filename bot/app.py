@@ -20,6 +20,7 @@ import handlers
 from bot.alerts.allow_tag import AllowedPublic
 from bot.alerts.audit import AuditLog
 from bot.alerts.engine import AlertService
+from bot.alerts.events import AlertEvent
 from bot.alerts.exceptions import ExceptionList
 from bot.aws.aliases import AccountAliases
 from bot.aws.clients import AwsClients
@@ -28,6 +29,10 @@ from bot.aws.remediation import Remediator
 from bot.core.config import Settings
 from bot.core.exposure import ExposureVerdict
 from bot.core.record import Record
+from bot.handoff.notifier import HandoffNotifier
+from bot.handoff.queue import HandoffQueue
+from bot.handoff.sender import HandoffSender
+from bot.handoff.targets import configured_targets
 from bot.services import Services
 from bot.services.digest import DigestService
 from bot.slack import messages as msg
@@ -82,7 +87,17 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
     aliases = AccountAliases(lambda account: aws.client("iam", account, home))
     alerts = AlertService(store, verdict_fn=verdict, exceptions_fn=allowed, access_point_verdict_fn=point_verdict)
     # The engine reports; the notifier turns each event into outbox items in the same transaction.
-    alerts.notify = notifier = SlackNotifier(alerts, outbox, alias_fn=aliases)
+    notifier = SlackNotifier(alerts, outbox, alias_fn=aliases, route=settings.channel_for, muted=settings.muted)
+    # Hand-offs (PagerDuty, the signed webhook) hear the same events, beside Slack and independent of it.
+    targets = configured_targets(settings)
+    handoff_queue = HandoffQueue(store)
+    handoff = HandoffNotifier(alerts, handoff_queue, tuple(targets), muted=settings.muted)
+
+    def notify(event: AlertEvent) -> None:
+        notifier(event)
+        handoff(event)
+
+    alerts.notify = notify
     poller = Poller(settings, store, aws)
     services = Services(
         settings=settings,
@@ -98,10 +113,12 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
         permissions=Permissions(settings.responders, slack),
         # The digest names the configured sources (and says when there are none) before anything else.
         digest=DigestService(store, tz=settings.digest_tz, digest_time=settings.digest_time, recheck=recheck,
-                             sources=poller.source_names),
+                             sources=poller.source_names, muted=settings.muted,
+                             min_severity=settings.min_severity),
         poller=poller,
         home=HomeTab(slack, alerts, exceptions, poller.health),
         who_changed_guard=LookupGuard(),
+        handoff=HandoffSender(handoff_queue, targets),
     )
 
     def on_records(records: list[Record]) -> None:

@@ -16,6 +16,7 @@ from bot.core.record import Record
 from bot.sources.listener import QueueListener
 from bot.sources.worker import Worker
 from bot.sources.worker import run as run_worker
+from demo.handoff import tell_routing
 from demo.render import render_blocks
 from demo.world import ACCOUNT, ALICE, MALLORY, NAMES, ORG_TRAIL_BUCKET, Demo, Story, _isolate_environment
 from detections import evaluate
@@ -177,6 +178,8 @@ def tell(demo: Demo) -> int:
     for text in ("status", "alerts", "allowlist"):
         answer = demo.slash(text)
         demo.show(f"/bucketwatch {text}", answer.get("text", ""), answer.get("blocks"))
+
+    tell_routing(demo)
 
     story.title("The daily digest (posted at DIGEST_TIME in DIGEST_TZ; also `python -m bot digest`)")
     digest = demo.services.digest.build()

@@ -41,6 +41,9 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert "Resolved* because Block Public Access re-enabled by sam@example.com" in out
     assert "Accepted" in out or "accepted" in out
     assert "Daily digest" in out
+    # Routing and hand-off: a critical card in #pagers, a muted one counted, PagerDuty trigger then resolve.
+    assert "card in #pagers: CRITICAL" in out and "1 muted below MIN_SEVERITY" in out
+    assert "PagerDuty ← trigger dedup_key=1 severity=critical" in out and "PagerDuty ← resolve dedup_key=1" in out
     # The release-artifacts live check names the WRITE grant the card's header shows.
     assert "ACL grants AllUsers READ and WRITE, but account-level" in unwrapped
     # dana's user agent names the command she ran for the object ACL, not an earlier policy command.

@@ -25,18 +25,22 @@ from bot.sources.state import set_aside_counts
 from bot.store.database import Store
 from standins.cloudtrail import public_bpa_off, s3_record
 from standins.eventbridge import api_call_event, object_event
-from tests.test_sqs_source import BUCKET, VISIBILITY, Aws, log_key, messages_left, put_log, send, sns_wrapped
+from tests.clocks import QueueClock
+from tests.test_sqs_source import BUCKET, Aws, log_key, messages_left, put_log, send, sns_wrapped
+
+VISIBILITY = 1  # seconds: a message not deleted comes back after this (on moto's clock, moved on by the test)
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     monkeypatch.setattr(sqs_source, "VISIBILITY_SECONDS", VISIBILITY)
+    clock = QueueClock(monkeypatch)
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(QueueName="events", Attributes={"VisibilityTimeout": str(VISIBILITY)})["QueueUrl"]
-        yield Aws(s3, sqs, url)
+        yield Aws(s3, sqs, url, clock)
 
 
 def make_poller(aws: Aws, store: Store, on_records: Any) -> Poller:
@@ -140,11 +144,11 @@ def test_a_message_that_keeps_failing_is_set_aside_and_does_not_hold_up_the_othe
     listener = QueueListener(poller, poller.queues[0], wait_seconds=1, visibility_seconds=VISIBILITY)
     [first] = listener.run_once()  # both arrive together: the hand-over fails, both come back
     assert "alert engine trips" in (first.error or "") and handed == [] and messages_left(aws) == 2
-    time.sleep(VISIBILITY + 0.2)
+    aws.clock.advance(VISIBILITY + 0.2)
     second = listener.run_once()  # redelivered: each on its own, so "fine" gets through
     assert handed == ["fine"] and sorted(bool(r.error) for r in second if r.seen) == [False, True]
     assert messages_left(aws) == 1
-    time.sleep(VISIBILITY + 0.2)
+    aws.clock.advance(VISIBILITY + 0.2)
     listener.run_once()  # third receive of "poison": set aside unread, deleted
     assert handed == ["fine"] and messages_left(aws) == 0
     assert set_aside_counts(store) == {"sqs:events": 1}

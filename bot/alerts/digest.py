@@ -73,6 +73,8 @@ class Figures:
     # [] when none is; None when the digest was not told (then `pollers` is whatever has ever run).
     sources: list[str] | None = None
     note: str = ""  # said above everything else, e.g. that the digest goes out late
+    muted: int = 0  # of `new`: below MIN_SEVERITY, so no card was posted
+    min_severity: str = ""
 
     @property
     def watched(self) -> bool:

@@ -9,6 +9,7 @@ Public Access read) are marked "(degrades …)" and do not change the exit code.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -97,8 +98,24 @@ def check_settings(settings: Settings, problems: Sequence[str] | None = None) ->
             essential=False,
         ),
         Check(True, "DRY_RUN", "fixes change nothing" if settings.dry_run else "fixes change AWS"),
+        *_routing_checks(settings),
     ]
     return checks
+
+
+def _routing_checks(settings: Settings) -> list[Check]:
+    """Where cards go (ROUTES, MIN_SEVERITY) and where alerts are handed off; never a key or a secret."""
+    routes = ", ".join(f"{r.kind} {r.value} → {r.channel}" for r in settings.routes)
+    muted = settings.min_severity != "low"
+    return [
+        Check(True, "ROUTES", routes or "none: every card goes to ALERT_CHANNEL", essential=False),
+        Check(True, "MIN_SEVERITY", f"alerts below {settings.min_severity} are muted (no card, no hand-off)"
+              if muted else "every alert gets a card", essential=False),
+        Check(True, "PagerDuty", f"alerts handed off to {urlsplit(settings.pagerduty_events_url).netloc}"
+              if settings.pagerduty_routing_key else "not configured (PAGERDUTY_ROUTING_KEY)", essential=False),
+        Check(True, "webhook", f"signed alerts POSTed to {urlsplit(settings.webhook_url).netloc}"
+              if settings.webhook_url else "not configured (WEBHOOK_URL)", essential=False),
+    ]
 
 
 def _named(problem: str) -> tuple[str, str]:
@@ -131,17 +148,22 @@ def check_slack(settings: Settings, slack: WebClient, problems: Sequence[str] = 
     host = urlsplit(settings.slack_api_url).netloc or settings.slack_api_url
     checks.insert(0, _guard("Slack token", True, auth, host))
 
-    def channel() -> Check:
-        info = slack.conversations_info(channel=settings.alert_channel)["channel"]
-        name = f"#{info.get('name')} ({settings.alert_channel})"
+    def channel(channel_id: str, label: str) -> Check:
+        info = slack.conversations_info(channel=channel_id)["channel"]
+        name = f"#{info.get('name')} ({channel_id})"
         if info.get("is_archived"):
-            return Check(False, "alert channel", f"{name} is archived")
+            return Check(False, label, f"{name} is archived")
         if info.get("is_member") is False:
-            return Check(False, "alert channel", f"{name}: the bot is not a member; /invite it")
-        return Check(True, "alert channel", name)
+            return Check(False, label, f"{name}: the bot is not a member; /invite it")
+        return Check(True, label, name)
 
     if settings.alert_channel and not any(p.startswith("ALERT_CHANNEL:") for p in problems):
-        checks.append(_guard("alert channel", True, channel, host))
+        checks.append(_guard("alert channel", True, lambda: channel(settings.alert_channel, "alert channel"), host))
+    if not any(p.startswith("ROUTES:") for p in problems):
+        # Cards routed to a channel the bot cannot post in would never be seen: one look-up per channel.
+        for routed in dict.fromkeys(r.channel for r in settings.routes if r.channel != settings.alert_channel):
+            label = f"route channel {routed}"
+            checks.append(_guard(label, True, functools.partial(channel, routed, label), host))
     return checks
 
 

@@ -46,6 +46,52 @@ def _all_regions(name: str, text: str) -> bool:
     return ALL_REGIONS in _split(text)
 
 
+# The detections' severities, worst first (detections.base.SEVERITIES; the core cannot import it, a test
+# checks the two agree).
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One ROUTES rule: cards of this account (or of this severity) go to `channel`."""
+
+    kind: str  # "account" | "severity"
+    value: str
+    channel: str
+
+
+def parse_routes(name: str, text: str) -> tuple[Route, ...]:
+    """`ROUTES`: comma-separated `account:<12-digit id>=<channel id>` or `severity:<severity>=<channel id>`."""
+    routes, problems = [], []
+    for raw in _split(text):
+        rule, _, channel = raw.partition("=")
+        kind, _, value = rule.strip().partition(":")
+        kind, value, channel = kind.strip().lower(), value.strip(), channel.strip()
+        if kind == "severity":
+            value = value.lower()
+        if kind not in ("account", "severity") or not value or not channel:
+            problems.append(f"{name}: {raw!r} is not account:<id>=<channel> or severity:<severity>=<channel>")
+        elif kind == "account" and not (value.isdigit() and len(value) == 12):
+            problems.append(f"{name}: {raw!r}: {value!r} is not a 12-digit account id")
+        elif kind == "severity" and value not in SEVERITIES:
+            problems.append(f"{name}: {raw!r}: severity must be one of {', '.join(SEVERITIES)}")
+        elif not CHANNEL_ID.match(channel):
+            problems.append(f"{name}: {raw!r}: {channel!r} is not a channel id (C… or G…)")
+        else:
+            routes.append(Route(kind, value, channel))
+    if problems:
+        raise ConfigError(*problems)
+    return tuple(routes)
+
+
+def _https_url(name: str, text: str) -> str:
+    url = text.strip()
+    parts = urlsplit(url)
+    if url and (parts.scheme not in ("https", "http") or not parts.hostname):
+        raise ConfigError(f"{name}: {url!r} is not an http(s) URL")
+    return url
+
+
 def _replica_url(name: str, text: str) -> str:
     replica = text.strip()
     if replica and "://" not in replica:
@@ -132,6 +178,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_FORMAT", "text", "text, or json: one JSON object per line for log shippers.",
             _choice("text", "json")),
     Setting("PORT", "3000", "HTTP port in HTTP mode; Slack requests arrive at /slack/events.", _int(1, 65535)),
+    Setting("ROUTES", "",
+            "Cards to other channels: account:<id>=<channel>,severity:<severity>=<channel>; first match wins,"
+            " else ALERT_CHANNEL.", parse_routes),
+    Setting("MIN_SEVERITY", "low", "Alerts below this severity get no card and no hand-off (muted), but are"
+            " stored, counted in the digest and in status.", _choice(*SEVERITIES)),
+    Setting("PAGERDUTY_ROUTING_KEY", "", "PagerDuty Events API v2 integration key: trigger on open, resolve on"
+            " close (docs/handoff.md).", secret=True),
+    Setting("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue",
+            "PagerDuty Events API v2 endpoint (events.eu.pagerduty.com for EU service regions).", _https_url),
+    Setting("WEBHOOK_URL", "", "POST every alert event as JSON here, signed with WEBHOOK_SECRET (docs/handoff.md).",
+            _https_url),
+    Setting("WEBHOOK_SECRET", "", "HMAC-SHA256 key for WEBHOOK_URL's signature; at least 16 characters.",
+            secret=True),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -177,6 +236,12 @@ class Settings:
     log_level: str = field(default_factory=_default("LOG_LEVEL"))
     log_format: str = field(default_factory=_default("LOG_FORMAT"))
     port: int = field(default_factory=_default("PORT"))
+    routes: tuple[Route, ...] = field(default_factory=_default("ROUTES"))
+    min_severity: str = field(default_factory=_default("MIN_SEVERITY"))
+    pagerduty_routing_key: str = field(default_factory=_default("PAGERDUTY_ROUTING_KEY"))
+    pagerduty_events_url: str = field(default_factory=_default("PAGERDUTY_EVENTS_URL"))
+    webhook_url: str = field(default_factory=_default("WEBHOOK_URL"))
+    webhook_secret: str = field(default_factory=_default("WEBHOOK_SECRET"))
 
     @property
     def socket_mode(self) -> bool:
@@ -196,6 +261,18 @@ class Settings:
     def has_accounts(self) -> bool:
         return bool(self.accounts or self.organization)
 
+    def channel_for(self, account: str, severity: str) -> str:
+        """Where a card of this account and severity goes: the first ROUTES rule that matches, else ALERT_CHANNEL."""
+        for route in self.routes:
+            if route.value == (account if route.kind == "account" else severity):
+                return route.channel
+        return self.alert_channel
+
+    def muted(self, severity: str) -> bool:
+        """Whether an alert of this severity is below MIN_SEVERITY (no card, no hand-off)."""
+        rank = {s: i for i, s in enumerate(SEVERITIES)}
+        return rank.get(severity, 0) > rank.get(self.min_severity, len(SEVERITIES))
+
     def redacted(self) -> dict[str, str]:
         """Every setting as text, secrets shown only as set/unset (for `doctor`)."""
         out = {}
@@ -206,7 +283,9 @@ class Settings:
             if s.name == "AWS_REGIONS" and self.all_regions:
                 value = (ALL_REGIONS,)
             if isinstance(value, tuple):
-                value = ",".join(a.account_id if isinstance(a, Account) else str(a) for a in value)
+                value = ",".join(a.account_id if isinstance(a, Account)
+                                 else f"{a.kind}:{a.value}={a.channel}" if isinstance(a, Route) else str(a)
+                                 for a in value)
             text = str(value)
             out[s.name] = ("set" if text else "unset") if s.secret else text
         return out
@@ -347,6 +426,18 @@ def settings_problems(settings: Settings) -> list[str]:
     out.extend(_queue_problem("TRAIL_QUEUE_URLS", url) for url in s.trail_queue_urls)
     if s.findings_queue_url:
         out.append(_queue_problem("FINDINGS_QUEUE_URL", s.findings_queue_url))
+    try:  # routes built in code rather than read: the table's own reader
+        parse_routes("ROUTES", ",".join(f"{r.kind}:{r.value}={r.channel}" for r in s.routes))
+    except ConfigError as exc:
+        out.extend(exc.problems)
+    if s.webhook_url and len(s.webhook_secret) < 16:
+        out.append("WEBHOOK_SECRET: " + ("not set" if not s.webhook_secret else "shorter than 16 characters")
+                   + "; required with WEBHOOK_URL (the receiver verifies the signature with it)")
+    key = s.pagerduty_routing_key
+    if key and not (len(key) == 32 and key.isalnum()):
+        # Never the value: it is a secret.
+        out.append("PAGERDUTY_ROUTING_KEY: not an Events API v2 integration key (32 letters and digits;"
+                   " the value is not shown)")
     # Numbers, times and choices: the table's own readers, for settings built in code rather than read.
     for setting in SETTINGS:
         value = getattr(s, setting.field_name)

@@ -20,6 +20,7 @@ from bot.aws.clients import AwsClients
 from bot.aws.remediation import Remediator
 from bot.core.clock import utcnow
 from bot.core.config import Settings
+from bot.handoff.sender import HandoffSender
 from bot.services.digest import DigestService
 from bot.slack.home import HomeTab
 from bot.slack.notifier import SlackNotifier
@@ -49,3 +50,4 @@ class Services:
     # One per bot: the LookupEvents fallback of who-changed is bounded however many people ask at once.
     who_changed_guard: LookupGuard
     clock: Callable[[], datetime] = utcnow
+    handoff: HandoffSender | None = None  # PagerDuty and the webhook (bot.handoff); None in tests that skip it

@@ -1,5 +1,5 @@
-"""The in-process scheduler (APScheduler 3, background thread): poll, outbox, digest, exception expiry,
-and (AWS_ACCOUNTS=org:…, AWS_REGIONS=all) the daily discovery of accounts and regions. Queues are not
+"""The in-process scheduler (APScheduler 3, background thread): poll, outbox, hand-offs, digest, exception
+expiry, and (AWS_ACCOUNTS=org:…, AWS_REGIONS=all) the daily discovery of accounts and regions. Queues are not
 polled here: each has its own listener thread (bot.sources.listener), started by `run`.
 
 Jobs are plain callables so this module knows nothing of the services behind them. Each job runs
@@ -67,9 +67,10 @@ def build_scheduler(
     poll_seconds: float | None = None,
     reconcile: Callable[[], Any] | None = None,
     refresh_accounts: Callable[[], Any] | None = None,
+    handoff: Callable[[], Any] | None = None,
 ) -> BackgroundScheduler:
-    """A scheduler (not started) with the four jobs (and `reconcile`, `refresh_accounts` when given); pass
-    `scheduler` to add them to another one.
+    """A scheduler (not started) with the four jobs (and `reconcile`, `refresh_accounts`, `handoff` when
+    given); pass `scheduler` to add them to another one.
 
     `poll_seconds` overrides POLL_SECONDS (tests use fractions of a second).
     """
@@ -98,6 +99,16 @@ def build_scheduler(
         misfire_grace_time=OUTBOX_SECONDS,
         **common,
     )
+    if handoff is not None:
+        sched.add_job(
+            guarded("handoff", handoff),
+            IntervalTrigger(seconds=OUTBOX_SECONDS, timezone=zone),
+            id="handoff",
+            name="send pending hand-offs (PagerDuty, webhook)",
+            next_run_time=now,
+            misfire_grace_time=OUTBOX_SECONDS,
+            **common,
+        )
     if reconcile is not None:
         sched.add_job(
             guarded("reconcile", reconcile),

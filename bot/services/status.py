@@ -43,6 +43,12 @@ def status(services: Services) -> Reply:
         failed=s.outbox.failed(),
     )
     lines = [msg.health_line(h) for h in s.poller.health()] or [msg.NO_SOURCES]
+    muted = sum(1 for a in s.alerts.open_alerts() if settings.muted(a.severity) and not a.ts)
+    if muted:
+        lines.append(msg.muted_line(muted, settings.min_severity))
+    if s.handoff is not None and s.handoff.configured:
+        counts = s.handoff.queue.counts()
+        lines.append(msg.handoff_line(s.handoff.configured, counts["pending"], counts["failed"]))
     quarantined = quarantine_counts(s.store)
     if quarantined:
         lines.append(msg.quarantine_line(quarantined))

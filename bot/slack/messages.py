@@ -422,6 +422,20 @@ def revoked_line(user_id: str, row: ExceptionRow) -> str:
     )
 
 
+def muted_line(count: int, min_severity: str) -> str:
+    """`status`: open alerts below MIN_SEVERITY, which got no card."""
+    return (f":mute: {count} open alert{'s' if count != 1 else ''} muted below MIN_SEVERITY ({escape(min_severity)}):"
+            " no card, no hand-off; `alerts` lists them")
+
+
+def handoff_line(targets: tuple[str, ...], pending: int, failed: int) -> str:
+    """`status`: where alerts are handed off, and what is waiting or was given up."""
+    line = f"Hand-off to {', '.join(targets)}: {pending} waiting"
+    if failed:
+        line = ":warning: " + line + f", {failed} given up (the log has each error)"
+    return line
+
+
 def quarantine_line(counts: dict[str, int]) -> str:
     """`status`: unreadable input kept per source (table `quarantine`)."""
     total = sum(counts.values())

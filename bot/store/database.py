@@ -379,3 +379,30 @@ def _m0013_access_points(db: sqlite_utils.Database) -> None:
     # an exception for it must not cover the account, and its fix must not turn on account-wide BPA.
     for table in ("alerts", "exceptions", "remediations"):
         db.table(table).add_column("access_point", str)
+
+
+@MIGRATIONS(name="0014_handoff")
+def _m0014_handoff(db: sqlite_utils.Database) -> None:
+    # Hand-offs to PagerDuty and the signed webhook (bot.handoff): stored in the transaction that changed
+    # the alert, sent after, retried with back-off. `key` names the event (target, action, alert, history
+    # row): a unique index makes a second enqueue of the same event a no-op, so nothing is handed off twice.
+    db.table("handoffs").create(
+        {
+            "id": int,
+            "key": str,
+            "target": str,  # pagerduty | webhook
+            "alert_id": int,
+            "action": str,  # trigger | resolve (PagerDuty); the webhook's event name
+            "payload": str,  # JSON without secrets: the routing key and the signature are added when sent
+            "created_at": str,
+            "attempts": int,
+            "next_attempt_at": str,
+            "last_error": str,
+            "sent_at": str,
+            "failed_at": str,
+        },
+        pk="id",
+    )
+    db.execute("CREATE UNIQUE INDEX handoffs_key ON handoffs(key)")
+    db.table("handoffs").create_index(["sent_at", "failed_at", "next_attempt_at"])
+    db.table("handoffs").create_index(["alert_id"])
