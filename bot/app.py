@@ -29,6 +29,7 @@ from bot.core.config import Settings
 from bot.core.exposure import ExposureVerdict
 from bot.core.record import Record
 from bot.services import Services
+from bot.services.ask import AskService
 from bot.services.digest import DigestService
 from bot.slack import messages as msg
 from bot.slack.errors import slack_failure
@@ -80,6 +81,10 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
     # The engine reports; the notifier turns each event into outbox items in the same transaction.
     alerts.notify = notifier = SlackNotifier(alerts, outbox, alias_fn=aliases)
     poller = Poller(settings, store, aws)
+    # Asking the actor listens for new alerts in the engine's transaction and adds a line to each card.
+    ask = AskService(settings, store, slack, outbox, notifier, alerts, exceptions)
+    notifier.listeners.append(ask.on_event)
+    notifier.ask_line = ask.card_line
     services = Services(
         settings=settings,
         store=store,
@@ -98,6 +103,7 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
         poller=poller,
         home=HomeTab(slack, alerts, exceptions, poller.health),
         who_changed_guard=LookupGuard(),
+        ask=ask,
     )
 
     def on_records(records: list[Record]) -> None:
@@ -105,6 +111,8 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
         # Without credentials (`poll --once` on a workstation) cards stay queued for the running bot.
         if changes and settings.slack_bot_token and settings.alert_channel:
             outbox.flush()
+            if ask.enabled:
+                ask.run()  # the DM goes out now, not at the ask job's next run
             services.home.refresh_all()
 
     poller.on_records = on_records

@@ -85,6 +85,7 @@ def build_jobs(settings: Settings, services: Services) -> Any:
         digest_due=lambda: services.digest.send_if_due(slack, channel),
         expire=lambda: services.digest.notify_expired(slack, channel, reopen=services.alerts.reopen),
         reconcile=lambda: reconcile(services),
+        ask=services.ask.run if services.ask.enabled else None,
     )
 
 

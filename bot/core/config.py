@@ -13,12 +13,16 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
+
+from bot.core.asking import parse_actor_map, parse_ask_flag, parse_domain, parse_timeout
+from bot.core.durations import format_duration
 
 
 class ConfigError(ValueError):
@@ -93,6 +97,18 @@ def _zone(name: str, text: str) -> str:
     except Exception:
         raise ConfigError(f"{name}: unknown time zone {text!r}") from None
     return text
+
+
+def _reader(parse: Parse) -> Parse:
+    """A reader that raises ValueError (bot.core.asking), as one that raises ConfigError."""
+
+    def read(name: str, text: str) -> Any:
+        try:
+            return parse(name, text)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    return read
 
 
 def _path(name: str, text: str) -> Path:
@@ -206,6 +222,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_FORMAT", "text", "text, or json: one JSON object per line for log shippers.",
             _choice("text", "json")),
     Setting("PORT", "3000", "HTTP port in HTTP mode; Slack requests arrive at /slack/events.", _int(1, 65535)),
+    # Ask the actor (docs/slack.md): a DM to the person behind a change, "yes, intended" or "not me".
+    Setting("ASK_ACTOR", "auto", "DM the person behind a change; auto: on when ACTOR_EMAIL_DOMAIN or ACTOR_MAP is set.",
+            _reader(parse_ask_flag)),
+    Setting("ACTOR_EMAIL_DOMAIN", "", "Email domain added to IAM user and session names to find them in Slack.",
+            _reader(parse_domain)),
+    Setting("ACTOR_MAP", "", "Comma-separated arn-or-name=U… pairs; wins over emails (users.lookupByEmail).",
+            _reader(parse_actor_map)),
+    Setting("UNATTENDED_ROLES", "", "Comma-separated role names or ARNs (* wildcards) of robots: never asked.",
+            _list),
+    Setting("ASK_TIMEOUT", "30m", "No answer within this long: the thread says so and mentions the responders.",
+            _reader(parse_timeout)),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -244,6 +271,16 @@ class Settings:
     log_level: str = field(default_factory=_default("LOG_LEVEL"))
     log_format: str = field(default_factory=_default("LOG_FORMAT"))
     port: int = field(default_factory=_default("PORT"))
+    ask_actor: bool | None = field(default_factory=_default("ASK_ACTOR"))
+    actor_email_domain: str = field(default_factory=_default("ACTOR_EMAIL_DOMAIN"))
+    actor_map: tuple[str, ...] = field(default_factory=_default("ACTOR_MAP"))
+    unattended_roles: tuple[str, ...] = field(default_factory=_default("UNATTENDED_ROLES"))
+    ask_timeout: timedelta = field(default_factory=_default("ASK_TIMEOUT"))
+
+    @property
+    def asks_actor(self) -> bool:
+        """ASK_ACTOR, where `auto` means on when there is a way to find the person (a domain or a map)."""
+        return self.ask_actor if self.ask_actor is not None else bool(self.actor_email_domain or self.actor_map)
 
     @property
     def socket_mode(self) -> bool:
@@ -256,6 +293,8 @@ class Settings:
             value = getattr(self, s.field_name)
             if isinstance(value, tuple):
                 value = ",".join(a.account_id if isinstance(a, Account) else str(a) for a in value)
+            elif isinstance(value, timedelta) or value is None:  # ASK_TIMEOUT; ASK_ACTOR left to `auto`
+                value = format_duration(value) if value is not None else "auto"
             text = str(value)
             out[s.name] = ("set" if text else "unset") if s.secret else text
         return out

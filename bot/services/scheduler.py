@@ -33,6 +33,7 @@ RECONCILE_SECONDS = 15
 # a first start waits for DIGEST_TIME).
 DIGEST_RETRY_SECONDS = 300
 EXPIRY_SECONDS = 600
+ASK_SECONDS = 15  # asking the actor: DMs still to send, and asks past ASK_TIMEOUT
 
 
 def guarded(name: str, job: Callable[[], Any]) -> Callable[[], None]:
@@ -63,6 +64,7 @@ def build_scheduler(
     scheduler: BackgroundScheduler | None = None,
     poll_seconds: float | None = None,
     reconcile: Callable[[], Any] | None = None,
+    ask: Callable[[], Any] | None = None,
 ) -> BackgroundScheduler:
     """A scheduler (not started) with the four jobs (five with `reconcile`); pass `scheduler` to add them
     to another one.
@@ -131,4 +133,8 @@ def build_scheduler(
         misfire_grace_time=EXPIRY_SECONDS,
         **common,
     )
+    if ask is not None:
+        sched.add_job(guarded("ask", ask), IntervalTrigger(seconds=ASK_SECONDS, timezone=zone), id="ask",
+                      name="ask actors by DM; tell responders of unanswered asks", next_run_time=now,
+                      misfire_grace_time=ASK_SECONDS, **common)
     return sched
