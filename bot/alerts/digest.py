@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from bot.alerts.asks import AskFigures
 from bot.alerts.exceptions import ExceptionRow
 from bot.sources.health import SourceHealth
 
@@ -72,6 +73,7 @@ class Figures:
     # [] when none is; None when the digest was not told (then `pollers` is whatever has ever run).
     sources: list[str] | None = None
     note: str = ""  # said above everything else, e.g. that the digest goes out late
+    asks: AskFigures = field(default_factory=AskFigures)  # asking the actor, over alerts opened in the window
 
     @property
     def watched(self) -> bool:
