@@ -39,7 +39,8 @@ API of `SlackStandin`:
 - Block checks: chat.postMessage / chat.update / chat.postEphemeral with more than 50 blocks, a section
   text over 3000 characters or no text and no blocks are refused like Slack (`invalid_blocks`, `no_text`).
 Supported with realistic answers: chat.postMessage, chat.update, chat.postEphemeral, chat.getPermalink,
-views.open/update/publish/push, auth.test, users.info, users.lookupByEmail, conversations.open, usergroups.users.list, conversations.info,
+views.open/update/publish/push, auth.test, users.info, users.lookupByEmail, conversations.open,
+usergroups.users.list, conversations.info,
 conversations.join, conversations.replies, conversations.history, files.getUploadURLExternal (+ the upload
 URL), files.completeUploadExternal. Any other method answers `{"ok": true}`.
 """

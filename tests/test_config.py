@@ -27,7 +27,7 @@ def test_every_setting_has_help_and_a_default_except_credentials() -> None:
         if not setting.name.startswith("SLACK_") or setting.name == "SLACK_API_URL":
             optional = {
                 "ALERT_CHANNEL", "RESPONDERS", "AWS_ACCOUNTS", "REMEDIATION_ROLE", "TRAIL_BUCKETS", "TRAIL_QUEUE_URLS",
-                "LITESTREAM_REPLICA_URL",
+                "LITESTREAM_REPLICA_URL", "ACTOR_EMAIL_DOMAIN", "ACTOR_MAP", "UNATTENDED_ROLES",
             }
             assert setting.default or setting.name in optional
     assert all(s.name in settings_help() for s in SETTINGS)
