@@ -10,15 +10,18 @@ import sys
 import textwrap
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto import mock_aws
 from slack_sdk import WebClient
 
+from bot.app import create_app
 from bot.aws.clients import AwsClients
 from bot.cli.doctor import run_doctor
+from bot.cli.run import build_jobs
 from bot.core.clock import utcnow
-from bot.core.config import ConfigError, load_settings
+from bot.core.config import ConfigError, Settings, load_settings
 from bot.slack.outbox import LEASE, Outbox
 from bot.store.database import Store
 from tests.slack_requests import eventually, make_settings
@@ -107,3 +110,13 @@ def test_killed_after_slack_took_the_dm_it_is_not_sent_twice(slack_standin: Slac
     (dm,) = slack_standin.top_level("DU0BRETT")
     assert len(slack_standin.calls_to("chat.postMessage")) == 1
     assert store.db.execute("SELECT ts FROM outbox").fetchone()[0] == dm.ts
+
+
+def test_run_schedules_the_ask_job_only_when_asking_is_on(tmp_path: Path) -> None:
+    def jobs(**overrides: Any) -> set[str]:
+        settings = Settings(db_path=tmp_path / "bot.db", **overrides)
+        _, services = create_app(settings, slack_client=WebClient(token="xoxb-test", base_url="http://127.0.0.1:9/"))
+        return {job.id for job in build_jobs(settings, services).get_jobs()}
+
+    assert "ask" in jobs(actor_email_domain="example.com")
+    assert "ask" not in jobs()
