@@ -352,8 +352,8 @@ def _m0012_security(db: sqlite_utils.Database) -> None:
     db.table("outbox").add_column("attempt_started_at", str)
 
 
-@MIGRATIONS(name="0013_ask_actor")
-def _m0013_ask(db: sqlite_utils.Database) -> None:
+@MIGRATIONS(name="0014_ask_actor")
+def _m0014_ask(db: sqlite_utils.Database) -> None:
     # One ask per alert: who was asked (or why nobody), the DM, the answer and the escalation on silence.
     db.table("asks").create(
         {
