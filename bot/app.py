@@ -34,6 +34,7 @@ from bot.handoff.queue import HandoffQueue
 from bot.handoff.sender import HandoffSender
 from bot.handoff.targets import configured_targets
 from bot.services import Services
+from bot.services.ask import AskService
 from bot.services.digest import DigestService
 from bot.slack import messages as msg
 from bot.slack.errors import slack_failure
@@ -99,6 +100,10 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
 
     alerts.notify = notify
     poller = Poller(settings, store, aws)
+    # Asking the actor listens for new alerts in the engine's transaction and adds a line to each card.
+    ask = AskService(settings, store, slack, outbox, notifier, alerts, exceptions)
+    notifier.listeners.append(ask.on_event)
+    notifier.ask_line = ask.card_line
     services = Services(
         settings=settings,
         store=store,
@@ -119,6 +124,7 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
         home=HomeTab(slack, alerts, exceptions, poller.health),
         who_changed_guard=LookupGuard(),
         handoff=HandoffSender(handoff_queue, targets),
+        ask=ask,
     )
 
     def on_records(records: list[Record]) -> None:
@@ -126,6 +132,8 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
         # Without credentials (`poll --once` on a workstation) cards stay queued for the running bot.
         if changes and settings.slack_bot_token and settings.alert_channel:
             outbox.flush()
+            if ask.enabled:
+                ask.run()  # the DM goes out now, not at the ask job's next run
             services.home.refresh_all()
 
     poller.on_records = on_records

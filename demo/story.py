@@ -16,6 +16,7 @@ from bot.core.record import Record
 from bot.sources.listener import QueueListener
 from bot.sources.worker import Worker
 from bot.sources.worker import run as run_worker
+from demo.ask_story import tell_ask
 from demo.handoff import tell_routing
 from demo.render import render_blocks
 from demo.world import ACCOUNT, ALICE, MALLORY, NAMES, ORG_TRAIL_BUCKET, Demo, Story, _isolate_environment
@@ -59,6 +60,8 @@ def tell(demo: Demo) -> int:
     if releases is not None:
         story.say("  The ACL card names the layer that still holds, and the hostile user agent stays plain text:")
         demo.show("#security-alerts · bucketwatch", releases.text, _verdict_and_who(releases.blocks))
+
+    tell_ask(demo, brett, lambda bucket: _alert_id(demo, bucket))
 
     story.title("A second change on the same bucket goes to the card's thread, not a new card")
     second = _brett_public_policy(demo)

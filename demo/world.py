@@ -37,7 +37,8 @@ ACCOUNT = "111122223333"
 REGION = "us-east-1"
 CHANNEL = "C0SECURITY"
 ALICE, MALLORY = "U0ALICE", "U0MALLORY"
-NAMES = {ALICE: "alice", MALLORY: "mallory", "U0BOT": "bucketwatch"}
+BRETT, DANA = "U0BRETT", "U0DANA"  # asked by DM (ACTOR_EMAIL_DOMAIN): brett@example.com, dana@example.com
+NAMES = {ALICE: "alice", MALLORY: "mallory", BRETT: "brett", DANA: "dana", "U0BOT": "bucketwatch"}
 SECRET = "demo-signing-secret"
 REMEDIATION_ROLE = "bucketwatch-remediation"
 TRAIL_BUCKET = "org-cloudtrail"  # listed by the bot (TRAIL_BUCKETS)
@@ -215,7 +216,11 @@ class Demo:
             db_path=self.tmp / "bucketwatch.db",
             # Fixes and undos assume this role through moto's STS, as the Slack user who pressed.
             remediation_role=REMEDIATION_ROLE,
+            # The person behind a change is asked by DM; the CI role is a robot, never asked.
+            actor_email_domain="example.com",
+            unattended_roles=("ci-deployer",),
         )
+        self.slack.emails.update({"brett@example.com": BRETT, "dana@example.com": DANA})
         self.assumed: list[dict[str, str]] = []  # what the bot asked STS for (moto does not echo SourceIdentity)
         aws = AwsClients(self.settings, session_factory=self._recording_session)
         self.app, self.services = create_app(self.settings, aws=aws)

@@ -29,6 +29,7 @@ def test_every_setting_has_help_and_a_default_except_credentials() -> None:
                 "ALERT_CHANNEL", "RESPONDERS", "AWS_ACCOUNTS", "REMEDIATION_ROLE", "TRAIL_BUCKETS", "TRAIL_QUEUE_URLS",
                 "LITESTREAM_REPLICA_URL", "FINDINGS_QUEUE_URL", "EVENT_QUEUE_URLS", "ROUTES", "PAGERDUTY_ROUTING_KEY",
                 "WEBHOOK_URL", "WEBHOOK_SECRET",
+                "ACTOR_EMAIL_DOMAIN", "ACTOR_MAP", "UNATTENDED_ROLES",
             }
             assert setting.default or setting.name in optional
     assert all(s.name in settings_help() for s in SETTINGS)

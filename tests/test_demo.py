@@ -19,7 +19,9 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     out = result.stdout
     # The seed case: brett turned off all four flags on his bucket, and the card says so.
     assert "brett-public-test-bucket" in out and "all four Block Public Access flags turned off" in out
-    assert "4 cards in the channel" in out and "thread replies: 1" in out
+    # brett's thread: his "not me" (asked by DM) and the second change.
+    assert "4 cards in the channel" in out and "thread replies: 2" in out
+    assert "@brett says *not me*" in out and "approved by @alice" in out
     # A data event read from the trail bucket, and the verdict reads that object's ACL.
     unwrapped = re.sub(r"\n\s*│ ", " ", out)  # the terminal rendering wraps long card lines
     assert "ACL of object 2026/salaries.xlsx grants AllUsers READ" in unwrapped
@@ -49,6 +51,7 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     # dana's user agent names the command she ran for the object ACL, not an earlier policy command.
     assert "s3api.put-object-acl" in out and "s3api.put-bucket-\n" not in out
     # The audit trail names what a press acted on: never "alert None".
-    assert "alert None" not in out and "exception #1 for partner-drop" in out
+    # (exception #1 is dana's, approved by alice when dana said "yes, intended")
+    assert "alert None" not in out and "exception #2 for partner-drop" in out
     assert "Demo complete" in out
     assert "Traceback" not in out + result.stderr

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from bot.alerts.asks import AskFigures
 from bot.alerts.exceptions import ExceptionRow
 from bot.sources.health import SourceHealth
 
@@ -75,6 +76,7 @@ class Figures:
     note: str = ""  # said above everything else, e.g. that the digest goes out late
     muted: int = 0  # of `new`: below MIN_SEVERITY, so no card was posted
     min_severity: str = ""
+    asks: AskFigures = field(default_factory=AskFigures)  # asking the actor, over alerts opened in the window
 
     @property
     def watched(self) -> bool:

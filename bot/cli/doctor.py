@@ -99,6 +99,7 @@ def check_settings(settings: Settings, problems: Sequence[str] | None = None) ->
         ),
         Check(True, "DRY_RUN", "fixes change nothing" if settings.dry_run else "fixes change AWS"),
         *_routing_checks(settings),
+        Check(True, "ASK_ACTOR", _asking(settings), essential=False),
     ]
     return checks
 
@@ -116,6 +117,16 @@ def _routing_checks(settings: Settings) -> list[Check]:
         Check(True, "webhook", f"signed alerts POSTed to {urlsplit(settings.webhook_url).netloc}"
               if settings.webhook_url else "not configured (WEBHOOK_URL)", essential=False),
     ]
+
+
+def _asking(settings: Settings) -> str:
+    """Whether the person behind a change is asked by DM, and how they are found."""
+    if not settings.asks_actor:
+        return "off: nobody is asked by DM (set ACTOR_EMAIL_DOMAIN or ACTOR_MAP to turn it on)"
+    how = [f"email domain {settings.actor_email_domain}"] if settings.actor_email_domain else []
+    how += [f"{len(settings.actor_map)} mapped in ACTOR_MAP"] if settings.actor_map else []
+    return (f"on: the person behind a change is asked by DM ({', '.join(how) or 'session names that are emails'};"
+            " needs the users:read.email and im:write scopes)")
 
 
 def _named(problem: str) -> tuple[str, str]:

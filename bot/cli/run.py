@@ -101,6 +101,7 @@ def build_jobs(settings: Settings, services: Services) -> Any:
         expire=lambda: services.digest.notify_expired(slack, channel, reopen=services.alerts.reopen),
         reconcile=lambda: reconcile(services),
         handoff=services.handoff.flush if services.handoff and services.handoff.configured else None,
+        ask=services.ask.run if services.ask.enabled else None,
     )
 
 

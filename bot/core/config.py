@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,8 @@ from dotenv import dotenv_values
 
 from bot.core import readers
 from bot.core.accounts import Account, Organization, parse_accounts, parse_organization
+from bot.core.asking import parse_actor_map, parse_ask_flag, parse_domain, parse_timeout
+from bot.core.durations import format_duration
 from bot.core.readers import ConfigError, Parse
 
 # The table's readers (bot.core.readers) under short names.
@@ -30,6 +33,18 @@ _int, _choice, _hhmm, _zone, _path = (readers.read_int, readers.read_choice, rea
 
 
 ALL_REGIONS = "all"
+
+
+def _reader(parse: Parse) -> Parse:
+    """A reader that raises ValueError (bot.core.asking), as one that raises ConfigError."""
+
+    def read(name: str, text: str) -> Any:
+        try:
+            return parse(name, text)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    return read
 
 
 def _regions(name: str, text: str) -> tuple[str, ...]:
@@ -191,6 +206,17 @@ SETTINGS: tuple[Setting, ...] = (
             _https_url),
     Setting("WEBHOOK_SECRET", "", "HMAC-SHA256 key for WEBHOOK_URL's signature; at least 16 characters.",
             secret=True),
+    # Ask the actor (docs/slack.md): a DM to the person behind a change, "yes, intended" or "not me".
+    Setting("ASK_ACTOR", "auto", "DM the person behind a change; auto: on when ACTOR_EMAIL_DOMAIN or ACTOR_MAP is set.",
+            _reader(parse_ask_flag)),
+    Setting("ACTOR_EMAIL_DOMAIN", "", "Email domain added to IAM user and session names to find them in Slack.",
+            _reader(parse_domain)),
+    Setting("ACTOR_MAP", "", "Comma-separated arn-or-name=U… pairs; wins over emails (users.lookupByEmail).",
+            _reader(parse_actor_map)),
+    Setting("UNATTENDED_ROLES", "", "Comma-separated role names or ARNs (* wildcards) of robots: never asked.",
+            _list),
+    Setting("ASK_TIMEOUT", "30m", "No answer within this long: the thread says so and mentions the responders.",
+            _reader(parse_timeout)),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -242,6 +268,16 @@ class Settings:
     pagerduty_events_url: str = field(default_factory=_default("PAGERDUTY_EVENTS_URL"))
     webhook_url: str = field(default_factory=_default("WEBHOOK_URL"))
     webhook_secret: str = field(default_factory=_default("WEBHOOK_SECRET"))
+    ask_actor: bool | None = field(default_factory=_default("ASK_ACTOR"))
+    actor_email_domain: str = field(default_factory=_default("ACTOR_EMAIL_DOMAIN"))
+    actor_map: tuple[str, ...] = field(default_factory=_default("ACTOR_MAP"))
+    unattended_roles: tuple[str, ...] = field(default_factory=_default("UNATTENDED_ROLES"))
+    ask_timeout: timedelta = field(default_factory=_default("ASK_TIMEOUT"))
+
+    @property
+    def asks_actor(self) -> bool:
+        """ASK_ACTOR, where `auto` means on when there is a way to find the person (a domain or a map)."""
+        return self.ask_actor if self.ask_actor is not None else bool(self.actor_email_domain or self.actor_map)
 
     @property
     def socket_mode(self) -> bool:
@@ -286,6 +322,8 @@ class Settings:
                 value = ",".join(a.account_id if isinstance(a, Account)
                                  else f"{a.kind}:{a.value}={a.channel}" if isinstance(a, Route) else str(a)
                                  for a in value)
+            elif isinstance(value, timedelta) or value is None:  # ASK_TIMEOUT; ASK_ACTOR left to `auto`
+                value = format_duration(value) if value is not None else "auto"
             text = str(value)
             out[s.name] = ("set" if text else "unset") if s.secret else text
         return out

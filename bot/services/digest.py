@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 
 # Rendering lives in bot.digest_render; QUIET_LINE, chart_lines and the rest stay importable from here.
+from bot.alerts.asks import AskStore, ask_figures
 from bot.alerts.digest import CHART_DAYS, FIX_STATUSES, MAX_RECHECKS, WINDOW, Figures, OpenAlert, Recheck
 from bot.alerts.exceptions import EXPIRING_WITHIN, ExceptionList, ExceptionRow
 from bot.alerts.lifecycle import CLOSED
@@ -156,6 +157,7 @@ class DigestService:
         fig.open = sum(1 for a in fig.open_alerts if a.status == "open")
         fig.acknowledged = len(fig.open_alerts) - fig.open
         self._recheck_open(fig)
+        fig.asks = ask_figures(AskStore(self.store).since(since, now))
 
         fig.expiring = ExceptionList(self.store, clock=lambda: now).expiring(EXPIRING_WITHIN)
         fig.sources = self.sources() if self.sources is not None else None

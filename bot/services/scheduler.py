@@ -36,6 +36,7 @@ RECONCILE_SECONDS = 15
 # a first start waits for DIGEST_TIME).
 DIGEST_RETRY_SECONDS = 300
 EXPIRY_SECONDS = 600
+ASK_SECONDS = 15  # asking the actor: DMs still to send, and asks past ASK_TIMEOUT
 
 
 def guarded(name: str, job: Callable[[], Any]) -> Callable[[], None]:
@@ -68,6 +69,7 @@ def build_scheduler(
     reconcile: Callable[[], Any] | None = None,
     refresh_accounts: Callable[[], Any] | None = None,
     handoff: Callable[[], Any] | None = None,
+    ask: Callable[[], Any] | None = None,
 ) -> BackgroundScheduler:
     """A scheduler (not started) with the four jobs (and `reconcile`, `refresh_accounts`, `handoff` when
     given); pass `scheduler` to add them to another one.
@@ -156,4 +158,8 @@ def build_scheduler(
             misfire_grace_time=REFRESH_SECONDS // 2,
             **common,
         )
+    if ask is not None:
+        sched.add_job(guarded("ask", ask), IntervalTrigger(seconds=ASK_SECONDS, timezone=zone), id="ask",
+                      name="ask actors by DM; tell responders of unanswered asks", next_run_time=now,
+                      misfire_grace_time=ASK_SECONDS, **common)
     return sched

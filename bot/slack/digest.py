@@ -127,6 +127,8 @@ def _sections(fig: Figures, f: Fmt) -> list[tuple[str, list[str], bool]]:
         ("Response times", spans, False),
         (f"Alerts per day, last {CHART_DAYS} days ({f.esc(fig.tz)})", chart_lines(fig.chart), True),
     ]
+    if fig.asks.any:
+        out.append(("Asking the actor", ask_lines(fig), False))
     if fig.open_alerts:
         lines = []
         for a in fig.open_alerts:
@@ -167,6 +169,19 @@ def muted_line(fig: Figures) -> str:
     """How many of the new alerts got no card (MIN_SEVERITY); `/bucketwatch alerts` still lists them."""
     return (f"{fig.muted} muted below MIN_SEVERITY ({fig.min_severity}): stored and counted, no card posted"
             " (`alerts` lists the open ones).")
+
+
+def ask_lines(fig: Figures) -> list[str]:
+    """Asked, answered (which way), time to answer, and who could not be asked: alerts opened in 24 h."""
+    a = fig.asks
+    answered = a.intended + a.not_me
+    lines = [f"Asked {a.asked}, answered {answered} (yes, intended {a.intended}; not me {a.not_me}),"
+             f" no answer yet {a.silent}"]
+    if a.times:
+        lines.append(f"Time to answer: {_span(list(a.times), f'{len(a.times)} answer(s)')}")
+    if a.not_asked or a.unreachable:
+        lines.append(f"Not asked: {a.not_asked} robot(s); could not be asked: {a.unreachable}")
+    return lines
 
 
 def _fit(head: str, lines: list[str], limit: int = SECTION_TEXT) -> str:

@@ -36,6 +36,9 @@ class SlackNotifier:
         self.alerts, self.outbox, self.alias_fn = alerts, outbox, alias_fn
         self.route, self.muted = route, muted
         outbox.render = self.render_card
+        # Also told of every event, in the same transaction (asking the actor listens for OPENED).
+        self.listeners: list[Callable[[AlertEvent], None]] = []
+        self.ask_line: Callable[[int], str] | None = None  # the card's line about asking the actor
 
     def _card(self, alert_id: int) -> None:
         alert = self.alerts.get(alert_id)
@@ -72,6 +75,8 @@ class SlackNotifier:
                 self._card(alert_id)  # Accepted by an exception, never posted: post it now.
         else:
             self.outbox.enqueue_update(alert_id)
+        for listener in self.listeners:
+            listener(event)
 
     def _finding(self, event: AlertEvent) -> None:
         alert, finding = self.alerts.get(event.alert_id), event.finding
@@ -99,4 +104,5 @@ class SlackNotifier:
             raise AlertNotFound(f"alert {alert_id} does not exist")
         alias = self.alias_fn(alert.account) if self.alias_fn else None
         findings = self.alerts.finding_objects(alert_id)
-        return cards.alert_card(alert, findings, alert.exposure, account_alias=alias)
+        ask_line = self.ask_line(alert_id) if self.ask_line else ""
+        return cards.alert_card(alert, findings, alert.exposure, account_alias=alias, ask_line=ask_line)

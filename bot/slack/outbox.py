@@ -158,6 +158,13 @@ class Outbox:
         with self.store.atomic():
             return self._insert(None, "message", {"text": text, "blocks": _blocks(blocks)})
 
+    def enqueue_dm(self, channel: str, text: str, blocks: list[Any] | None, metadata: dict[str, Any]) -> int:
+        """A direct message (channel D…), posted once: like a card, an attempt of unknown outcome is first
+        looked up in that conversation by its `metadata` (event_type, event_payload) before posting again."""
+        payload = {"channel": channel, "text": text, "blocks": _blocks(blocks), "metadata": metadata}
+        with self.store.atomic():
+            return self._insert(None, "dm", payload)
+
     # ---- status --------------------------------------------------------------------------------
     def pending(self) -> list[dict[str, Any]]:
         """Unsent items still being tried, with attempts and last error, oldest first (status, doctor)."""
@@ -223,7 +230,7 @@ class Outbox:
         with self.store.atomic() as db:
             cursor = db.execute(
                 "UPDATE outbox SET next_attempt_at = ?, last_error = NULLIF(last_error, ?),"
-                " attempt_started_at = CASE WHEN kind = 'card' THEN coalesce(attempt_started_at, ?) END"
+                " attempt_started_at = CASE WHEN kind IN ('card', 'dm') THEN coalesce(attempt_started_at, ?) END"
                 " WHERE id = ? AND sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?",
                 [iso(now + LEASE), WAITING, iso(now), row["id"], iso(now)],
             )
@@ -333,6 +340,13 @@ class Outbox:
                 text=payload.get("text", ""),
                 blocks=payload.get("blocks") or None,
             )
+        if kind == "dm":
+            found = self._find_dm(row, payload) if row.get("attempt_started_at") else None
+            return found or self._call(
+                "chat_postMessage", row, channel=payload["channel"], text=payload.get("text", ""),
+                blocks=payload.get("blocks") or None, metadata=payload.get("metadata"),
+                unfurl_links=False, unfurl_media=False,
+            )
         if kind == "card":
             if self.render is None:
                 raise _Retry("no renderer wired for cards", self._backoff(row))
@@ -410,6 +424,23 @@ class Outbox:
             if not page.get("has_more") or not cursor:
                 return None
         return None
+
+    def _find_dm(self, row: dict[str, Any], payload: dict[str, Any]) -> str | None:
+        """The ts of this DM if an earlier attempt posted it (same metadata), else None (as `_find_card`;
+        a conversation with the bot is short, so one page of its recent history is enough)."""
+        since = parse_iso(row.get("created_at")) or self.clock()
+        try:
+            page = self._call("conversations_history", row, raw=True, channel=payload["channel"], limit=200,
+                              oldest=f"{(since - timedelta(minutes=5)).timestamp():.6f}", include_all_metadata=True)
+        except _Retry as retry:
+            if retry.error in PERMANENT:
+                return None
+            raise _Retry(f"history: {retry.error}", retry.after, unknown=True) from None
+        wanted = payload.get("metadata") or {}
+        keys = ("event_type", "event_payload")
+        found = [m for m in page.get("messages") or ()
+                 if wanted and all((m.get("metadata") or {}).get(k) == wanted.get(k) for k in keys)]
+        return str(found[0]["ts"]) if found else None
 
     def _call(self, method: str, row: dict[str, Any], *, full: bool = False, raw: bool = False, **kwargs: Any) -> Any:
         """Call Slack; turn every failure into _Retry (or a text-only resend for a rejected layout)."""

@@ -406,3 +406,46 @@ def _m0014_handoff(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX handoffs_key ON handoffs(key)")
     db.table("handoffs").create_index(["sent_at", "failed_at", "next_attempt_at"])
     db.table("handoffs").create_index(["alert_id"])
+
+
+@MIGRATIONS(name="0015_ask_actor")
+def _m0015_ask(db: sqlite_utils.Database) -> None:
+    # One ask per alert: who was asked (or why nobody), the DM, the answer and the escalation on silence.
+    db.table("asks").create(
+        {
+            "alert_id": int,
+            "state": str,  # resolving | asked | answered | not_asked | unreachable
+            "actor_arn": str,
+            "actor_name": str,
+            "email": str,
+            "slack_user": str,  # the Slack user asked (U…), once known
+            "reason": str,  # why nobody is asked, or why the person could not be reached
+            "created_at": str,
+            "dm_channel": str,
+            "dm_outbox_id": int,  # the outbox item carrying the DM; its sent_at is when they were asked
+            "asked_at": str,
+            "answer": str,  # intended | not_me
+            "answered_at": str,
+            "escalated_at": str,  # ASK_TIMEOUT passed without an answer: responders were told
+        },
+        pk="alert_id",
+    )
+    db.table("asks").create_index(["state"])
+    # "Yes, intended": an exception the actor asks for, pending until a responder approves it.
+    db.table("exception_requests").create(
+        {
+            "id": int,
+            "alert_id": int,
+            "account": str,
+            "bucket": str,
+            "reason": str,
+            "seconds": int,  # how long the exception lasts, counted from its approval
+            "requested_by": str,
+            "requested_at": str,
+            "approved_by": str,
+            "approved_at": str,
+            "exception_id": int,
+        },
+        pk="id",
+    )
+    db.table("exception_requests").create_index(["alert_id"])
