@@ -32,7 +32,7 @@ from bot.aws.bpa import action_for
 from bot.aws.clients import AWS_ERRORS
 from bot.aws.fix_action import FixAction, FixPlan, State, explain
 from bot.aws.remediation_outcomes import FixOutcome, Outcome, UndoOutcome, already_fixed, running, undo_refusal
-from bot.aws.remediation_store import AlertLike, Remediation, RemediationRows
+from bot.aws.remediation_store import AlertLike, FixStatus, Remediation, RemediationRows
 from bot.core.clock import iso, utcnow
 from bot.store.database import Store
 
@@ -106,14 +106,14 @@ class Remediator:
         row = self.get(remediation_id)
         if row is None:
             return UndoOutcome(
-                "not_found", f"No fix #{remediation_id} to undo.", remediation_id=remediation_id
+                FixStatus.NOT_FOUND, f"No fix #{remediation_id} to undo.", remediation_id=remediation_id
             )
-        if row.status != "undoing" and (early := undo_refusal(row)) is not None:
+        if row.status != FixStatus.UNDOING and (early := undo_refusal(row)) is not None:
             return early
         with self._lock(row):
             row = self.get(remediation_id)
             assert row is not None
-            if row.status == "undoing" and self._stale(row):
+            if row.status == FixStatus.UNDOING and self._stale(row):
                 return self._finish_undo(row)  # the undo was interrupted: finish it now, for this presser
             if (early := undo_refusal(row)) is not None:
                 return early
@@ -122,14 +122,14 @@ class Remediator:
                 message = f"Dry run: would restore {target.label} to {target.describe(row.snapshot)}."
                 message += " Nothing was changed."
                 return UndoOutcome(
-                    "dry_run", message, row.alert_id, row.applied, row.snapshot, remediation_id=row.id
+                    FixStatus.DRY_RUN, message, row.alert_id, row.applied, row.snapshot, remediation_id=row.id
                 )
             if not self.rows.claim_undo(row.id, user, self.clock()):
                 # Another process got there between our read and this update.
                 fresh = self.get(remediation_id)
                 assert fresh is not None
                 return undo_refusal(fresh) or UndoOutcome(
-                    "in_progress",
+                    FixStatus.IN_PROGRESS,
                     "An undo of this fix is already running.",
                     row.alert_id,
                     remediation_id=row.id,
@@ -140,28 +140,28 @@ class Remediator:
         """Undo the live fix of an alert (a button's value carries only the alert id)."""
         row = self.live_fix(alert_id) or self.rows.latest("alert_id = ? AND status = 'undone'", [alert_id])
         if row is None:
-            return UndoOutcome("nothing_to_undo", f"Alert #{alert_id} has no applied fix to undo.", alert_id)
+            return UndoOutcome(FixStatus.NOTHING_TO_UNDO, f"Alert #{alert_id} has no applied fix to undo.", alert_id)
         return self.undo(row.id, user)
 
     # -- fix steps -------------------------------------------------------------------------------
 
     def _fix_refusal(self, alert: AlertLike) -> FixOutcome | None:
         live = self.live_fix(alert.id)
-        if live is not None and live.status == "applied":
+        if live is not None and live.status == FixStatus.APPLIED:
             return already_fixed(live, self._target(live, ""))
         if not alert.is_open:
             message = f"Alert #{alert.id} is already {alert.status}; nothing was changed."
-            return FixOutcome("already_closed", message, alert.id)
+            return FixOutcome(FixStatus.ALREADY_CLOSED, message, alert.id)
         return None
 
     def _dry_run(self, alert: AlertLike, user: str) -> FixOutcome:
         plan = self.plan(alert, user)
         if plan.error:
-            return FixOutcome("failed", plan.error, alert.id)
-        rid = self.rows.insert(alert, user, "dry_run", self.clock(), snapshot=plan.current, applied=plan.after)
+            return FixOutcome(FixStatus.FAILED, plan.error, alert.id)
+        rid = self.rows.insert(alert, user, FixStatus.DRY_RUN, self.clock(), snapshot=plan.current, applied=plan.after)
         message = self._target(alert, user).would(plan.changes)
         return FixOutcome(
-            "dry_run",
+            FixStatus.DRY_RUN,
             message,
             alert.id,
             plan.current,
@@ -178,19 +178,19 @@ class Remediator:
         deadline = time.monotonic() + self.claim_wait_seconds
         while True:
             try:
-                return self.rows.insert(alert, user, "applying", self.clock())
+                return self.rows.insert(alert, user, FixStatus.APPLYING, self.clock())
             except sqlite3.IntegrityError:
                 live = self.live_fix(alert.id)
-            if live is not None and live.status == "applied":
+            if live is not None and live.status == FixStatus.APPLIED:
                 return already_fixed(live, self._target(live, user))
-            if live is not None and live.status == "applying" and self._stale(live):
+            if live is not None and live.status == FixStatus.APPLYING and self._stale(live):
                 # Its process died (or hangs): settle it against AWS instead of waiting or guessing.
                 settled = self._finish_fix(live)
-                if settled.status != "abandoned":
+                if settled.status != FixStatus.ABANDONED:
                     return settled  # applied (this press is answered with it), or in_progress (AWS unreadable)
                 continue  # it had made no change: claim again for this press
             if time.monotonic() >= deadline:
-                return FixOutcome("in_progress", running(live, self._target(alert, user).label), alert.id,
+                return FixOutcome(FixStatus.IN_PROGRESS, running(live, self._target(alert, user).label), alert.id,
                                   remediation_id=live.id if live else None, by=live.by if live else "",
                                   at=live.started_at if live else None)
             elif live is not None:
@@ -204,23 +204,23 @@ class Remediator:
             before = target.read()
             changes = target.needed(before)
             if not changes:
-                self.rows.update(rid, "no_change", snapshot=before, applied=before)
-                return FixOutcome("no_change", target.nothing_to_do(), alert.id, before, before, "", rid, user,
+                self.rows.update(rid, FixStatus.NO_CHANGE, snapshot=before, applied=before)
+                return FixOutcome(FixStatus.NO_CHANGE, target.nothing_to_do(), alert.id, before, before, "", rid, user,
                                   self.clock(), verb=target.verb)
             desired = target.desired(before)
             # Snapshot and intent first: a crash after the write can then be finished, never lost.
-            self.rows.update(rid, "applying", snapshot=before, intended=desired)
+            self.rows.update(rid, FixStatus.APPLYING, snapshot=before, intended=desired)
             intent_recorded = True
             request_id = target.put(desired)
         except AWS_ERRORS as exc:
             code, message, request_id = explain(exc, target)
             if intent_recorded and ambiguous(exc):
                 # The write may have reached AWS (a timeout, a 5xx): the reconciler reads AWS and settles it.
-                return FixOutcome("in_progress", f"AWS did not confirm the change ({message}); the bot checks"
+                return FixOutcome(FixStatus.IN_PROGRESS, f"AWS did not confirm the change ({message}); the bot checks"
                                   " within a minute and finishes it.", alert.id, remediation_id=rid, by=user)
-            self.rows.update(rid, "failed", snapshot=before, error=message, request_id=request_id)
+            self.rows.update(rid, FixStatus.FAILED, snapshot=before, error=message, request_id=request_id)
             return FixOutcome(
-                "failed", message, alert.id, before, None, request_id, rid, user, error_code=code
+                FixStatus.FAILED, message, alert.id, before, None, request_id, rid, user, error_code=code
             )
         # AWS has changed: the row says applied from here on, so Undo works whatever the read-back says.
         problem, read_back = "", True
@@ -228,14 +228,14 @@ class Remediator:
             after: State = target.read()
         except AWS_ERRORS as exc:
             after, problem, read_back = None, explain(exc, target)[1], False
-        if not self.rows.finish(rid, "applying", "applied", applied=after if read_back else desired,
+        if not self.rows.finish(rid, FixStatus.APPLYING, FixStatus.APPLIED, applied=after if read_back else desired,
                                 request_id=request_id):
             done = self.get(rid)  # reconciled meanwhile (this call was slower than STALE_AFTER)
-            return already_fixed(done, target) if done is not None and done.status == "applied" else FixOutcome(
-                "in_progress", "The fix was settled by another process; see the thread.", alert.id)
-        status, message = "applied", target.done(changes)
+            return already_fixed(done, target) if done is not None and done.status == FixStatus.APPLIED else FixOutcome(
+                FixStatus.IN_PROGRESS, "The fix was settled by another process; see the thread.", alert.id)
+        status, message = FixStatus.APPLIED, target.done(changes)
         if not read_back or not target.same(after, desired):
-            status = "unverified"
+            status = FixStatus.UNVERIFIED
             problem = problem or f"the read-back shows {target.describe(after)}"
             message = f"Changed {target.label} ({target.note(changes)}), but could not verify it: {problem}"
         return FixOutcome(status, message, alert.id, before, after, request_id, rid, user, self.clock(),
@@ -253,18 +253,19 @@ class Remediator:
         except AWS_ERRORS as exc:
             code, message, request_id = explain(exc, target)
             if read and ambiguous(exc):  # the restore may have reached AWS: the reconciler settles it
-                return UndoOutcome("in_progress", f"AWS did not confirm the undo ({message}); the bot checks"
+                return UndoOutcome(FixStatus.IN_PROGRESS, f"AWS did not confirm the undo ({message}); the bot checks"
                                    " within a minute and finishes it.", row.alert_id, remediation_id=row.id, by=user)
-            self.rows.finish(row.id, "undoing", "applied", error=message)
+            self.rows.finish(row.id, FixStatus.UNDOING, FixStatus.APPLIED, error=message)
             return UndoOutcome(
-                "failed", message, row.alert_id, current, None, request_id, row.id, error_code=code
+                FixStatus.FAILED, message, row.alert_id, current, None, request_id, row.id, error_code=code
             )
         now = self.clock()
-        if not self.rows.finish(row.id, "undoing", "undone", undone_by=user, undone_at=iso(now), error=None):
+        if not self.rows.finish(row.id, FixStatus.UNDOING, FixStatus.UNDONE, undone_by=user, undone_at=iso(now),
+                                error=None):
             fresh = self.get(row.id)
             refusal = undo_refusal(fresh) if fresh is not None else None
             return refusal or UndoOutcome(
-                "in_progress", "The undo was settled by another process; see the thread.", row.alert_id)
+                FixStatus.IN_PROGRESS, "The undo was settled by another process; see the thread.", row.alert_id)
         # Someone may have changed it after the fix; the snapshot still wins, but say what was overwritten.
         note = (
             "" if target.same(current, row.applied) else f" (it had changed since the fix: {target.describe(current)})"
@@ -274,11 +275,11 @@ class Remediator:
         except AWS_ERRORS as exc:
             message = f"Restored {label} to {target.describe(row.snapshot)}{note}, but could not read it back: "
             message += explain(exc, target)[1]
-            return UndoOutcome("undone", message, row.alert_id, current, None, request_id, row.id, user, now)
+            return UndoOutcome(FixStatus.UNDONE, message, row.alert_id, current, None, request_id, row.id, user, now)
         message = f"Undone: {label} is back to {target.describe(restored)}{note}."
         if not target.same(restored, row.snapshot):
             message = f"Restored {label}{note}, but the read-back shows {target.describe(restored)}."
-        return UndoOutcome("undone", message, row.alert_id, current, restored, request_id, row.id, user, now)
+        return UndoOutcome(FixStatus.UNDONE, message, row.alert_id, current, restored, request_id, row.id, user, now)
 
     # -- crash recovery --------------------------------------------------------------------------
 
@@ -294,7 +295,8 @@ class Remediator:
                 fresh = self.get(row.id)
                 if fresh is None or not fresh.in_flight:
                     continue
-                outcomes.append(self._finish_fix(fresh) if fresh.status == "applying" else self._finish_undo(fresh))
+                fixing = fresh.status == FixStatus.APPLYING
+                outcomes.append(self._finish_fix(fresh) if fixing else self._finish_undo(fresh))
             finally:
                 lock.release()
         return outcomes
@@ -303,8 +305,8 @@ class Remediator:
         """Outcomes recorded but not yet carried to the alert (a crash between the two), as outcomes."""
         outcomes: list[Outcome] = []
         for row in self.rows.unsettled(self.clock() - self.stale_after):
-            if row.status == "undone":
-                outcomes.append(UndoOutcome("undone", "The undo was recorded; its alert is brought up to date.",
+            if row.status == FixStatus.UNDONE:
+                outcomes.append(UndoOutcome(FixStatus.UNDONE, "The undo was recorded; its alert is brought up to date.",
                                             row.alert_id, row.applied, row.snapshot, row.request_id, row.id,
                                             row.undone_by or row.by, row.undone_at))
             else:
@@ -327,8 +329,8 @@ class Remediator:
         target = self._target(row, row.by)  # as the person who pressed Fix
         label = target.label
         if row.intended is None:
-            self.rows.finish(row.id, "applying", "failed", error="interrupted before any change to AWS")
-            return FixOutcome("abandoned", f"An interrupted fix of {label} had made no change.", row.alert_id,
+            self.rows.finish(row.id, FixStatus.APPLYING, FixStatus.FAILED, error="interrupted before any change to AWS")
+            return FixOutcome(FixStatus.ABANDONED, f"An interrupted fix of {label} had made no change.", row.alert_id,
                               remediation_id=row.id, by=row.by)
         request_id = ""
         try:
@@ -339,18 +341,18 @@ class Remediator:
         except AWS_ERRORS as exc:
             problem = explain(exc, target)[1]
             message = f"A fix of {label} was interrupted and AWS cannot be read yet ({problem}); the bot retries."
-            return FixOutcome("in_progress", message, row.alert_id, remediation_id=row.id, by=row.by,
+            return FixOutcome(FixStatus.IN_PROGRESS, message, row.alert_id, remediation_id=row.id, by=row.by,
                               at=row.started_at)
-        if not self.rows.finish(row.id, "applying", "applied", applied=live, request_id=request_id or row.request_id,
-                                error=None):
+        if not self.rows.finish(row.id, FixStatus.APPLYING, FixStatus.APPLIED, applied=live,
+                                request_id=request_id or row.request_id, error=None):
             done = self.get(row.id)
-            return already_fixed(done, target) if done is not None and done.status == "applied" else FixOutcome(
-                "in_progress", "Settled by another process; see the thread.", row.alert_id)
+            return already_fixed(done, target) if done is not None and done.status == FixStatus.APPLIED else FixOutcome(
+                FixStatus.IN_PROGRESS, "Settled by another process; see the thread.", row.alert_id)
         changes = target.needed(row.snapshot)
         message = f"Finished an interrupted fix of {label}: {target.note(changes)}."
         if target.needed(live):
             message = f"Finished an interrupted fix of {label}, but the read-back shows {target.describe(live)}."
-        return FixOutcome("applied", message, row.alert_id, row.snapshot, live, request_id, row.id, row.by,
+        return FixOutcome(FixStatus.APPLIED, message, row.alert_id, row.snapshot, live, request_id, row.id, row.by,
                           row.started_at, changes=changes, note=target.note(changes), verb=target.verb)
 
     def _finish_undo(self, row: Remediation) -> UndoOutcome:
@@ -366,12 +368,12 @@ class Remediator:
         except AWS_ERRORS as exc:
             problem = explain(exc, target)[1]
             message = f"An undo of {label} was interrupted and AWS cannot be read yet ({problem}); the bot retries."
-            return UndoOutcome("in_progress", message, row.alert_id, remediation_id=row.id)
+            return UndoOutcome(FixStatus.IN_PROGRESS, message, row.alert_id, remediation_id=row.id)
         now = self.clock()
-        if not self.rows.finish(row.id, "undoing", "undone", undone_at=iso(now), error=None):
-            return UndoOutcome("in_progress", "Settled by another process; see the thread.", row.alert_id)
+        if not self.rows.finish(row.id, FixStatus.UNDOING, FixStatus.UNDONE, undone_at=iso(now), error=None):
+            return UndoOutcome(FixStatus.IN_PROGRESS, "Settled by another process; see the thread.", row.alert_id)
         message = f"Finished an interrupted undo: {label} is back to {target.describe(live)}."
-        return UndoOutcome("undone", message, row.alert_id, row.applied, live, request_id, row.id,
+        return UndoOutcome(FixStatus.UNDONE, message, row.alert_id, row.applied, live, request_id, row.id,
                            row.undone_by or row.by, now)
 
     # -- plumbing --------------------------------------------------------------------------------

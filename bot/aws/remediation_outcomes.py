@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.aws.fix_action import FixAction, State
-from bot.aws.remediation_store import Remediation
+from bot.aws.remediation_store import FixStatus, Remediation
 
 
 @dataclass(frozen=True)
 class Outcome:
     """The result of a press: `message` is plain text (the caller escapes it for Slack)."""
 
-    status: str
+    status: FixStatus
     message: str
     alert_id: int | None = None
     before: State = None
@@ -37,7 +37,7 @@ class FixOutcome(Outcome):
 
     @property
     def changed_aws(self) -> bool:
-        return self.status in ("applied", "unverified")
+        return self.status in (FixStatus.APPLIED, FixStatus.UNVERIFIED)
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ def running(live: Remediation | None, label: str) -> str:
     """What a press is told while another fix or undo of the same alert (of `label`) is in flight."""
     if live is None:
         return f"A fix or undo of {label} is already running; its result will be posted in the thread."
-    what = "An undo" if live.status == "undoing" else "A fix"
-    who = live.undone_by if live.status == "undoing" and live.undone_by else live.by
+    what = "An undo" if live.status == FixStatus.UNDOING else "A fix"
+    who = live.undone_by if live.status == FixStatus.UNDOING and live.undone_by else live.by
     when = f" at {live.started_at:%H:%M:%S} UTC" if live.started_at else ""
     return (f"{what} of {label} started{when} by {who or 'someone'} is still running; its result will be posted"
             f" in the thread. If it was interrupted, the bot checks AWS within a minute and finishes it.")
@@ -60,7 +60,7 @@ def already_fixed(live: Remediation, action: FixAction) -> FixOutcome:
     when = f" at {live.at:%Y-%m-%d %H:%M} UTC" if live.at else ""
     message = f"Already fixed{when} ({action.verb} for {action.label}); nothing changed twice."
     return FixOutcome(
-        "already_fixed",
+        FixStatus.ALREADY_FIXED,
         message,
         live.alert_id,
         live.snapshot,
@@ -75,10 +75,10 @@ def already_fixed(live: Remediation, action: FixAction) -> FixOutcome:
 
 
 def undo_refusal(row: Remediation) -> UndoOutcome | None:
-    if row.status == "undone":
+    if row.status == FixStatus.UNDONE:
         when = f" at {row.undone_at:%Y-%m-%d %H:%M} UTC" if row.undone_at else ""
         return UndoOutcome(
-            "already_undone",
+            FixStatus.ALREADY_UNDONE,
             f"Already undone{when}; nothing changed.",
             row.alert_id,
             row.snapshot,
@@ -87,12 +87,12 @@ def undo_refusal(row: Remediation) -> UndoOutcome | None:
             by=row.undone_by,
             at=row.undone_at,
         )
-    if row.status == "undoing":
+    if row.status == FixStatus.UNDOING:
         message = "An undo of this fix is already running; its result will be posted in the thread. If it was"
         message += " interrupted, the bot checks AWS within a minute and finishes it."
-        return UndoOutcome("in_progress", message, row.alert_id, remediation_id=row.id, by=row.undone_by,
+        return UndoOutcome(FixStatus.IN_PROGRESS, message, row.alert_id, remediation_id=row.id, by=row.undone_by,
                            at=row.started_at)
-    if row.status != "applied":
+    if row.status != FixStatus.APPLIED:
         message = f"Fix #{row.id} was not applied ({row.status}); nothing to undo."
-        return UndoOutcome("nothing_to_undo", message, row.alert_id, remediation_id=row.id)
+        return UndoOutcome(FixStatus.NOTHING_TO_UNDO, message, row.alert_id, remediation_id=row.id)
     return None

@@ -10,15 +10,38 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.aws.fix_action import State
 from bot.core.clock import iso, parse_iso
 from bot.store.database import Store
 
+
+class FixStatus(StrEnum):
+    """A fix row's status (applying … undone) and what a press comes to (the outcomes after them)."""
+
+    APPLYING = "applying"
+    APPLIED = "applied"
+    UNVERIFIED = "unverified"
+    DRY_RUN = "dry_run"
+    NO_CHANGE = "no_change"
+    FAILED = "failed"
+    UNDOING = "undoing"
+    UNDONE = "undone"
+    ALREADY_FIXED = "already_fixed"
+    ALREADY_CLOSED = "already_closed"
+    ALREADY_UNDONE = "already_undone"
+    IN_PROGRESS = "in_progress"
+    ABANDONED = "abandoned"
+    NOTHING_TO_UNDO = "nothing_to_undo"
+    NOT_FOUND = "not_found"
+
+
 LIVE = "status IN ('applying', 'applied', 'undoing')"  # the statuses the unique index covers
-IN_FLIGHT = ("applying", "undoing")  # an AWS call may have been made and its outcome not recorded
-SETTLED_BY_THE_ALERT = ("applied", "undone", "no_change")  # outcomes that change the alert's status
+IN_FLIGHT = (FixStatus.APPLYING, FixStatus.UNDOING)  # an AWS call may have been made and its outcome not recorded
+# Outcomes that change the alert's status.
+SETTLED_BY_THE_ALERT = (FixStatus.APPLIED, FixStatus.UNDONE, FixStatus.NO_CHANGE)
 
 
 class AlertLike(Protocol):
@@ -51,7 +74,7 @@ class Remediation:
     account: str
     region: str
     bucket: str | None
-    status: str  # applying | applied | dry_run | no_change | failed | undoing | undone
+    status: FixStatus  # applying | applied | dry_run | no_change | failed | undoing | undone
     snapshot: State  # the configuration before (BPA: None when there was none)
     applied: State
     by: str
@@ -112,7 +135,7 @@ class RemediationRows:
                 "bucket": alert.bucket,
                 "access_point": alert.access_point or None,
                 "snapshot": json.dumps(snapshot),
-                "applied": json.dumps(applied),
+                FixStatus.APPLIED: json.dumps(applied),
                 "by": user,
                 "at": iso(at),
                 "started_at": iso(at),
@@ -163,7 +186,7 @@ class RemediationRows:
 
 
 def _encoded(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: json.dumps(v) if k in ("snapshot", "applied", "intended") else v for k, v in values.items()}
+    return {k: json.dumps(v) if k in ("snapshot", FixStatus.APPLIED, "intended") else v for k, v in values.items()}
 
 
 def _remediation(r: dict[str, Any]) -> Remediation:
@@ -173,9 +196,9 @@ def _remediation(r: dict[str, Any]) -> Remediation:
         account=r["account"] or "",
         region=r.get("region") or "us-east-1",
         bucket=r["bucket"] or None,
-        status=r["status"] or "",
+        status=FixStatus(r["status"]),
         snapshot=json.loads(r["snapshot"]) if r["snapshot"] else None,
-        applied=json.loads(r["applied"]) if r["applied"] else None,
+        applied=json.loads(r[FixStatus.APPLIED]) if r[FixStatus.APPLIED] else None,
         by=r["by"] or "",
         at=parse_iso(r["at"]),
         undone_by=r["undone_by"] or "",

@@ -12,6 +12,7 @@ import logging
 
 from bot.alerts.lifecycle import OPEN, AlertStateError
 from bot.aws.remediation_outcomes import FixOutcome, Outcome, UndoOutcome
+from bot.aws.remediation_store import FixStatus
 from bot.services import Services
 from bot.services.reply import send_now
 from bot.slack import messages as msg
@@ -29,7 +30,7 @@ def reconcile(services: Services) -> int:
     # In flight first: what they finish is settled here, so the second pass does not see it again.
     for outcomes in (services.remediator.reconcile, services.remediator.unsettled):
         for outcome in outcomes():
-            if outcome.alert_id is None or outcome.status == "in_progress":
+            if outcome.alert_id is None or outcome.status == FixStatus.IN_PROGRESS:
                 log.warning("remediation %s still unsettled: %s", outcome.remediation_id, outcome.message)
                 continue
             settle_outcome(services, outcome)
@@ -51,9 +52,9 @@ def settle_outcome(services: Services, outcome: Outcome) -> None:
     assert alert_id is not None
     services.audit.record(outcome.by or "bucketwatch", "reconcile", alert_id, outcome.status, outcome.message,
                           outcome.request_id)
-    if isinstance(outcome, FixOutcome) and outcome.status == "no_change":
+    if isinstance(outcome, FixOutcome) and outcome.status == FixStatus.NO_CHANGE:
         _moved(services, alert_id, "resolved", outcome.by, msg.already_on_note(), OPEN)
-    elif isinstance(outcome, FixOutcome) and outcome.status == "applied":
+    elif isinstance(outcome, FixOutcome) and outcome.status == FixStatus.APPLIED:
         if not _moved(services, alert_id, "fixed", outcome.by, msg.fixed_note(outcome.changes, outcome.note), OPEN):
             services.remediator.settled(outcome.remediation_id)
             services.outbox.enqueue_update(alert_id)
@@ -62,9 +63,9 @@ def settle_outcome(services: Services, outcome: Outcome) -> None:
         lines = [msg.finished_fix_line(outcome.by, outcome.message), *msg.flag_changes(outcome.before, outcome.after)]
         blocks = fixed_blocks(lines, outcome.request_id, outcome.remediation_id)
         services.outbox.enqueue_thread(alert_id, truncate(lines[0], SECTION_TEXT), blocks)
-    elif isinstance(outcome, FixOutcome) and outcome.status == "abandoned":
+    elif isinstance(outcome, FixOutcome) and outcome.status == FixStatus.ABANDONED:
         services.notifier.note(alert_id, msg.abandoned_fix_line(outcome.by))
-    elif isinstance(outcome, UndoOutcome) and outcome.status == "undone":
+    elif isinstance(outcome, UndoOutcome) and outcome.status == FixStatus.UNDONE:
         _moved(services, alert_id, "open", outcome.by, "fix undone", ("fixed",))
         try:
             services.alerts.recheck(alert_id)

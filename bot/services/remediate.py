@@ -8,6 +8,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.alerts.lifecycle import OPEN, Alert, AlertStateError
 from bot.aws.remediation_outcomes import FixOutcome, UndoOutcome
+from bot.aws.remediation_store import FixStatus
 from bot.services import Services
 from bot.services.reply import Reply, missing, refuse, send_now
 from bot.slack import messages as msg
@@ -55,23 +56,23 @@ def fix(services: Services, alert_id: int, user: str) -> Reply:
         return Reply(msg.not_fixable(alert))
     outcome = services.remediator.fix(alert, user)
     services.audit.record(user, "fix", alert_id, outcome.status, outcome.message, outcome.request_id)
-    if outcome.status in ("applied", "unverified"):
+    if outcome.status in (FixStatus.APPLIED, FixStatus.UNVERIFIED):
         reply = _fixed(services, alert, user, outcome)
-    elif outcome.status == "dry_run":
+    elif outcome.status == FixStatus.DRY_RUN:
         note(alert_id, msg.dry_run_line(user, outcome.message, label))
         reply = Reply(":test_tube: " + msg.outcome_text(outcome.message))
-    elif outcome.status == "no_change":
+    elif outcome.status == FixStatus.NO_CHANGE:
         _close(services, alert_id, "resolved", user, msg.already_on_note(alert))
         note(alert_id, msg.press_line(user, label, msg.outcome_text(outcome.message)))
         reply = Reply(msg.outcome_text(outcome.message))
-    elif outcome.status == "failed":
+    elif outcome.status == FixStatus.FAILED:
         note(alert_id, msg.failed_line(user, label, outcome.message))
         reply = Reply(":x: " + msg.outcome_text(outcome.message))
     else:  # already_fixed, already_closed, in_progress: nothing changed twice
         told = msg.outcome_text(outcome.message, outcome.by if outcome.by != user else "", outcome.at)
         note(alert_id, msg.press_line(user, label, told))
         reply = Reply(told)
-    if outcome.status in ("applied", "unverified", "no_change"):
+    if outcome.status in (FixStatus.APPLIED, FixStatus.UNVERIFIED, FixStatus.NO_CHANGE):
         services.remediator.settled(outcome.remediation_id)  # the alert shows it: nothing left to reconcile
     send_now(services, alert_id)
     return reply
@@ -120,7 +121,7 @@ def undo(services: Services, user: str, *, remediation_id: int | None = None, al
     )
     services.audit.record(user, "undo", alert_id, outcome.status, outcome.message, outcome.request_id)
     note = services.notifier.note
-    if outcome.status == "undone":
+    if outcome.status == FixStatus.UNDONE:
         newer = _newer_open(services, alert_id)
         if newer is not None:
             # One open alert per resource: the newer one carries the undo, the fixed one stays closed.
@@ -137,7 +138,7 @@ def undo(services: Services, user: str, *, remediation_id: int | None = None, al
             note(alert_id, msg.undone_line(user, outcome.message))
         services.remediator.settled(outcome.remediation_id)  # the alert shows it: nothing left to reconcile
         reply = Reply(":leftwards_arrow_with_hook: " + msg.outcome_text(outcome.message))
-    elif outcome.status == "failed":
+    elif outcome.status == FixStatus.FAILED:
         note(alert_id, msg.failed_line(user, "Undo", outcome.message))
         reply = Reply(":x: " + msg.outcome_text(outcome.message))
     else:

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from slack_sdk import WebClient
@@ -39,6 +40,16 @@ from bot.store.database import Store
 log = logging.getLogger(__name__)
 
 Render = Callable[[int], tuple[str, list[Any]]]
+
+
+class ItemKind(StrEnum):
+    """What an outbox item posts (its `kind` column)."""
+
+    CARD = "card"  # the alert's one top-level message, with metadata naming it
+    UPDATE = "update"  # chat.update of the card
+    THREAD = "thread"  # a reply in the card's thread
+    MESSAGE = "message"  # a message not about one alert (digest, expiry reminders) to ALERT_CHANNEL
+    DM = "dm"  # a direct message (asking the actor), with metadata to find it again
 # A claimed item is due again only after this: another process (`poll --once` beside the bot) skips it,
 # and an item whose sender died mid-call is retried once the lease runs out. One attempt is at most a
 # look-up and a post, each bounded by the client's 15 s timeout and never retried in the call.
@@ -76,7 +87,7 @@ class Outbox:
         self._flushing = threading.Lock()
 
     # ---- enqueue -------------------------------------------------------------------------------
-    def _insert(self, alert_id: int | None, kind: str, payload: dict[str, Any] | None = None) -> int:
+    def _insert(self, alert_id: int | None, kind: ItemKind, payload: dict[str, Any] | None = None) -> int:
         now = iso(self.clock())
         row = {
             "alert_id": alert_id,
@@ -88,7 +99,7 @@ class Outbox:
         }
         return int(self.store.db.table("outbox").insert(row).last_pk or 0)
 
-    def _pending(self, alert_id: int, kind: str) -> int | None:
+    def _pending(self, alert_id: int, kind: ItemKind) -> int | None:
         found = self.store.db.execute(
             "SELECT id FROM outbox WHERE alert_id = ? AND kind = ? AND sent_at IS NULL AND failed_at IS NULL"
             " ORDER BY id LIMIT 1",
@@ -109,7 +120,7 @@ class Outbox:
                 return int(found[0])
             # The card renders from the store when sent: pending updates of it are moot.
             db.execute("DELETE FROM outbox WHERE alert_id = ? AND kind = 'update' AND sent_at IS NULL", [alert_id])
-            return self._insert(alert_id, "card", {"channel": channel} if channel else None)
+            return self._insert(alert_id, ItemKind.CARD, {"channel": channel} if channel else None)
 
     def has_card(self, alert_id: int) -> bool:
         """Whether the alert's card was ever queued (posted, pending or given up)."""
@@ -119,9 +130,9 @@ class Outbox:
     def enqueue_update(self, alert_id: int) -> int | None:
         """Re-render the card in place; pending updates coalesce, and an unsent card needs none."""
         with self.store.atomic():
-            if self._pending(alert_id, "card") is not None:
+            if self._pending(alert_id, ItemKind.CARD) is not None:
                 return None  # The card renders from the store when it is sent.
-            return self._pending(alert_id, "update") or self._insert(alert_id, "update")
+            return self._pending(alert_id, ItemKind.UPDATE) or self._insert(alert_id, ItemKind.UPDATE)
 
     def enqueue_thread(self, alert_id: int, text: str, blocks: list[Any] | None = None, *,
                        broadcast: bool = False) -> int:
@@ -130,19 +141,19 @@ class Outbox:
         if broadcast:
             payload["reply_broadcast"] = True
         with self.store.atomic():
-            return self._insert(alert_id, "thread", payload)
+            return self._insert(alert_id, ItemKind.THREAD, payload)
 
     def enqueue_message(self, text: str, blocks: list[Any] | None = None) -> int:
         """A top-level message in the alert channel that belongs to no alert (reminders, digest)."""
         with self.store.atomic():
-            return self._insert(None, "message", {"text": text, "blocks": blocks_of(blocks)})
+            return self._insert(None, ItemKind.MESSAGE, {"text": text, "blocks": blocks_of(blocks)})
 
     def enqueue_dm(self, channel: str, text: str, blocks: list[Any] | None, metadata: dict[str, Any]) -> int:
         """A direct message (channel D…), posted once: like a card, an attempt of unknown outcome is first
         looked up in that conversation by its `metadata` (event_type, event_payload) before posting again."""
         payload = {"channel": channel, "text": text, "blocks": blocks_of(blocks), "metadata": metadata}
         with self.store.atomic():
-            return self._insert(None, "dm", payload)
+            return self._insert(None, ItemKind.DM, payload)
 
     # ---- status --------------------------------------------------------------------------------
     def pending(self) -> list[dict[str, Any]]:
@@ -218,7 +229,7 @@ class Outbox:
     def _flush(self, limit: int) -> int:
         rows = [dict(r) for r in self.store.db.query(_DUE, {"now": iso(self.clock()), "limit": limit})]
         # Cards first: everything else about an alert waits for its card anyway.
-        rows.sort(key=lambda r: (r["kind"] != "card", r["id"]))
+        rows.sort(key=lambda r: (r["kind"] != ItemKind.CARD, r["id"]))
         blocked: set[int] = set()
         sent = 0
         for row in rows:
@@ -247,7 +258,7 @@ class Outbox:
                 {"sent_at": iso(self.clock()), "ts": ts, "attempts": (row["attempts"] or 0) + 1,
                  "attempt_started_at": None},
             )
-            if row["kind"] == "card":
+            if row["kind"] == ItemKind.CARD:
                 self._release_waiting(alert_id)
             sent += 1
         return sent
@@ -291,7 +302,7 @@ class Outbox:
         assignments = ", ".join(f"{k} = ?" for k in values)
         with self.store.atomic() as db:
             db.execute(f"UPDATE outbox SET {assignments} WHERE id = ?", [*values.values(), row["id"]])  # noqa: S608
-            if "failed_at" in values and row["kind"] == "card" and row["alert_id"] is not None:
+            if "failed_at" in values and row["kind"] == ItemKind.CARD and row["alert_id"] is not None:
                 # Nothing about this alert can be posted without its card: set its items aside too.
                 db.execute(
                     "UPDATE outbox SET failed_at = ?, last_error = ? WHERE alert_id = ? AND sent_at IS NULL"
@@ -307,7 +318,7 @@ class Outbox:
         """One item to Slack; the message ts, None if it must wait for its card, Retry on failure."""
         kind, alert_id = row["kind"], row["alert_id"]
         payload = json.loads(row["payload"] or "{}")
-        if kind == "message":
+        if kind == ItemKind.MESSAGE:
             return self.calls.post(
                 "chat_postMessage",
                 row,
@@ -315,14 +326,14 @@ class Outbox:
                 text=payload.get("text", ""),
                 blocks=payload.get("blocks") or None,
             )
-        if kind == "dm":
+        if kind == ItemKind.DM:
             found = self.calls.find_dm(row, payload) if row.get("attempt_started_at") else None
             return found or self.calls.post(
                 "chat_postMessage", row, channel=payload["channel"], text=payload.get("text", ""),
                 blocks=payload.get("blocks") or None, metadata=payload.get("metadata"),
                 unfurl_links=False, unfurl_media=False,
             )
-        if kind == "card":
+        if kind == ItemKind.CARD:
             if self.render is None:
                 raise Retry("no renderer wired for cards", backoff(row))
             text, blocks = self.render(alert_id)
@@ -353,7 +364,7 @@ class Outbox:
         channel, ts = self._alert_message(alert_id)
         if not ts:
             return None
-        if kind == "update":
+        if kind == ItemKind.UPDATE:
             if self.render is None:
                 raise Retry("no renderer wired for cards", backoff(row))
             text, blocks = self.render(alert_id)

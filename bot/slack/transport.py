@@ -100,8 +100,16 @@ def start_thread(server: BaseWSGIServer) -> tuple[BaseWSGIServer, Callable[[], N
         for dispatcher in list(server._map.values()):
             dispatcher.close()
 
+    stopped = threading.Event()
+
     def stop() -> None:
-        server.trigger.pull_trigger(close_all)
+        if stopped.is_set():
+            return  # a second stop (a test's cleanup after the app's own) has nothing left to do
+        stopped.set()
+        try:
+            server.trigger.pull_trigger(close_all)
+        except OSError:  # the loop already closed its trigger (it had stopped): nothing left to wake
+            pass
         thread.join(timeout=5)
         server.task_dispatcher.shutdown()
 
