@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from standins.slack_directory import directory_answer
+
 DEFAULT_SCOPES = (
     "chat:write,commands,usergroups:read,users:read,channels:read,groups:read,files:write,channels:history,"
     "groups:history,users:read.email,im:write,im:history"
@@ -130,6 +132,10 @@ class SlackStandin:
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/api/"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def next_id(self) -> int:
+        """A fresh number for ids (views, files): unique within this stand-in."""
+        return next(self._ts)
 
     # ---- lifecycle ----
     def start(self) -> SlackStandin:
@@ -318,76 +324,13 @@ class SlackStandin:
         if method in ("views.open", "views.update", "views.publish", "views.push"):
             view: dict[str, Any] = p["view"] if isinstance(p.get("view"), dict) else {}
             return {"ok": True, "view": {**view, "id": f"V{next(self._ts):08d}"}}, {}
-        if method == "auth.test":
-            return (
-                {
-                    "ok": True,
-                    "url": "https://example.slack.com/",
-                    "team": "Example",
-                    "user": "bucketwatch",
-                    "team_id": "T0TEST",
-                    "user_id": "U0BOT",
-                    "bot_id": "B0BOT",
-                },
-                {"x-oauth-scopes": self.scopes},
-            )
-        if method == "users.info":
-            uid = str(p.get("user"))
-            user = self.users.get(
-                uid,
-                {
-                    "id": uid,
-                    "name": uid.lower(),
-                    "real_name": uid,
-                    "tz": "UTC",
-                    "profile": {"display_name": uid.lower(), "real_name": uid},
-                },
-            )
-            return {"ok": True, "user": user}, {}
-        if method == "users.lookupByEmail":
-            email = str(p.get("email") or "").lower()
-            match = [u for e, u in self.emails.items() if e.lower() == email]
-            if not match:
-                return {"ok": False, "error": "users_not_found"}, {}
-            uid = match[0]
-            person = {"id": uid, "name": email.split("@")[0], "is_bot": uid in self.bots, "deleted": False,
-                      "profile": {"email": email}}
-            return {"ok": True, "user": {**person, **self.users.get(uid, {})}}, {}
-        if method == "conversations.open":
-            uid = str(p.get("users") or "").split(",")[0]
-            if uid in self.bots:
-                return {"ok": False, "error": "cannot_dm_bot"}, {}
-            if not uid:
-                return {"ok": False, "error": "users_list_not_supplied"}, {}
-            return {"ok": True, "channel": {"id": f"D{uid}"}}, {}
-        if method == "usergroups.users.list":
-            group = str(p.get("usergroup"))
-            if group not in self.usergroups:
-                return {"ok": False, "error": "no_such_subteam"}, {}
-            return {"ok": True, "users": self.usergroups[group]}, {}
-        if method == "conversations.info":
-            cid = str(p.get("channel"))
-            channel = self.channels.get(
-                cid, {"id": cid, "name": "alerts", "is_channel": True, "is_member": True}
-            )
-            return {"ok": True, "channel": channel}, {}
         if method == "conversations.replies":
             listed = self.replies(str(p.get("ts")))
             return {"ok": True, "messages": [_shown(m, False) for m in listed], "has_more": False}, {}
         if method == "conversations.history":
             return self._history(p), {}
-        if method == "files.getUploadURLExternal":
-            fid = f"F{next(self._ts):08d}"
-            return {
-                "ok": True,
-                "upload_url": f"http://127.0.0.1:{self.port}/upload/{fid}",
-                "file_id": fid,
-            }, {}
-        if method == "files.completeUploadExternal":
-            files = p.get("files")
-            files = json.loads(files) if isinstance(files, str) else files or []
-            return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}, {}
-        return {"ok": True}, {}
+        answered = directory_answer(self, method, p)
+        return answered if answered is not None else ({"ok": True}, {})
 
 
     def _history(self, p: dict[str, Any]) -> dict[str, Any]:
