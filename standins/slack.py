@@ -49,7 +49,6 @@ URL), files.completeUploadExternal. Any other method answers `{"ok": true}`.
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 import urllib.parse
@@ -58,12 +57,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from standins.slack_directory import directory_answer
+from standins.slack_wire import check_message, parse_params, send
 
 DEFAULT_SCOPES = (
     "chat:write,commands,usergroups:read,users:read,channels:read,groups:read,files:write,channels:history,"
     "groups:history,users:read.email,im:write,im:history"
 )
-_JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "user_ids")
 
 
 @dataclass
@@ -232,13 +231,13 @@ class SlackStandin:
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in request.headers.items()}
-        params = _parse(body, headers.get("content-type", ""), urllib.parse.urlparse(request.path).query)
+        params = parse_params(body, headers.get("content-type", ""), urllib.parse.urlparse(request.path).query)
         auth = headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else params.get("token")
         if path.startswith("/response/") or path.startswith("/upload/"):
             method = ("response_url:" if path.startswith("/response/") else "upload:") + path.split("/", 2)[2]
             self._record(Call(method, params, token, headers))
-            return _send(request, 200, {"ok": True})
+            return send(request, 200, {"ok": True})
         method = path.rsplit("/", 1)[-1]
         with self._lock:
             failure = self._failures.get(method)
@@ -247,18 +246,18 @@ class SlackStandin:
                 self.calls.append(Call(method, params, token, headers, status=failure.status, ok=False))
                 self._lock.notify_all()
                 if failure.error:
-                    return _send(request, 200, {"ok": False, "error": failure.error})
+                    return send(request, 200, {"ok": False, "error": failure.error})
                 if failure.status == 429:
-                    return _send(
+                    return send(
                         request,
                         429,
                         {"ok": False, "error": "ratelimited"},
                         {"Retry-After": str(failure.retry_after)},
                     )
-                return _send(request, failure.status, None)
+                return send(request, failure.status, None)
         if self.valid_tokens and token not in self.valid_tokens:
             self._record(Call(method, params, token, headers, ok=False))
-            return _send(request, 200, {"ok": False, "error": "invalid_auth"})
+            return send(request, 200, {"ok": False, "error": "invalid_auth"})
         payload, extra = self._answer(method, params)
         self._record(Call(method, params, token, headers, ok=bool(payload.get("ok")), at=arrived))
         with self._lock:
@@ -269,7 +268,7 @@ class SlackStandin:
         elif delay:
             time.sleep(delay)
         try:
-            _send(request, 200, payload, extra)
+            send(request, 200, payload, extra)
         except OSError:
             pass  # the client gave up waiting (its timeout): Slack did the work all the same
 
@@ -289,7 +288,7 @@ class SlackStandin:
             if method in self._fixed:
                 return self._fixed[method], {}
         if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
-            problem = _check_message(p)
+            problem = check_message(p)
             if problem:
                 return {"ok": False, "error": problem}, {}
         if method == "chat.postMessage":
@@ -358,64 +357,3 @@ def _shown(message: Message, with_metadata: bool) -> dict[str, Any]:
     if with_metadata and message.metadata:
         shown["metadata"] = message.metadata
     return shown
-
-
-def _parse(body: bytes, content_type: str, query: str) -> dict[str, Any]:
-    params: dict[str, Any] = dict(urllib.parse.parse_qsl(query))
-    if not body:
-        return params
-    if "json" in content_type:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return params
-        return {**params, **data} if isinstance(data, dict) else params
-    if "x-www-form-urlencoded" in content_type:
-        for key, value in urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
-            if key in _JSON_FIELDS or key in ("files",):
-                try:
-                    params[key] = json.loads(value)
-                    continue
-                except ValueError:
-                    pass
-            params[key] = value
-        return params
-    return {**params, "_body": body[:1000].decode("utf-8", "replace")}
-
-
-def _check_message(p: dict[str, Any]) -> str | None:
-    """What Slack would refuse: no content, more than 50 blocks, a section text over 3000 characters."""
-    blocks = p.get("blocks")
-    if isinstance(blocks, str):
-        try:
-            blocks = json.loads(blocks)
-        except ValueError:
-            return "invalid_blocks_format"
-    if not p.get("text") and not blocks:
-        return "no_text"
-    if blocks:
-        if len(blocks) > 50:
-            return "invalid_blocks"
-        for block in blocks:
-            text = block.get("text") if isinstance(block, dict) else None
-            if isinstance(text, dict) and len(str(text.get("text", ""))) > 3000:
-                return "invalid_blocks"
-    return None
-
-
-def _send(
-    request: BaseHTTPRequestHandler,
-    status: int,
-    payload: dict[str, Any] | None,
-    headers: dict[str, str] | None = None,
-) -> None:
-    body = json.dumps(payload).encode() if payload is not None else b"<html>upstream error</html>"
-    request.send_response(status)
-    request.send_header(
-        "Content-Type", "application/json; charset=utf-8" if payload is not None else "text/html"
-    )
-    request.send_header("Content-Length", str(len(body)))
-    for key, value in (headers or {}).items():
-        request.send_header(key, value)
-    request.end_headers()
-    request.wfile.write(body)

@@ -349,3 +349,11 @@ def request_id(exc_or_response: Any) -> str:
     headers = meta.get("HTTPHeaders") or {}
     # S3 names the header x-amz-request-id; most other services x-amzn-requestid.
     return str(meta.get("RequestId") or headers.get("x-amz-request-id") or headers.get("x-amzn-requestid") or "")
+
+
+def ambiguous(exc: Exception) -> bool:
+    """True when a failed write may still have been applied: no answer (timeout, dropped connection) or
+    a server error. A refusal (AccessDenied, NoSuchBucket, throttling) means AWS did not change."""
+    if isinstance(exc, ClientError):
+        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
+    return isinstance(exc, BotoCoreError)

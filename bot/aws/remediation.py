@@ -25,11 +25,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from bot.aws.access_point_policy import AccessPointPolicy
 from bot.aws.bpa import action_for
-from bot.aws.clients import AWS_ERRORS
+from bot.aws.clients import AWS_ERRORS, ambiguous
 from bot.aws.fix_action import FixAction, FixPlan, State, explain
 from bot.aws.remediation_outcomes import FixOutcome, Outcome, UndoOutcome, already_fixed, running, undo_refusal
 from bot.aws.remediation_store import AlertLike, FixStatus, Remediation, RemediationRows
@@ -395,11 +393,3 @@ class Remediator:
 
     def _stale(self, row: Remediation) -> bool:
         return row.at is not None and self.clock() - row.at > self.stale_after
-
-
-def ambiguous(exc: Exception) -> bool:
-    """True when a failed write may still have been applied: no answer (timeout, dropped connection) or
-    a server error. A refusal (AccessDenied, NoSuchBucket, throttling) means AWS did not change."""
-    if isinstance(exc, ClientError):
-        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
-    return isinstance(exc, BotoCoreError)
