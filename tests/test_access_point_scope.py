@@ -25,11 +25,11 @@ from bot.core.clock import utcnow
 from bot.core.exposure import ExposureVerdict
 from bot.services.allow import accept
 from bot.store.database import Store
+from tests.remediation_world import ACCOUNT, BUCKET, REGION, Alert, MotoAws
 from tests.slack_requests import RESPONDER, BotApp, bot_app, eventually  # noqa: F401
 from tests.slack_standin import slack_standin  # noqa: F401
 from tests.test_alerts import ACCOUNT as RECORDS_ACCOUNT
 from tests.test_alerts import make_record
-from tests.test_remediation import ACCOUNT, BUCKET, REGION, Alert, MotoAws
 from tests.wiring import alert_service, render_card
 
 POINT = "reports-ap"
