@@ -42,6 +42,9 @@ class Detection:
     module_file: str
     public: bool = True  # False: precursor or cross-account, shown but not "public now"
     severity_for: Callable[[Record], str] | None = None
+    # False: the bucket's own allow tag never hides this finding (it reports the tag itself); an
+    # exception a responder set in the allow list still does.
+    silenced_by_tag: bool = True
 
     @property
     def cases_path(self) -> Path:
