@@ -203,20 +203,19 @@ def _tag_change(finding: Finding) -> str:
     shown = [f"{code(c.what)} {escape(c.before)} → {escape(c.after)}" for c in finding.changes[:CHANGES_SHOWN]]
     more = len(finding.changes) - CHANGES_SHOWN
     changed = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
-    return (f"{escape(finding.title)} ({changed or 'no details'}) by *{escape(finding.actor.display)}*"
-            f" {slack_date(finding.event_time)}")
+    return f"{changed or 'no details'}, by *{escape(finding.actor.display)}* {slack_date(finding.event_time)}"
 
 
 def tag_accepted_line(alert: Alert, finding: Finding | None, alias: str | None = None) -> str:
     """The one quiet line in the channel for a change the bucket's tag accepted: no button, no mention."""
     account = code(alert.account) + (f" ({escape(alias)})" if alias else "")
-    what = _tag_change(finding) if finding is not None else escape(alert.title)
-    return f":label: {target(alert)} in account {account}: {what}. {TAG_SAYS} · alert #{alert.id}"
+    what = f"{escape(finding.title)}: {_tag_change(finding)}" if finding is not None else escape(alert.title)
+    return f":label: {target(alert)} · account {account} · {what}. {TAG_SAYS} · alert #{alert.id}"
 
 
 def tag_accepted_reply(finding: Finding) -> str:
     """A later change the tag accepted, in the quiet line's thread."""
-    return f":label: Also accepted by the tag: {_tag_change(finding)}."
+    return f":label: Also accepted by the tag: {escape(finding.title)}: {_tag_change(finding)}."
 
 
 def tag_accepted_fallback(alert: Alert, finding: Finding | None) -> str:
