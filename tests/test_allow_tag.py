@@ -146,6 +146,9 @@ def test_a_change_the_tag_accepts_is_one_quiet_line_in_the_channel(bot_app: BotA
         " RestrictPublicBuckets turned off: `RestrictPublicBuckets` unknown → off, by *mallory* <!date^")
     # The same change on an untagged bucket is a card.
     assert bot_app.open_alert("private-data").ts
+    status = json.dumps(bot_app.answer("status"), ensure_ascii=False)
+    assert "Buckets whose own tag `bucketwatch:public=allowed` accepted changes (posted as quiet lines" in status
+    assert "not alerts): 1" in status
 
 
 def _tag_accepting(store: Store, standin: SlackStandin) -> SimpleNamespace:

@@ -40,6 +40,7 @@ def status(services: Services) -> Reply:
         pending=len(s.outbox.pending()),
         responders=s.permissions.describe("fix, undo and allow"),
         failed=s.outbox.failed(),
+        by_tag=s.alerts.count_accepted_by_tag(),
     )
     lines = [msg.health_line(h) for h in s.poller.health()] or [msg.NO_SOURCES]
     quarantined = quarantine_counts(s.store)

@@ -110,7 +110,7 @@ def health_line(h: SourceHealth) -> str:
 
 
 def status_summary(
-    *, open_count: int, mode: str, dry_run: bool, pending: int, responders: str, failed: int = 0
+    *, open_count: int, mode: str, dry_run: bool, pending: int, responders: str, failed: int = 0, by_tag: int = 0
 ) -> str:
     lines = [
         f"*bucketwatch status* · {open_count} open alert{'s' if open_count != 1 else ''} · {escape(mode)}",
@@ -121,6 +121,9 @@ def status_summary(
     if failed:
         lines.insert(3, f":warning: Slack messages given up after repeated errors: {failed} (check the channel"
                         " and the token's scopes with `python -m bot doctor`; the log has each error)")
+    if by_tag:
+        lines.insert(1, f":label: Buckets whose own tag {code(f'{ALLOW_TAG_KEY}={ALLOW_TAG_VALUE}')} accepted changes"
+                        f" (posted as quiet lines, not alerts): {by_tag}")
     return "\n".join(lines)
 
 
