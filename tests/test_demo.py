@@ -36,6 +36,8 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert "Resolved* because Block Public Access re-enabled by sam@example.com" in out
     assert "Accepted" in out or "accepted" in out
     assert "Daily digest" in out
+    # The allow tag written by mallory is a finding of its own; the deletion after it joins that card.
+    assert "• Bucket cdn-assets tagged bucketwatch:public=allowed" in out and "raised it (1 reply)" in out
     # The release-artifacts live check names the WRITE grant the card's header shows.
     assert "ACL grants AllUsers READ and WRITE, but account-level" in unwrapped
     # dana's user agent names the command she ran for the object ACL, not an earlier policy command.
