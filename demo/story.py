@@ -154,8 +154,8 @@ def tell(demo: Demo) -> int:
     story.say("  " + _status_line(demo.slack.message(partner.ts)))
 
     story.title("mallory tags cdn-assets bucketwatch:public=allowed, then opens it: the tag cannot hide it")
-    for record, minutes in _tag_then_open(demo):
-        demo._serve(record, minutes)
+    for record, ago in _tag_then_open(demo):
+        demo._serve(record, ago)
     demo.poll()
     cdn = next(c for c in demo.slack.top_level(demo.settings.alert_channel) if "cdn-assets" in c.text)
     changed = [b for b in cdn.blocks if "What changed" in json.dumps(b)]
@@ -303,9 +303,12 @@ def _tag_then_open(demo: Demo) -> list[tuple[dict[str, Any], float]]:
     demo.s3.create_bucket(Bucket="cdn-assets")
     tag = {"Key": "bucketwatch:public", "Value": "allowed"}
     demo.s3.put_bucket_tagging(Bucket="cdn-assets", Tagging={"TagSet": [tag]})
+    writes: list[tuple[str, dict[str, Any]]] = [
+        ("PutBucketTagging", {"tagging": "", "Tagging": {"TagSet": {"Tag": tag}}}),
+        ("DeleteBucketPublicAccessBlock", {"publicAccessBlock": ""}),
+    ]
     out = []
-    for n, (name, params) in enumerate((("PutBucketTagging", {"tagging": "", "Tagging": {"TagSet": {"Tag": tag}}}),
-                                        ("DeleteBucketPublicAccessBlock", {"publicAccessBlock": ""}))):
+    for n, (name, params) in enumerate(writes):
         record = json.loads(json.dumps(demo.records["brett-bpa-0000-4000-8000-000000000002"]))
         record.update(eventID=f"mallory-tag-0000-4000-8000-00000000001{n}", eventName=name,
                       userIdentity={**record["userIdentity"], "userName": "mallory",
