@@ -153,6 +153,9 @@ def tell(demo: Demo) -> int:
     partner = next(c for c in cards if "partner-drop" in c.text)
     story.say("  " + _status_line(demo.slack.message(partner.ts)))
 
+    story.title("An access point is made public: its fix takes out only that statement, not account-wide BPA")
+    _access_point_beat(demo)
+
     story.title("mallory tags cdn-assets bucketwatch:public=allowed, then opens it: the tag cannot hide it")
     for record, ago in _tag_then_open(demo):
         demo._serve(record, ago)
@@ -268,6 +271,37 @@ def _button_value(blocks: Any, action: str) -> str:
             if isinstance(element, dict) and action in str(element.get("action_id", "")):
                 return str(element.get("value"))
     raise RuntimeError(f"no {action} button")
+
+
+_POINT = "dashboards-ap"
+
+
+def _access_point_beat(demo: Demo) -> None:
+    """dana gives an access point a policy with a public statement beside her team's own grant."""
+    team = {"Sid": "Team", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/analytics"},
+            "Action": "s3:GetObject", "Resource": f"arn:aws:s3:us-east-1:{ACCOUNT}:accesspoint/{_POINT}/object/*"}
+    everyone = {**team, "Sid": "Everyone", "Principal": "*"}
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [team, everyone]})
+    demo.s3control.create_access_point(AccountId=ACCOUNT, Name=_POINT, Bucket="analytics-exports")
+    demo.s3control.put_access_point_policy(AccountId=ACCOUNT, Name=_POINT, Policy=policy)
+    record = json.loads(json.dumps(demo.records["5ample00-0000-4000-8000-000000000003"]))
+    record.update(eventID="appol000-0000-4000-8000-000000000012", eventName="PutAccessPointPolicy")
+    record["requestParameters"] = {"name": _POINT, "accountId": ACCOUNT, "policy": policy,
+                                   "Host": f"{ACCOUNT}.s3-control.us-east-1.amazonaws.com"}
+    demo._serve(record, 0.3)
+    demo.poll()
+    card = next(c for c in demo.slack.top_level(demo.settings.alert_channel) if _POINT in c.text)
+    alert_id = next(a.id for a in demo.services.alerts.open_alerts() if a.access_point == _POINT)
+    account_bpa = demo.s3control.get_public_access_block(AccountId=ACCOUNT)["PublicAccessBlockConfiguration"]
+    count = len(demo.slack.replies(card.ts))
+    demo.press("fix", str(alert_id), ALICE, card.ts)
+    fixed = _wait_reply(demo, card.ts, count, "Undo")
+    demo.show("thread reply", fixed.text, fixed.blocks)
+    left = json.loads(demo.s3control.get_access_point_policy(AccountId=ACCOUNT, Name=_POINT)["Policy"])
+    story = demo.story
+    story.say(f"  {_POINT} policy now: {[s['Sid'] for s in left['Statement']]} (the team's grant stays)")
+    after = demo.s3control.get_public_access_block(AccountId=ACCOUNT)["PublicAccessBlockConfiguration"]
+    story.say(f"  account-wide Block Public Access unchanged: {'yes' if after == account_bpa else 'NO'}")
 
 
 def _object_made_public(demo: Demo, key: str = "2026/salaries.xlsx",

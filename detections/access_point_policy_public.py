@@ -18,7 +18,11 @@ def rule(record: Record) -> bool:
 
 
 def access_point(record: Record) -> str:
-    return text(find_key(record.params, "name")) or "?"
+    """The access point's name; the request names it plainly or by ARN (`…:accesspoint/<name>`)."""
+    name = text(find_key(record.params, "name"))
+    if ":accesspoint/" in name:
+        name = name.split(":accesspoint/", 1)[1].split("/", 1)[0]
+    return name or "?"
 
 
 def title(record: Record) -> str:
@@ -42,4 +46,5 @@ DETECTION = Detection(
     title=title,
     changes=changes,
     module_file=__file__,
+    access_point=access_point,
 )

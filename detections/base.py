@@ -42,6 +42,8 @@ class Detection:
     module_file: str
     public: bool = True  # False: precursor or cross-account, shown but not "public now"
     severity_for: Callable[[Record], str] | None = None
+    # The access point a finding is about (its alert, exception and fix are scoped to it), if any.
+    access_point: Callable[[Record], str] | None = None
     # False: the bucket's own allow tag never hides this finding (it reports the tag itself); an
     # exception a responder set in the allow list still does.
     silenced_by_tag: bool = True
@@ -77,6 +79,7 @@ class Finding:
     changes: tuple[Change, ...] = field(default_factory=tuple)
     public: bool = True
     object_key: str = ""  # object-level events (PutObjectAcl, PutObject, CopyObject) only
+    access_point: str = ""  # access-point findings only: the access point's name
 
     def as_dict(self) -> dict[str, Any]:
         """The `scan --format jsonl` shape (DESIGN.md lists the required keys)."""
@@ -100,6 +103,7 @@ class Finding:
             "changes": [str(c) for c in self.changes],
             "public": self.public,
             "object_key": self.object_key or None,
+            "access_point": self.access_point or None,
         }
 
 
@@ -146,6 +150,7 @@ def make_finding(detection: Detection, record: Record) -> Finding:
         changes=tuple(detection.changes(record)),
         public=detection.public,
         object_key=record.object_key,
+        access_point=detection.access_point(record) if detection.access_point else "",
     )
 
 

@@ -134,18 +134,32 @@ def _access_point(name: str, minutes: float) -> Record:
         "Policy": json.dumps(policy)}}, bucket=None, minutes=minutes)
 
 
-def test_deleting_one_access_point_clears_only_its_finding(wired: SimpleNamespace) -> None:
+def test_each_access_point_has_its_own_alert_and_deleting_one_resolves_only_its_own(wired: SimpleNamespace) -> None:
+    """Issue 8 defect 3: an access point's alert is about that access point, not the account."""
     opened = wired.service.process([_access_point("ap-one", 0), _access_point("ap-two", 1)])
-    assert [c.kind for c in opened] == ["opened", "added"]
+    assert [c.kind for c in opened] == ["opened", "opened"]
+    one, two = (wired.service.get(c.alert_id) for c in opened)
+    assert (one.access_point, two.access_point) == ("ap-one", "ap-two") and one.label == "access point ap-one"
     gone = wired.service.process([make_record("DeleteAccessPoint", {"name": "ap-one"}, bucket=None, minutes=3)])
-    assert [c.kind for c in gone] == ["partial"]
-    assert wired.service.get(opened[0].alert_id).status == "open"
+    assert [(c.kind, c.alert_id) for c in gone] == [("resolved", one.id)]
+    assert wired.service.get(two.id).status == "open"
     done = wired.service.process([make_record("DeleteAccessPointPolicy", {"name": "ap-two"}, bucket=None, minutes=4)])
-    assert [c.kind for c in done] == ["resolved"]
+    assert [(c.kind, c.alert_id) for c in done] == [("resolved", two.id)]
     wired.outbox.flush()
-    replies = [r.text for r in wired.slack.replies(wired.slack.top_level(CHANNEL)[0].ts)]
-    assert any("Access point ap-one deleted" in r and "Still open" in r for r in replies)
-    assert "Access point ap-two policy deleted" in replies[-1]
+    cards = wired.slack.top_level(CHANNEL)
+    assert len(cards) == 2
+    assert "Access point ap-one deleted" in wired.slack.replies(cards[0].ts)[-1].text
+    assert "Access point ap-two policy deleted" in wired.slack.replies(cards[1].ts)[-1].text
+
+
+def test_an_account_alert_is_not_merged_into_an_access_points(wired: SimpleNamespace) -> None:
+    off = {"PublicAccessBlockConfiguration": {f: False for f in ALL_OFF}}
+    point = wired.service.process([_access_point("ap-one", 0)])[0]
+    account = wired.service.process([make_record("DeleteAccountPublicAccessBlock", {"accountId": WIRED_ACCOUNT},
+                                                 bucket=None, minutes=1)])
+    account += wired.service.process([make_record("PutAccountPublicAccessBlock", off, bucket=None, minutes=2)])
+    assert account[0].kind == "opened" and account[0].alert_id != point.alert_id
+    assert wired.service.get(account[0].alert_id).access_point is None
 
 
 # ---- 12: no fix for what Block Public Access does not close -------------------------------------
@@ -253,12 +267,11 @@ def _private_access_point(name: str, minutes: float) -> Record:
 def test_a_non_public_access_point_policy_clears_only_that_access_point(wired: SimpleNamespace) -> None:
     opened = wired.service.process([_access_point("ap-one", 0), _access_point("ap-two", 1)])
     fixed = wired.service.process([_private_access_point("ap-one", 3)])
-    assert [c.kind for c in fixed] == ["partial"]
-    done = wired.service.process([_private_access_point("ap-two", 4)])
-    assert [c.kind for c in done] == ["resolved"] and wired.service.get(opened[0].alert_id).status == "resolved"
+    assert [(c.kind, c.alert_id) for c in fixed] == [("resolved", opened[0].alert_id)]
+    assert wired.service.get(opened[1].alert_id).status == "open"
     wired.outbox.flush()
     replies = wired.slack.replies(wired.slack.top_level(CHANNEL)[0].ts)
-    assert "Access point ap-two policy replaced with a non-public one" in replies[-1].text
+    assert "Access point ap-one policy replaced with a non-public one" in replies[-1].text
 
 
 def _object(name: str, key: str, minutes: float, params: dict[str, Any] | None = None,

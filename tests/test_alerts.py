@@ -189,7 +189,7 @@ def test_exception_records_the_finding_but_posts_no_card(store: Store, slack_sta
                                 expires_at=T0 + timedelta(days=30))
     asked: list[tuple[str | None, str | None]] = []
     service = alert_service(store, outbox=outbox,
-                           exceptions_fn=lambda b, a: asked.append((b, a)) or exception)  # type: ignore[func-returns-value]
+                           exceptions_fn=lambda b, a, p: asked.append((b, a)) or exception)  # type: ignore[func-returns-value]
     first = service.process([bpa(ALL_OFF)])
     again = service.process([make_record("PutBucketPolicy", {"bucketPolicy": PUBLIC_POLICY}, minutes=1)])
     assert [c.kind for c in first + again] == ["suppressed", "suppressed"]
@@ -307,7 +307,8 @@ def test_an_alert_closed_while_a_finding_waits_for_the_lock_is_not_opened_unchec
         verdicts.append(bucket)
         return verdict()
 
-    service = alert_service(store, verdict_fn=verdict_fn, exceptions_fn=lambda b, a: exception if covered[0] else None)
+    service = alert_service(store, verdict_fn=verdict_fn,
+                            exceptions_fn=lambda b, a, p: exception if covered[0] else None)
     first = service.process([bpa(ALL_OFF)])[0]
     covered[0] = True  # an exception is added for the bucket...
     seen_open = service._open_for

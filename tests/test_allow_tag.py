@@ -154,8 +154,10 @@ def test_a_change_the_tag_accepts_is_one_quiet_line_in_the_channel(bot_app: BotA
 def _tag_accepting(store: Store, standin: SlackStandin) -> SimpleNamespace:
     """The engine and the outbox with every bucket's tag saying "public on purpose"."""
     outbox = Outbox(store, WebClient(token="xoxb-test", base_url=standin.url), CHANNEL)
-    service = alert_service(store, outbox=outbox, exceptions_fn=lambda bucket, account: TagAllowance(bucket or "",
-                                                                                                      account or ""))
+    def tag_says_allowed(bucket: str | None, account: str | None, access_point: str | None = None) -> TagAllowance:
+        return TagAllowance(bucket or "", account or "")
+
+    service = alert_service(store, outbox=outbox, exceptions_fn=tag_says_allowed)
     return SimpleNamespace(service=service, outbox=outbox)
 
 

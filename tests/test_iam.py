@@ -9,7 +9,8 @@ from typing import Any
 
 from cfnlint.decode import decode
 
-from bot.aws.bpa import ACTIONS
+import bot.aws.remediation  # noqa: F401  (its import registers every fix action)
+from bot.aws.fix_action import ACTIONS
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
@@ -74,6 +75,7 @@ def test_bucket_actions_are_scoped_to_bucket_arns_and_json_matches_the_template(
         if any("Bucket" in a or "Object" in a for a in actions if a != "s3:ListAllMyBuckets"):
             assert statement["Resource"] != "*", statement["Sid"]
     granted = {a for s in fix for a in s["Action"]}
+    assert len(ACTIONS) == 3
     for action in ACTIONS.values():
         assert set(action.permissions) <= granted, action.name
 

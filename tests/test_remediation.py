@@ -15,8 +15,8 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from moto import mock_aws
 
-from bot.aws.bpa import ACTIONS
 from bot.aws.clients import NoWriteAccess
+from bot.aws.fix_action import ACTIONS
 from bot.aws.remediation import Remediator
 from bot.core.bpa import FLAGS
 from bot.core.clock import iso
@@ -42,6 +42,7 @@ class Alert:
     bucket: str | None
     detection: str = "bucket_bpa_weakened"
     status: str = "open"
+    access_point: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -132,12 +133,13 @@ def bucket_alert(**kw: Any) -> Alert:
 
 
 def test_every_action_declares_the_permissions_it_uses() -> None:
-    assert set(ACTIONS) == {"set-bucket-public-block", "set-account-public-block"}
+    assert set(ACTIONS) == {"set-bucket-public-block", "set-account-public-block", "remove-access-point-public-policy"}
     for name, action in ACTIONS.items():
         assert action.name == name
         assert action.permissions, name
         assert {action.read_permission, action.write_permission} <= set(action.permissions)
-        assert all(p.startswith("s3:") and "PublicAccessBlock" in p for p in action.permissions)
+        kind = "AccessPointPolicy" if "access-point" in name else "PublicAccessBlock"
+        assert all(p.startswith("s3:") and kind in p for p in action.permissions)
 
 
 def test_fix_turns_on_only_the_weakened_flags_and_verifies(store: Store, aws: MotoAws) -> None:

@@ -43,19 +43,19 @@ def accepted_by_tag(alert: Alert) -> bool:
 
 
 class AllowedPublic:
-    """`allowed(bucket, account)` → the covering exception row, a TagAllowance, or None."""
+    """`allowed(bucket, account, access_point)` → the covering exception row, a TagAllowance, or None."""
 
-    def __init__(self, active_for: Callable[[str | None, str | None], Any], s3_for: Callable[[str], Any], *,
+    def __init__(self, active_for: Callable[[str | None, str | None, str | None], Any], s3_for: Callable[[str], Any], *,
                  ttl: float = TAG_TTL, clock: Callable[[], float] = time.monotonic):
         self.active_for, self.s3_for = active_for, s3_for
         self.ttl, self.clock = ttl, clock
         self._cache: dict[tuple[str, str], tuple[float, bool]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, bucket: str | None, account: str | None) -> Any:
-        row = self.active_for(bucket, account)
-        if row is not None or not bucket or not account:
-            return row  # account-level alerts have no bucket to carry a tag
+    def __call__(self, bucket: str | None, account: str | None, access_point: str | None = None) -> Any:
+        row = self.active_for(bucket, account, access_point)
+        if row is not None or not bucket or not account or access_point:
+            return row  # account and access-point alerts have no bucket tag that speaks for them
         return TagAllowance(bucket, account) if self.tagged(bucket, account) else None
 
     def tagged(self, bucket: str, account: str) -> bool:

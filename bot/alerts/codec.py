@@ -37,7 +37,7 @@ def finding_from_json(raw: str) -> Finding:
         parse_iso(get("event_time")), get("event_name", ""), get("account", ""), get("region", ""),
         get("bucket"), actor, get("source_ip", ""), get("user_agent", ""), get("agent_kind", ""),
         tuple(Change(*c) for c in get("change_list", [])), bool(get("public", True)),
-        get("object_key") or "",
+        get("object_key") or "", get("access_point") or "",
     )
 
 

@@ -48,6 +48,7 @@ class OpenAlert:
     status: str
     opened_at: datetime
     acknowledged_by: str | None
+    access_point: str | None = None
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ RECHECK_CAP = 5
 # (account, bucket or None, region, object keys whose ACLs the alert is about) → the live verdict
 VerdictFn = Callable[[str, str | None, str, tuple[str, ...]], ExposureVerdict | None]
 # (bucket, account) → an exception row (or anything with id/owner/reason/expires_at, or a `marker`) or None.
-ExceptionsFn = Callable[[str | None, str | None], Any]
+# (bucket, account, access point) → the exception covering exactly that target, or None.
+ExceptionsFn = Callable[[str | None, str | None, str | None], Any]
 
 
 class AlertService:
@@ -151,7 +152,7 @@ class AlertService:
         return Alert.from_row(rows[0]) if rows else None
 
     def _handle(self, finding: Finding) -> AlertChange | None:
-        key = resource_key(finding.account, finding.bucket)
+        key = resource_key(finding.account, finding.bucket, finding.access_point, finding.region)
         if self._seen(finding):
             return None
         finding = with_before(self.store.db, finding)  # "BlockPublicAcls: on → off", not "? → false"
@@ -206,7 +207,7 @@ class AlertService:
         if self.exceptions_fn is None:
             return None
         try:
-            exception = self.exceptions_fn(finding.bucket, finding.account)
+            exception = self.exceptions_fn(finding.bucket, finding.account, finding.access_point or None)
         except Exception:
             log.exception("exception lookup failed for %s", finding.bucket)
             return None
@@ -230,7 +231,8 @@ class AlertService:
         row = {"resource_key": key, "account": finding.account, "region": finding.region,
                "bucket": finding.bucket, "detection": finding.detection, "severity": finding.severity,
                "title": finding.title, "status": status, "opened_at": now, "updated_at": now,
-               "first_event_id": finding.event_id, "actor": finding.actor.display, **extra}
+               "first_event_id": finding.event_id, "actor": finding.actor.display,
+               "access_point": finding.access_point or None, **extra}
         alert_id = int(self._t("alerts").insert(row).last_pk or 0)
         self._insert_finding(alert_id, finding)
         self._history(alert_id, SYSTEM, None, status, finding.title)
@@ -297,7 +299,7 @@ class AlertService:
         return AlertChange(alert.id, "added", finding.event_id, finding.detection, alert.status)
 
     def _restore(self, record: Record, restored: Restoration, opens: list[str]) -> list[AlertChange]:
-        key = resource_key(record.account, record.bucket)
+        key = resource_key(record.account, record.bucket, restored.access_point, record.region)
         with self._lock, self.store.atomic() as db:
             alert = self._open_for(key)
             if alert is None:

@@ -28,12 +28,22 @@ class ExceptionListError(ValueError):
 class ExceptionRow:
     id: int
     account: str | None  # None: any account
-    bucket: str | None  # None: the account itself (account-level alerts)
+    bucket: str | None  # None: the account itself (account-level alerts), or an access point
     reason: str
     owner: str
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    access_point: str | None = None  # covers this access point only (never its account)
+
+    @property
+    def label(self) -> str:
+        """What it covers, in words: `bucket b`, `access point p (account a)`, `account a`."""
+        if self.access_point:
+            return f"access point {self.access_point} (account {self.account})"
+        if self.bucket:
+            return f"bucket {self.bucket}" + (f" (account {self.account})" if self.account else "")
+        return f"account {self.account}"
 
     def is_active(self, now: datetime) -> bool:
         return self.revoked_at is None and self.expires_at > now
@@ -47,11 +57,15 @@ class ExceptionList:
         self.clock = clock
 
     def add(
-        self, bucket: str | None, reason: str, owner: str, expires_at: datetime, account: str | None = None
+        self, bucket: str | None, reason: str, owner: str, expires_at: datetime, account: str | None = None,
+        access_point: str | None = None,
     ) -> ExceptionRow:
-        """Accept `bucket` (in `account`, or any account) as public until `expires_at`."""
+        """Accept `bucket` (in `account`, or any account) — or `access_point` in `account` — as public until
+        `expires_at`."""
         if not bucket and not account:
             raise ExceptionListError("an exception names a bucket, an account, or both")
+        if access_point and not account:
+            raise ExceptionListError("an access point's exception names its account")
         if not reason.strip():
             raise ExceptionListError("an exception needs a reason")
         if expires_at.tzinfo is None:
@@ -64,6 +78,7 @@ class ExceptionList:
             {
                 "account": account or None,
                 "bucket": bucket or None,
+                "access_point": access_point or None,
                 "reason": reason.strip(),
                 "owner": owner,
                 "created_at": iso(now),
@@ -89,14 +104,19 @@ class ExceptionList:
         )
         return self.get(exception_id)
 
-    def active_for(self, bucket: str | None, account: str | None) -> ExceptionRow | None:
-        """The live exception covering this bucket (or account when bucket is None), latest expiry first."""
+    def active_for(self, bucket: str | None, account: str | None,
+                   access_point: str | None = None) -> ExceptionRow | None:
+        """The live exception covering exactly this target — an access point, a bucket, or the account when
+        both are None — latest expiry first. An access point's exception covers nothing else (defect 3)."""
         where = ["revoked_at IS NULL", "expires_at > ?"]
         params: list[Any] = [iso(self.clock())]
-        if bucket is None:
-            where.append("bucket IS NULL")
+        if access_point:  # named per account: the account check below scopes it
+            where.append("access_point = ?")
+            params.append(access_point)
+        elif bucket is None:
+            where.append("bucket IS NULL AND access_point IS NULL")
         else:
-            where.append("bucket = ?")
+            where.append("bucket = ? AND access_point IS NULL")
             params.append(bucket)
         # An exception without an account matches the bucket in any account.
         where.append("(account IS NULL OR account = ?)")
@@ -162,4 +182,5 @@ def _row(r: dict[str, Any]) -> ExceptionRow:
         created_at=created,
         expires_at=expires,
         revoked_at=parse_iso(r["revoked_at"]),
+        access_point=r.get("access_point") or None,
     )

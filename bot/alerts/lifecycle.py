@@ -82,6 +82,12 @@ class Alert:
     verdict_json: str | None = None
     # An IAM user may be named like a Slack id ("U12345678"): only a Slack user's id becomes a mention.
     closed_by_slack: bool = False
+    access_point: str | None = None  # access-point alerts: scoped to it, not to the account
+
+    @property
+    def target_kind(self) -> str:
+        """bucket | access_point | account: what the alert's exception and fix act on."""
+        return "access_point" if self.access_point else "bucket" if self.bucket else "account"
 
     @property
     def is_open(self) -> bool:
@@ -89,7 +95,9 @@ class Alert:
 
     @property
     def label(self) -> str:
-        """`bucket-name` or `account 111122223333`."""
+        """`bucket-name`, `access point name` or `account 111122223333`."""
+        if self.access_point:
+            return f"access point {self.access_point}"
         return self.bucket or f"account {self.account}"
 
     @property
@@ -107,6 +115,7 @@ class Alert:
         for name in ("opened_at", "updated_at", "acknowledged_at", "closed_at"):
             values[name] = parse_iso(values[name])
         values["bucket"] = values["bucket"] or None
+        values["access_point"] = values["access_point"] or None
         values["status"] = AlertStatus(values["status"])
         values["closed_by_slack"] = bool(values["closed_by_slack"])
         return cls(**values)
@@ -123,7 +132,10 @@ class AlertChange:
     status: str
 
 
-def resource_key(account: str, bucket: str | None) -> str:
+def resource_key(account: str, bucket: str | None, access_point: str | None = None, region: str = "") -> str:
+    """What one alert is about: a bucket, an access point (named per account and region), or the account."""
+    if access_point:
+        return f"{account}/accesspoint:{region}/{access_point}"
     return f"{account}/{bucket or '*'}"
 
 

@@ -1,25 +1,22 @@
-"""S3 Block Public Access: the one read of it, the actions that put and delete it, pure helpers about it.
+"""S3 Block Public Access: the one read of it, and the fix actions that put and delete it.
 
-One action per kind of target (bucket, account), registered in ACTIONS with the IAM permissions it
-needs, as Cloud Custodian registers `set-public-block`. bot.remediation drives them; bot.exposure and
-bot.doctor read through `read_bpa` too. Detections import FLAGS from here, so this module loads no AWS
-SDK at import: bot.aws (boto3) is imported inside the functions that call AWS.
+One action per kind of target (bucket, account), registered in bot.aws.fix_action.ACTIONS with the IAM
+permissions it needs, as Cloud Custodian registers `set-public-block`. bot.aws.remediation drives them;
+bot.aws.exposure and doctor read through `read_bpa` too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bot.aws.clients import DENIED, AwsError, error_code, request_id
-from bot.core.bpa import FLAGS, Config, target_label
+from bot.aws.clients import DENIED, error_code, request_id
+from bot.aws.fix_action import FixAction, State, register
+from bot.core.bpa import FLAGS, Config, changes_needed, describe_config, target_label
 
 ABSENT_CODE = "NoSuchPublicAccessBlockConfiguration"
-_THROTTLED = ("Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded", "TooManyRequests")
-
 
 
 @dataclass(frozen=True)
@@ -58,17 +55,18 @@ def read_bpa(client: Any, account: str, bucket: str | None) -> BpaRead:
     return BpaRead({flag: bool(got.get(flag, False)) for flag in FLAGS})
 
 
-class BpaAction:
-    """One Block Public Access configuration to read, put and delete (a Custodian-style action)."""
+class BpaAction(FixAction):
+    """Block Public Access of a bucket or an account: a fix turns on the flags that are off."""
 
-    name: ClassVar[str]
-    service: ClassVar[str]
-    read_permission: ClassVar[str]
-    write_permission: ClassVar[str]
-    permissions: ClassVar[tuple[str, ...]]
+    verb = "re-enabled Block Public Access"
 
-    def __init__(self, client: Any, account: str, bucket: str | None):
-        self.client, self.account, self.bucket = client, account, bucket
+    @property
+    def label(self) -> str:
+        return target_label(self.account, self.bucket)
+
+    @property
+    def resource(self) -> str:
+        return f"arn:aws:s3:::{self.bucket}" if self.bucket else f"account {self.account}"
 
     def read(self) -> Config | None:
         """The current configuration; None when there is none (every flag off). A refusal raises."""
@@ -77,30 +75,45 @@ class BpaAction:
             raise got.denied
         return got.config
 
-    def write(self, config: Config) -> str:
-        """Put the configuration; the AWS request id."""
-
+    def put(self, state: State) -> str:
+        """Put the configuration, or delete it (every flag off) for None; the AWS request id."""
         params = _params(self.account, self.bucket)
+        if state is None:
+            return request_id(self.client.delete_public_access_block(**params))
+        config = {flag: bool(state.get(flag)) for flag in FLAGS}
         return request_id(self.client.put_public_access_block(**params, PublicAccessBlockConfiguration=config))
 
-    def delete(self) -> str:
-        """Delete the configuration (every flag off); the AWS request id."""
+    def needed(self, state: State) -> tuple[str, ...]:
+        return changes_needed(state)
 
-        return request_id(self.client.delete_public_access_block(**_params(self.account, self.bucket)))
+    def desired(self, state: State) -> State:
+        if state is None:
+            return {f: True for f in FLAGS}
+        return {**state, **dict.fromkeys(changes_needed(state), True)}
 
+    def describe(self, state: State) -> str:
+        return describe_config(state)
 
-ACTIONS: dict[str, type[BpaAction]] = {}
+    def nothing_to_do(self) -> str:
+        return f"Block Public Access is already fully on for {self.label}; nothing to change."
 
+    def done(self, changes: tuple[str, ...]) -> str:
+        turned_on = ", ".join(changes)
+        return f"Re-enabled Block Public Access for {self.label}: turned on {turned_on}. Read back: all four on."
 
-def register(name: str) -> Callable[[type[BpaAction]], type[BpaAction]]:
-    """Add an action to ACTIONS under `name`; deploy/ IAM policies list their permissions."""
+    def would(self, changes: tuple[str, ...]) -> str:
+        if not changes:
+            return f"Dry run: Block Public Access is already fully on for {self.label}; nothing would change."
+        return f"Dry run: would turn on {', '.join(changes)} for {self.label}. Nothing was changed."
 
-    def add(cls: type[BpaAction]) -> type[BpaAction]:
-        cls.name = name
-        ACTIONS[name] = cls
-        return cls
+    def note(self, changes: tuple[str, ...]) -> str:
+        return "turned on " + ", ".join(changes) if changes else "Block Public Access re-enabled"
 
-    return add
+    def plan_summary(self, current: State, changes: tuple[str, ...]) -> str:
+        if not changes:
+            return self.nothing_to_do()
+        absent = " (it has no configuration now)" if current is None else ""
+        return f"Turn on {', '.join(changes)} for {self.label}{absent}."
 
 
 @register("set-bucket-public-block")
@@ -121,63 +134,5 @@ class AccountPublicBlock(BpaAction):
 
 
 def action_for(bucket: str | None) -> type[BpaAction]:
-    return ACTIONS["set-account-public-block" if bucket is None else "set-bucket-public-block"]
-
-
-
-
-
-
-
-
-@dataclass(frozen=True)
-class FixPlan:
-    """What a fix would change, for the confirm dialog and dry runs."""
-
-    alert_id: int
-    action: str
-    account: str
-    region: str
-    bucket: str | None
-    current: Config | None
-    changes: tuple[str, ...]
-    error: str = ""  # set when the configuration could not be read
-
-    @property
-    def after(self) -> Config:
-        return {f: f in self.changes or bool((self.current or {}).get(f)) for f in FLAGS}
-
-    def summary(self) -> str:
-        label = target_label(self.account, self.bucket)
-        if self.error:
-            return self.error
-        if not self.changes:
-            return f"Block Public Access is already fully on for {label}; nothing to change."
-        absent = " (it has no configuration now)" if self.current is None else ""
-        return f"Turn on {', '.join(self.changes)} for {label}{absent}."
-
-
-def explain(exc: Exception, cls: type[BpaAction], account: str, bucket: str | None) -> tuple[str, str, str]:
-    """(error code, plain-text message naming what is missing, AWS request id) for an AWS error."""
-
-    resource = f"arn:aws:s3:::{bucket}" if bucket else f"account {account}"
-    if isinstance(exc, AwsError):
-        return type(exc).__name__, f"Cannot fix {resource}: {exc}", ""
-    if not isinstance(exc, ClientError):
-        return type(exc).__name__, f"Could not reach AWS for {resource}: {exc}", ""
-    code, op = error_code(exc), exc.operation_name
-    permission = cls.read_permission if op.startswith("Get") else cls.write_permission
-    if code in DENIED and op == "AssumeRole":
-        message = (
-            f"AccessDenied: the bot may not assume the remediation role in account {account} (sts:AssumeRole)"
-        )
-    elif code in DENIED:
-        message = f"AccessDenied: the remediation role needs {permission} on {resource}"
-    elif code == "NoSuchBucket":
-        message = f"NoSuchBucket: bucket {bucket} no longer exists in account {account}; nothing to fix."
-    elif code in _THROTTLED:
-        message = f"{code}: AWS throttled {op} on {resource} and retries ran out; try again in a minute."
-    else:
-        message = f"{code}: {op} on {resource} failed: {exc.response.get('Error', {}).get('Message', '')}"
-    return code, message.rstrip(": "), request_id(exc)
-
+    """The Block Public Access action of a bucket, or of the account for None."""
+    return BucketPublicBlock if bucket is not None else AccountPublicBlock

@@ -1,4 +1,6 @@
-"""Fix and undo: re-enable S3 Block Public Access on a bucket or account, keep a snapshot, restore it.
+"""Fix and undo: re-enable S3 Block Public Access on a bucket or account — or take the public statements
+out of an access point's policy — keep a snapshot, restore it. The target's own reads, writes and words
+are its FixAction (bot.aws.fix_action); everything here is the same for every target.
 
 Safe to press twice or from two places at once: a per-target lock serialises presses in this
 process, and a partial unique index on `remediations` (one live fix per alert, migration
@@ -25,11 +27,12 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.aws.bpa import BpaAction, FixPlan, action_for, explain
+from bot.aws.access_point_policy import AccessPointPolicy
+from bot.aws.bpa import action_for
 from bot.aws.clients import AWS_ERRORS
+from bot.aws.fix_action import FixAction, FixPlan, State, explain
 from bot.aws.remediation_outcomes import FixOutcome, Outcome, UndoOutcome, already_fixed, running, undo_refusal
 from bot.aws.remediation_store import AlertLike, Remediation, RemediationRows
-from bot.core.bpa import FLAGS, Config, changes_needed, describe_config, target_label
 from bot.core.clock import iso, utcnow
 from bot.store.database import Store
 
@@ -44,7 +47,7 @@ class AwsLike(Protocol):
 
 
 class Remediator:
-    """Re-enables Block Public Access for an alert's bucket or account, and restores it on undo."""
+    """Fixes what an alert names (Block Public Access, or an access point's policy) and restores it on undo."""
 
     def __init__(
         self,
@@ -66,14 +69,16 @@ class Remediator:
         self._locks_guard = threading.Lock()
 
     def plan(self, alert: AlertLike, user: str = "") -> FixPlan:
-        """Read the configuration with the remediation role (as `user`) and list the flags a fix would turn on."""
-        cls = action_for(alert.bucket)
-        where = (alert.id, cls.name, alert.account, alert.region, alert.bucket)
+        """Read the configuration with the remediation role (as `user`) and list what a fix would change."""
+        target = self._target(alert, user)
+        where = (alert.id, target.name, alert.account, alert.region, alert.bucket)
         try:
-            current = self._target(alert.account, alert.region, alert.bucket, user).read()
+            current = target.read()
         except AWS_ERRORS as exc:
-            return FixPlan(*where, None, (), explain(exc, cls, alert.account, alert.bucket)[1])
-        return FixPlan(*where, current, changes_needed(current))
+            return FixPlan(*where, None, (), explain(exc, target)[1])
+        changes = target.needed(current)
+        return FixPlan(*where, current, changes, after=target.desired(current),
+                       text=target.plan_summary(current, changes))
 
     def get(self, remediation_id: int) -> Remediation | None:
         return self.rows.get(remediation_id)
@@ -87,7 +92,7 @@ class Remediator:
         early = self._fix_refusal(alert)
         if early is not None:
             return early
-        with self._lock(alert.account, alert.bucket):
+        with self._lock(alert):
             early = self._fix_refusal(alert)  # the press we waited for may have fixed it
             if early is not None:
                 return early
@@ -105,7 +110,7 @@ class Remediator:
             )
         if row.status != "undoing" and (early := undo_refusal(row)) is not None:
             return early
-        with self._lock(row.account, row.bucket):
+        with self._lock(row):
             row = self.get(remediation_id)
             assert row is not None
             if row.status == "undoing" and self._stale(row):
@@ -113,8 +118,9 @@ class Remediator:
             if (early := undo_refusal(row)) is not None:
                 return early
             if self.dry_run:
-                message = f"Dry run: would restore {target_label(row.account, row.bucket)} to "
-                message += f"{describe_config(row.snapshot)}. Nothing was changed."
+                target = self._target(row, user)
+                message = f"Dry run: would restore {target.label} to {target.describe(row.snapshot)}."
+                message += " Nothing was changed."
                 return UndoOutcome(
                     "dry_run", message, row.alert_id, row.applied, row.snapshot, remediation_id=row.id
                 )
@@ -142,7 +148,7 @@ class Remediator:
     def _fix_refusal(self, alert: AlertLike) -> FixOutcome | None:
         live = self.live_fix(alert.id)
         if live is not None and live.status == "applied":
-            return already_fixed(live)
+            return already_fixed(live, self._target(live, ""))
         if not alert.is_open:
             message = f"Alert #{alert.id} is already {alert.status}; nothing was changed."
             return FixOutcome("already_closed", message, alert.id)
@@ -153,11 +159,7 @@ class Remediator:
         if plan.error:
             return FixOutcome("failed", plan.error, alert.id)
         rid = self.rows.insert(alert, user, "dry_run", self.clock(), snapshot=plan.current, applied=plan.after)
-        label = target_label(alert.account, alert.bucket)
-        if plan.changes:
-            message = f"Dry run: would turn on {', '.join(plan.changes)} for {label}. Nothing was changed."
-        else:
-            message = f"Dry run: Block Public Access is already fully on for {label}; nothing would change."
+        message = self._target(alert, user).would(plan.changes)
         return FixOutcome(
             "dry_run",
             message,
@@ -180,7 +182,7 @@ class Remediator:
             except sqlite3.IntegrityError:
                 live = self.live_fix(alert.id)
             if live is not None and live.status == "applied":
-                return already_fixed(live)
+                return already_fixed(live, self._target(live, user))
             if live is not None and live.status == "applying" and self._stale(live):
                 # Its process died (or hangs): settle it against AWS instead of waiting or guessing.
                 settled = self._finish_fix(live)
@@ -188,34 +190,30 @@ class Remediator:
                     return settled  # applied (this press is answered with it), or in_progress (AWS unreadable)
                 continue  # it had made no change: claim again for this press
             if time.monotonic() >= deadline:
-                return FixOutcome("in_progress", running(live, alert), alert.id,
+                return FixOutcome("in_progress", running(live, self._target(alert, user).label), alert.id,
                                   remediation_id=live.id if live else None, by=live.by if live else "",
                                   at=live.started_at if live else None)
             elif live is not None:
                 self.sleep(0.1)  # no lock held across processes; the in-process lock only queues presses
 
     def _apply(self, alert: AlertLike, user: str, rid: int) -> FixOutcome:
-        cls = action_for(alert.bucket)
-        label = target_label(alert.account, alert.bucket)
-        before: Config | None = None
+        target = self._target(alert, user)
+        before: State = None
         intent_recorded = False
         try:
-            target = self._target(alert.account, alert.region, alert.bucket, user)
             before = target.read()
-            changes = changes_needed(before)
+            changes = target.needed(before)
             if not changes:
                 self.rows.update(rid, "no_change", snapshot=before, applied=before)
-                message = f"Block Public Access is already fully on for {label}; nothing to change."
-                return FixOutcome("no_change", message, alert.id, before, before, "", rid, user, self.clock())
-            desired = (
-                {f: True for f in FLAGS} if before is None else {**before, **dict.fromkeys(changes, True)}
-            )
+                return FixOutcome("no_change", target.nothing_to_do(), alert.id, before, before, "", rid, user,
+                                  self.clock(), verb=target.verb)
+            desired = target.desired(before)
             # Snapshot and intent first: a crash after the write can then be finished, never lost.
             self.rows.update(rid, "applying", snapshot=before, intended=desired)
             intent_recorded = True
-            request_id = target.write(desired)
+            request_id = target.put(desired)
         except AWS_ERRORS as exc:
-            code, message, request_id = explain(exc, cls, alert.account, alert.bucket)
+            code, message, request_id = explain(exc, target)
             if intent_recorded and ambiguous(exc):
                 # The write may have reached AWS (a timeout, a 5xx): the reconciler reads AWS and settles it.
                 return FixOutcome("in_progress", f"AWS did not confirm the change ({message}); the bot checks"
@@ -225,39 +223,35 @@ class Remediator:
                 "failed", message, alert.id, before, None, request_id, rid, user, error_code=code
             )
         # AWS has changed: the row says applied from here on, so Undo works whatever the read-back says.
-        problem = ""
+        problem, read_back = "", True
         try:
-            after: Config | None = target.read()
+            after: State = target.read()
         except AWS_ERRORS as exc:
-            after, problem = None, explain(exc, cls, alert.account, alert.bucket)[1]
-        if not self.rows.finish(rid, "applying", "applied", applied=after or desired, request_id=request_id):
+            after, problem, read_back = None, explain(exc, target)[1], False
+        if not self.rows.finish(rid, "applying", "applied", applied=after if read_back else desired,
+                                request_id=request_id):
             done = self.get(rid)  # reconciled meanwhile (this call was slower than STALE_AFTER)
-            return already_fixed(done) if done is not None and done.status == "applied" else FixOutcome(
+            return already_fixed(done, target) if done is not None and done.status == "applied" else FixOutcome(
                 "in_progress", "The fix was settled by another process; see the thread.", alert.id)
-        status, turned_on = "applied", ", ".join(changes)
-        message = (
-            f"Re-enabled Block Public Access for {label}: turned on {turned_on}. Read back: all four on."
-        )
-        if after != desired:
+        status, message = "applied", target.done(changes)
+        if not read_back or not target.same(after, desired):
             status = "unverified"
-            problem = problem or f"the read-back shows {describe_config(after)}"
-            message = f"Turned on {turned_on} for {label}, but could not verify it: {problem}"
-        return FixOutcome(
-            status, message, alert.id, before, after, request_id, rid, user, self.clock(), changes=changes
-        )
+            problem = problem or f"the read-back shows {target.describe(after)}"
+            message = f"Changed {target.label} ({target.note(changes)}), but could not verify it: {problem}"
+        return FixOutcome(status, message, alert.id, before, after, request_id, rid, user, self.clock(),
+                          changes=changes, note=target.note(changes), verb=target.verb)
 
     def _restore(self, row: Remediation, user: str) -> UndoOutcome:
-        cls = action_for(row.bucket)
-        label = target_label(row.account, row.bucket)
-        current: Config | None = None
+        target = self._target(row, user)
+        label = target.label
+        current: State = None
         read = False
         try:
-            target = self._target(row.account, row.region, row.bucket, user)
             current = target.read()
             read = True
-            request_id = target.delete() if row.snapshot is None else target.write(dict(row.snapshot))
+            request_id = target.put(row.snapshot)
         except AWS_ERRORS as exc:
-            code, message, request_id = explain(exc, cls, row.account, row.bucket)
+            code, message, request_id = explain(exc, target)
             if read and ambiguous(exc):  # the restore may have reached AWS: the reconciler settles it
                 return UndoOutcome("in_progress", f"AWS did not confirm the undo ({message}); the bot checks"
                                    " within a minute and finishes it.", row.alert_id, remediation_id=row.id, by=user)
@@ -273,19 +267,17 @@ class Remediator:
                 "in_progress", "The undo was settled by another process; see the thread.", row.alert_id)
         # Someone may have changed it after the fix; the snapshot still wins, but say what was overwritten.
         note = (
-            "" if current == row.applied else f" (it had changed since the fix: {describe_config(current)})"
+            "" if target.same(current, row.applied) else f" (it had changed since the fix: {target.describe(current)})"
         )
         try:
-            restored: Config | None = target.read()
+            restored: State = target.read()
         except AWS_ERRORS as exc:
-            message = (
-                f"Restored {label} to {describe_config(row.snapshot)}{note}, but could not read it back: "
-            )
-            message += explain(exc, cls, row.account, row.bucket)[1]
+            message = f"Restored {label} to {target.describe(row.snapshot)}{note}, but could not read it back: "
+            message += explain(exc, target)[1]
             return UndoOutcome("undone", message, row.alert_id, current, None, request_id, row.id, user, now)
-        message = f"Undone: {label} is back to {describe_config(restored)}{note}."
-        if restored != row.snapshot:
-            message = f"Restored {label}{note}, but the read-back shows {describe_config(restored)}."
+        message = f"Undone: {label} is back to {target.describe(restored)}{note}."
+        if not target.same(restored, row.snapshot):
+            message = f"Restored {label}{note}, but the read-back shows {target.describe(restored)}."
         return UndoOutcome("undone", message, row.alert_id, current, restored, request_id, row.id, user, now)
 
     # -- crash recovery --------------------------------------------------------------------------
@@ -295,7 +287,7 @@ class Remediator:
         seconds). Rows a thread of this process is still working on are left to it."""
         outcomes: list[Outcome] = []
         for row in self.rows.in_flight(self.clock() - self.stale_after):
-            lock = self._lock(row.account, row.bucket)
+            lock = self._lock(row)
             if not lock.acquire(blocking=False):
                 continue  # a press in this process holds it: it will finish, or reconcile, itself
             try:
@@ -316,9 +308,12 @@ class Remediator:
                                             row.alert_id, row.applied, row.snapshot, row.request_id, row.id,
                                             row.undone_by or row.by, row.undone_at))
             else:
+                target = self._target(row, row.by)
+                changes = target.needed(row.snapshot)
                 outcomes.append(FixOutcome(row.status, "The fix was recorded; its alert is brought up to date.",
                                            row.alert_id, row.snapshot, row.applied, row.request_id, row.id, row.by,
-                                           row.started_at, changes=changes_needed(row.snapshot)))
+                                           row.started_at, changes=changes, note=target.note(changes),
+                                           verb=target.verb))
         return outcomes
 
     def settled(self, remediation_id: int | None) -> None:
@@ -329,69 +324,72 @@ class Remediator:
     def _finish_fix(self, row: Remediation) -> FixOutcome:
         """An interrupted fix: applied if AWS has (or now gets) all four flags on; abandoned if it never
         recorded its intent (so it never called AWS); in_progress while AWS cannot be read."""
-        label = target_label(row.account, row.bucket)
+        target = self._target(row, row.by)  # as the person who pressed Fix
+        label = target.label
         if row.intended is None:
             self.rows.finish(row.id, "applying", "failed", error="interrupted before any change to AWS")
             return FixOutcome("abandoned", f"An interrupted fix of {label} had made no change.", row.alert_id,
                               remediation_id=row.id, by=row.by)
-        cls = action_for(row.bucket)
         request_id = ""
         try:
-            target = self._target(row.account, row.region, row.bucket, row.by)  # as the person who pressed Fix
             live = target.read()
-            if changes_needed(live):
-                request_id = target.write(dict(row.intended))
+            if target.needed(live):
+                request_id = target.put(row.intended)
                 live = target.read()
         except AWS_ERRORS as exc:
-            problem = explain(exc, cls, row.account, row.bucket)[1]
+            problem = explain(exc, target)[1]
             message = f"A fix of {label} was interrupted and AWS cannot be read yet ({problem}); the bot retries."
             return FixOutcome("in_progress", message, row.alert_id, remediation_id=row.id, by=row.by,
                               at=row.started_at)
         if not self.rows.finish(row.id, "applying", "applied", applied=live, request_id=request_id or row.request_id,
                                 error=None):
             done = self.get(row.id)
-            return already_fixed(done) if done is not None and done.status == "applied" else FixOutcome(
+            return already_fixed(done, target) if done is not None and done.status == "applied" else FixOutcome(
                 "in_progress", "Settled by another process; see the thread.", row.alert_id)
-        changes = changes_needed(row.snapshot)
-        message = f"Finished an interrupted fix of {label}: turned on {', '.join(changes)}."
-        if changes_needed(live):
-            message = f"Finished an interrupted fix of {label}, but the read-back shows {describe_config(live)}."
+        changes = target.needed(row.snapshot)
+        message = f"Finished an interrupted fix of {label}: {target.note(changes)}."
+        if target.needed(live):
+            message = f"Finished an interrupted fix of {label}, but the read-back shows {target.describe(live)}."
         return FixOutcome("applied", message, row.alert_id, row.snapshot, live, request_id, row.id, row.by,
-                          row.started_at, changes=changes)
+                          row.started_at, changes=changes, note=target.note(changes), verb=target.verb)
 
     def _finish_undo(self, row: Remediation) -> UndoOutcome:
         """An interrupted undo: the snapshot restored (again, or found restored), recorded as undone."""
-        label = target_label(row.account, row.bucket)
-        cls = action_for(row.bucket)
+        target = self._target(row, row.undone_by or row.by)
+        label = target.label
         request_id = ""
         try:
-            target = self._target(row.account, row.region, row.bucket, row.undone_by or row.by)
             live = target.read()
-            if live != row.snapshot:
-                request_id = target.delete() if row.snapshot is None else target.write(dict(row.snapshot))
+            if not target.same(live, row.snapshot):
+                request_id = target.put(row.snapshot)
                 live = target.read()
         except AWS_ERRORS as exc:
-            problem = explain(exc, cls, row.account, row.bucket)[1]
+            problem = explain(exc, target)[1]
             message = f"An undo of {label} was interrupted and AWS cannot be read yet ({problem}); the bot retries."
             return UndoOutcome("in_progress", message, row.alert_id, remediation_id=row.id)
         now = self.clock()
         if not self.rows.finish(row.id, "undoing", "undone", undone_at=iso(now), error=None):
             return UndoOutcome("in_progress", "Settled by another process; see the thread.", row.alert_id)
-        message = f"Finished an interrupted undo: {label} is back to {describe_config(live)}."
+        message = f"Finished an interrupted undo: {label} is back to {target.describe(live)}."
         return UndoOutcome("undone", message, row.alert_id, row.applied, live, request_id, row.id,
                            row.undone_by or row.by, now)
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _target(self, account: str, region: str, bucket: str | None, user: str) -> BpaAction:
-        cls = action_for(bucket)
+    def _target(self, what: AlertLike | Remediation, user: str) -> FixAction:
+        """The action for what an alert (or a fix's row) names: its access point, its bucket, or its account."""
+        account, region, bucket, point = what.account, what.region, what.bucket, what.access_point
+        cls: type[FixAction] = AccessPointPolicy if point else action_for(bucket)
         # write=True: the remediation role. The read-only role never writes. actor=user: the session's
-        # SourceIdentity, so the account's own CloudTrail names who pressed the button.
-        return cls(self.aws.client(cls.service, account, region, write=True, actor=user), account, bucket)
+        # SourceIdentity, so the account's own CloudTrail names who pressed the button. The client is made on
+        # first use, so a failure to assume the role is handled like any other AWS error.
+        return cls(lambda: self.aws.client(cls.service, account, region, write=True, actor=user), account,
+                   bucket, point)
 
-    def _lock(self, account: str, bucket: str | None) -> threading.Lock:
+    def _lock(self, what: AlertLike | Remediation) -> threading.Lock:
+        key = f"{what.account}/{what.bucket or '*'}/{what.access_point or ''}"
         with self._locks_guard:
-            return self._locks.setdefault(f"{account}/{bucket or '*'}", threading.Lock())
+            return self._locks.setdefault(key, threading.Lock())
 
     def _stale(self, row: Remediation) -> bool:
         return row.at is not None and self.clock() - row.at > self.stale_after

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.aws.remediation_store import AlertLike, Remediation
-from bot.core.bpa import Config, changes_needed, target_label
+from bot.aws.fix_action import FixAction, State
+from bot.aws.remediation_store import Remediation
 
 
 @dataclass(frozen=True)
@@ -17,8 +17,8 @@ class Outcome:
     status: str
     message: str
     alert_id: int | None = None
-    before: Config | None = None
-    after: Config | None = None
+    before: State = None
+    after: State = None
     request_id: str = ""
     remediation_id: int | None = None
     by: str = ""  # who did it; for already_fixed / already_undone, the first presser
@@ -32,6 +32,8 @@ class FixOutcome(Outcome):
     (and abandoned, only inside reconciliation: an interrupted fix that had made no change)."""
 
     changes: tuple[str, ...] = ()
+    note: str = ""  # the alert history's short line: "turned on A, B"
+    verb: str = ""  # what the fix did, for the thread: "re-enabled Block Public Access"
 
     @property
     def changed_aws(self) -> bool:
@@ -43,9 +45,8 @@ class UndoOutcome(Outcome):
     """An undo: undone | dry_run | already_undone | nothing_to_undo | not_found | in_progress | failed."""
 
 
-def running(live: Remediation | None, alert: AlertLike) -> str:
-    """What a press is told while another fix or undo of the same alert is in flight."""
-    label = target_label(alert.account, alert.bucket)
+def running(live: Remediation | None, label: str) -> str:
+    """What a press is told while another fix or undo of the same alert (of `label`) is in flight."""
     if live is None:
         return f"A fix or undo of {label} is already running; its result will be posted in the thread."
     what = "An undo" if live.status == "undoing" else "A fix"
@@ -55,10 +56,9 @@ def running(live: Remediation | None, alert: AlertLike) -> str:
             f" in the thread. If it was interrupted, the bot checks AWS within a minute and finishes it.")
 
 
-def already_fixed(live: Remediation) -> FixOutcome:
+def already_fixed(live: Remediation, action: FixAction) -> FixOutcome:
     when = f" at {live.at:%Y-%m-%d %H:%M} UTC" if live.at else ""
-    message = f"Already fixed{when}: Block Public Access was re-enabled for "
-    message += f"{target_label(live.account, live.bucket)}; nothing changed twice."
+    message = f"Already fixed{when} ({action.verb} for {action.label}); nothing changed twice."
     return FixOutcome(
         "already_fixed",
         message,
@@ -69,7 +69,8 @@ def already_fixed(live: Remediation) -> FixOutcome:
         live.id,
         live.by,
         live.at,
-        changes=changes_needed(live.snapshot),
+        changes=action.needed(live.snapshot),
+        verb=action.verb,
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.core.bpa import Config
+from bot.aws.fix_action import State
 from bot.core.clock import iso, parse_iso
 from bot.store.database import Store
 
@@ -38,6 +38,8 @@ class AlertLike(Protocol):
     def status(self) -> str: ...
     @property
     def is_open(self) -> bool: ...
+    @property
+    def access_point(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,17 @@ class Remediation:
     region: str
     bucket: str | None
     status: str  # applying | applied | dry_run | no_change | failed | undoing | undone
-    snapshot: Config | None  # None: there was no configuration
-    applied: Config | None
+    snapshot: State  # the configuration before (BPA: None when there was none)
+    applied: State
     by: str
     at: datetime | None
     undone_by: str = ""
     undone_at: datetime | None = None
     request_id: str = ""
     error: str = ""
-    intended: Config | None = None  # what the AWS call in flight sets; None until recorded
+    intended: State = None  # what the AWS call in flight sets; None until recorded
     started_at: datetime | None = None  # when the fix or undo in flight started
+    access_point: str | None = None  # set for a fix of an access point's policy
 
     @property
     def in_flight(self) -> bool:
@@ -92,8 +95,8 @@ class RemediationRows:
         status: str,
         at: datetime,
         *,
-        snapshot: Config | None = None,
-        applied: Config | None = None,
+        snapshot: State = None,
+        applied: State = None,
     ) -> int:
         """A new row; raises sqlite3.IntegrityError when a live fix of the alert exists."""
         # One INSERT outside an explicit transaction: a read inside BEGIN would make SQLite refuse the
@@ -102,10 +105,12 @@ class RemediationRows:
         table.insert(
             {
                 "alert_id": alert.id,
-                "target": f"{alert.account}/{alert.bucket or '*'}",
+                "target": f"{alert.account}/{alert.bucket or '*'}" + (
+                    f"/accesspoint/{alert.access_point}" if alert.access_point else ""),
                 "account": alert.account,
                 "region": alert.region,
                 "bucket": alert.bucket,
+                "access_point": alert.access_point or None,
                 "snapshot": json.dumps(snapshot),
                 "applied": json.dumps(applied),
                 "by": user,
@@ -179,4 +184,5 @@ def _remediation(r: dict[str, Any]) -> Remediation:
         error=r.get("error") or "",
         intended=json.loads(r["intended"]) if r.get("intended") else None,
         started_at=parse_iso(r.get("started_at") or r["at"]),
+        access_point=r.get("access_point") or None,
     )

@@ -28,7 +28,8 @@ def parse_allow(reason: str, duration: str) -> dict[str, str]:
 
 
 def accept(services: Services, alert_id: int, user: str, reason: str, duration: str) -> Reply:
-    """Responders: an exception for the alert's bucket (or account), and the alert closed as accepted."""
+    """Responders: an exception for exactly what the alert names (its bucket, access point or account), and
+    the alert closed as accepted."""
     alert = services.alerts.get(alert_id)
     if alert is None:
         return missing(services, user, "allow", alert_id)
@@ -39,7 +40,8 @@ def accept(services: Services, alert_id: int, user: str, reason: str, duration: 
         return stale_allow(services, alert, user)
     try:
         expires = services.clock() + parse_duration(duration or DEFAULT_ALLOW)
-        row = services.exceptions.add(alert.bucket, reason, user, expires, account=alert.account)
+        row = services.exceptions.add(alert.bucket, reason, user, expires, account=alert.account,
+                                      access_point=alert.access_point)
     except (DurationError, ExceptionListError) as exc:
         services.audit.record(user, "allow", alert_id, "invalid", str(exc))
         return Reply(msg.usage_problem(str(exc)))
@@ -104,7 +106,7 @@ def revoke(services: Services, exception_id: int, user: str) -> Reply:
         s.audit.record(user, "revoke", None, "already_revoked", f"exception #{row.id}")
         return Reply(msg.already_revoked(row))
     row = s.exceptions.revoke(row.id, user)
-    s.audit.record(user, "revoke", None, "revoked", f"exception #{row.id} for {row.bucket or row.account}")
+    s.audit.record(user, "revoke", None, "revoked", f"exception #{row.id} for {row.label}")
     # The alerts it closed stay closed (a revoke is not a finding); their threads are told, and the
     # next change to the bucket opens a new alert because no exception covers it any more.
     marker = re.compile(rf"exception #{row.id}\b")

@@ -153,11 +153,11 @@ class DigestService:
             if ended:
                 fig.fix_times.append(max(timedelta(), min(ended) - start_at))
 
-        for r in self._rows("SELECT id, account, region, bucket, status, opened_at, acknowledged_by"
+        for r in self._rows("SELECT id, account, region, bucket, status, opened_at, acknowledged_by, access_point"
                             " FROM alerts WHERE status IN ('open', 'acknowledged') ORDER BY opened_at, id"):
             at = _when(r[5])
             if at is not None:
-                alert = OpenAlert(r[0], r[1] or "", r[2] or "", r[3] or None, r[4], at, r[6] or None)
+                alert = OpenAlert(r[0], r[1] or "", r[2] or "", r[3] or None, r[4], at, r[6] or None, r[7] or None)
                 fig.open_alerts.append(alert)
         fig.open = sum(1 for a in fig.open_alerts if a.status == "open")
         fig.acknowledged = len(fig.open_alerts) - fig.open
@@ -287,16 +287,19 @@ class DigestService:
     def _reminder(self, row: ExceptionRow, allow: ExceptionList) -> ExpiryReminder | None:
         account, bucket = row.account, row.bucket
         where, params = ("bucket IS NULL", []) if bucket is None else ("bucket = ?", [bucket])
+        where, params = ("access_point = ?", [row.access_point]) if row.access_point else (
+            where + " AND access_point IS NULL", params)
         if account is not None:  # an exception without an account covered the bucket in every account
             where, params = where + " AND account = ?", [*params, account]
         rows = self._rows(f"SELECT id, account, region, status, channel, ts FROM alerts WHERE {where}"  # noqa: S608
                           " ORDER BY id DESC LIMIT 1", *params)
         alert_id, alert_account, region, status, channel, ts = rows[0] if rows else (None,) * 6
         # A renewed exception still covers the bucket: nothing alerts again, so say nothing, re-open nothing.
-        if allow.active_for(bucket, account or alert_account) is not None:
+        if allow.active_for(bucket, account or alert_account, row.access_point) is not None:
             return None
         f = Fmt(self.zone, slack=True)
-        text = (f"⏰ Exception #{row.id} for {f.where(account, bucket)} expired {f.when(row.expires_at)}"
+        covered = f.where(account, bucket, access_point=row.access_point)
+        text = (f"⏰ Exception #{row.id} for {covered} expired {f.when(row.expires_at)}"
                 f" (reason: {f.esc(row.reason)}; owner {f.who(row.owner)}). Changes to it alert again from now.")
         still_public = None
         if status == "accepted":

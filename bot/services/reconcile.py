@@ -54,7 +54,7 @@ def settle_outcome(services: Services, outcome: Outcome) -> None:
     if isinstance(outcome, FixOutcome) and outcome.status == "no_change":
         _moved(services, alert_id, "resolved", outcome.by, msg.already_on_note(), OPEN)
     elif isinstance(outcome, FixOutcome) and outcome.status == "applied":
-        if not _moved(services, alert_id, "fixed", outcome.by, msg.fixed_note(outcome.changes), OPEN):
+        if not _moved(services, alert_id, "fixed", outcome.by, msg.fixed_note(outcome.changes, outcome.note), OPEN):
             services.remediator.settled(outcome.remediation_id)
             services.outbox.enqueue_update(alert_id)
             send_now(services, alert_id)

@@ -17,7 +17,6 @@ from bot.slack.mrkdwn import truncate
 from bot.slack.replies import fix_prompt_blocks, fixed_blocks
 
 log = logging.getLogger(__name__)
-FIX_LABEL = "Re-enable Block Public Access"
 
 
 def fix_prompt(services: Services, bucket: str, user: str) -> Reply:
@@ -25,7 +24,7 @@ def fix_prompt(services: Services, bucket: str, user: str) -> Reply:
     found = services.alerts.alerts_for(bucket)
     if not found:
         return Reply(msg.no_open_alert_on(bucket))
-    refusal = refuse(services, user, "fix", FIX_LABEL, found[0].id)
+    refusal = refuse(services, user, "fix", msg.fix_label(found[0]), found[0].id)
     if refusal is not None:
         return refusal
     alerts = [a for a in found if fixable(a, a.exposure)]
@@ -43,14 +42,15 @@ def fix(services: Services, alert_id: int, user: str) -> Reply:
     alert = services.alerts.get(alert_id)
     if alert is None:
         return missing(services, user, "fix", alert_id)
-    refusal = refuse(services, user, "fix", FIX_LABEL, alert_id)
+    label = msg.fix_label(alert)
+    refusal = refuse(services, user, "fix", label, alert_id)
     if refusal is not None:
         return refusal
     note = services.notifier.note
     if alert.is_open and not fixable(alert, alert.exposure):
         # A button from before this rule, or a typed id: closing it as fixed would be untrue.
         services.audit.record(user, "fix", alert_id, "not_fixable", alert.detection)
-        note(alert_id, msg.press_line(user, FIX_LABEL, msg.NOT_FIXABLE_LINE))
+        note(alert_id, msg.press_line(user, label, msg.NOT_FIXABLE_LINE))
         services.outbox.flush_for(alert_id)
         return Reply(msg.not_fixable(alert))
     outcome = services.remediator.fix(alert, user)
@@ -58,18 +58,18 @@ def fix(services: Services, alert_id: int, user: str) -> Reply:
     if outcome.status in ("applied", "unverified"):
         reply = _fixed(services, alert, user, outcome)
     elif outcome.status == "dry_run":
-        note(alert_id, msg.dry_run_line(user, outcome.message))
+        note(alert_id, msg.dry_run_line(user, outcome.message, label))
         reply = Reply(":test_tube: " + msg.outcome_text(outcome.message))
     elif outcome.status == "no_change":
-        _close(services, alert_id, "resolved", user, msg.already_on_note())
-        note(alert_id, msg.press_line(user, FIX_LABEL, msg.outcome_text(outcome.message)))
+        _close(services, alert_id, "resolved", user, msg.already_on_note(alert))
+        note(alert_id, msg.press_line(user, label, msg.outcome_text(outcome.message)))
         reply = Reply(msg.outcome_text(outcome.message))
     elif outcome.status == "failed":
-        note(alert_id, msg.failed_line(user, FIX_LABEL, outcome.message))
+        note(alert_id, msg.failed_line(user, label, outcome.message))
         reply = Reply(":x: " + msg.outcome_text(outcome.message))
     else:  # already_fixed, already_closed, in_progress: nothing changed twice
         told = msg.outcome_text(outcome.message, outcome.by if outcome.by != user else "", outcome.at)
-        note(alert_id, msg.press_line(user, FIX_LABEL, told))
+        note(alert_id, msg.press_line(user, label, told))
         reply = Reply(told)
     if outcome.status in ("applied", "unverified", "no_change"):
         services.remediator.settled(outcome.remediation_id)  # the alert shows it: nothing left to reconcile
@@ -78,14 +78,14 @@ def fix(services: Services, alert_id: int, user: str) -> Reply:
 
 
 def _fixed(services: Services, alert: Alert, user: str, outcome: FixOutcome) -> Reply:
-    _close(services, alert.id, "fixed", user, msg.fixed_note(outcome.changes))
+    _close(services, alert.id, "fixed", user, msg.fixed_note(outcome.changes, outcome.note))
     verdict_line = None
     try:
         verdict = services.alerts.recheck(alert.id)
         verdict_line = verdict.line if verdict is not None else None
     except Exception:  # the fix stands; a failed re-read only costs the verdict line
         log.warning("live re-check after fix of alert %s failed", alert.id, exc_info=True)
-    lines = [msg.fixed_line(user, outcome.message), *msg.flag_changes(outcome.before, outcome.after)]
+    lines = [msg.fixed_line(user, outcome.message, outcome.verb), *msg.flag_changes(outcome.before, outcome.after)]
     lines.append(msg.verdict_line(verdict_line))
     blocks = fixed_blocks(lines, outcome.request_id, outcome.remediation_id)
     services.outbox.enqueue_thread(alert.id, truncate(lines[0], SECTION_TEXT), blocks)

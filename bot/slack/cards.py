@@ -28,7 +28,7 @@ from bot.alerts.lifecycle import Alert
 from bot.core.bpa import FLAGS
 from bot.core.exposure import ExposureVerdict
 from bot.slack.blocks import CONFIRM_TEXT, FIELD_TEXT, HEADER_TEXT, SECTION_TEXT, fit_blocks
-from bot.slack.messages import closer
+from bot.slack.messages import closer, fix_label
 from bot.slack.mrkdwn import code, escape, link, plain, quote_path, slack_date, truncate, truncate_plain, user
 from detections.base import Finding
 
@@ -45,6 +45,11 @@ _AGENT_SHOWN = 300
 def _region(region: str | None) -> str:
     # awsRegion comes from the record; it lands in a hostname, so only a real region shape is used.
     return region if region and _REGION.match(region) else "us-east-1"
+
+
+def access_point_console_url(account: str, name: str, region: str | None) -> str:
+    r = quote_path(_region(region))
+    return f"https://s3.console.aws.amazon.com/s3/ap/{quote_path(account)}/{quote_path(name)}?region={r}"
 
 
 def s3_console_url(bucket: str | None, region: str | None) -> str:
@@ -89,8 +94,11 @@ def _fields(alert: Alert, finding: Finding | None, alias: str | None) -> list[Ma
     """The key facts, read in two columns on a phone: when, from where, with what, where."""
     account = code(alert.account) + (f" ({escape(alias)})" if alias else "")
     where = code(alert.bucket) if alert.bucket else "_whole account_"
+    what = "Bucket"
+    if alert.access_point:  # its own alert: the access point, not the account
+        what, where = "Access point", code(alert.access_point)
     if finding is None:
-        return [_field("Account", account), _field("Region", escape(alert.region)), _field("Bucket", where)]
+        return [_field("Account", account), _field("Region", escape(alert.region)), _field(what, where)]
     return [
         _field("When", slack_date(finding.event_time)),
         _field("From", code(finding.source_ip, empty="unknown")),
@@ -98,7 +106,7 @@ def _fields(alert: Alert, finding: Finding | None, alias: str | None) -> list[Ma
         _field("Identity", f"{escape(finding.actor.kind)} · {_mfa(finding.actor.mfa)}"),
         _field("Account", account),
         _field("Region", escape(alert.region) or "_unknown_"),
-        _field("Bucket", where),
+        _field(what, where),
         _field("Event", f"{code(finding.event_name)} · {escape(alert.severity)}"),
     ]
 
@@ -197,6 +205,12 @@ def _as_of(moment: datetime) -> str:
 
 def fix_confirm(alert: Alert, verdict: ExposureVerdict | None) -> ConfirmObject:
     """Slack's confirm dialog: the target, and the flags off at the last live check (the fix reads them again)."""
+    if alert.access_point:
+        text = (f"Removes the public statements from the policy of access point {code(alert.access_point)}"
+                " (the rest of it stays). Account-wide Block Public Access is not changed. The policy is saved"
+                " first, so Undo restores it exactly.")
+        return ConfirmObject(title="Remove the public policy?", confirm="Remove", deny="Cancel", style="danger",
+                             text=MarkdownTextObject(text=truncate(text, CONFIRM_TEXT)))
     target = f"bucket {code(alert.bucket)}" if alert.bucket else f"account {code(alert.account)}"
     if verdict is None or verdict.checked_at is None:
         seen = f"No live check yet: turns on every flag that is off for {target} when pressed."
@@ -223,7 +237,7 @@ def buttons(alert: Alert, verdict: ExposureVerdict | None) -> list[ButtonElement
     if alert.is_open and fixable(alert, verdict):
         out.append(
             ButtonElement(
-                text="Re-enable Block Public Access",
+                text=fix_label(alert),
                 action_id="fix",
                 value=value,
                 style="danger",
@@ -262,6 +276,8 @@ def alert_card(
     links = [
         link(s3_console_url(alert.bucket, region), "S3 console" if alert.bucket else "Account BPA settings")
     ]
+    if alert.access_point:
+        links = [link(access_point_console_url(alert.account, alert.access_point, region), "Access point")]
     if first is not None and first.event_id:
         links.append(link(cloudtrail_url(first.event_id, first.region or region), "CloudTrail event"))
     context = " · ".join(

@@ -64,8 +64,12 @@ class Fmt:
         local = moment.astimezone(self.zone).strftime("%a %d %b %H:%M %Z")
         return slack_date(moment, fallback=local) if self.slack else local
 
-    def where(self, account: str | None, bucket: str | None, region: str | None = None) -> str:
+    def where(self, account: str | None, bucket: str | None, region: str | None = None,
+              access_point: str | None = None) -> str:
         at = " ".join(self.esc(p) for p in (account, region) if p)
+        if access_point:
+            name = code(access_point) if self.slack else self.esc(access_point)
+            return f"access point {name} ({at or 'any account'})"
         if bucket is None:
             return f"account {at or 'any'} (account-wide)"
         return f"{code(bucket) if self.slack else self.esc(bucket)} ({at or 'any account'})"
@@ -141,9 +145,11 @@ def _sections(fig: Figures, f: Fmt) -> list[tuple[str, list[str], bool]]:
         for a in fig.open_alerts:
             state = f"acknowledged by {f.who(a.acknowledged_by)}" if a.status == "acknowledged" else "open"
             age = format_duration(fig.now - a.opened_at)
-            lines.append(f"• #{a.id} {f.where(a.account, a.bucket, a.region)} · {state} · for {age}")
+            where = f.where(a.account, a.bucket, a.region, a.access_point)
+            lines.append(f"• #{a.id} {where} · {state} · for {age}")
         out.append((f"Still open ({len(lines)})", lines, False))
-        lines = [f"• {f.where(a.account, a.bucket, a.region)} · alert #{a.id}" for a in fig.still_public]
+        lines = [f"• {f.where(a.account, a.bucket, a.region, a.access_point)} · alert #{a.id}"
+                 for a in fig.still_public]
         if fig.recheck_unknown:
             lines.append(f"Could not re-check {fig.recheck_unknown} (access denied or unreadable).")
         if fig.recheck_skipped:
@@ -154,7 +160,7 @@ def _sections(fig: Figures, f: Fmt) -> list[tuple[str, list[str], bool]]:
         out.append((f"Not alerted: accepted by the bucket's own tag ({len(fig.by_tag)})", _tag_lines(fig, f), False))
     if fig.expiring:
         lines = [
-            f"• {f.where(e.account, e.bucket)} · ends {f.when(e.expires_at)}"
+            f"• {f.where(e.account, e.bucket, access_point=e.access_point)} · ends {f.when(e.expires_at)}"
             f" · {f.esc(e.reason)} ({f.who(e.owner)})"
             for e in fig.expiring
         ]

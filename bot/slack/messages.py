@@ -9,12 +9,14 @@ Slack user ids become mentions through `mrkdwn.user`, called only on values know
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.alerts.exceptions import ExceptionRow
 from bot.alerts.lifecycle import Alert
 from bot.aws.tags import ALLOW_TAG_KEY, ALLOW_TAG_VALUE
 from bot.core.bpa import FLAGS, Config
 from bot.core.durations import format_duration
+from bot.core.policy import ACCESS_POINT_POLICY, evaluate_policy, load_policy
 from bot.slack.mrkdwn import code, escape, slack_date, user
 from bot.sources.health import SourceHealth
 from bot.store.index import Change
@@ -40,7 +42,15 @@ def who(user_id: str) -> str:
 
 
 def target(alert: Alert) -> str:
+    if alert.access_point:
+        return f"access point {code(alert.access_point)} in account {code(alert.account)}"
     return f"bucket {code(alert.bucket)}" if alert.bucket else f"account {code(alert.account)}"
+
+
+def exception_target(row: ExceptionRow) -> str:
+    if row.access_point:
+        return f"access point {code(row.access_point)} in account {code(row.account)}"
+    return code(row.bucket) if row.bucket else f"account {code(row.account)}"
 
 
 def alert_ref(alert: Alert) -> str:
@@ -241,7 +251,23 @@ REFUSED_LINE = "refused (not a responder)"
 # ---- fix / undo ----------------------------------------------------------------------------------
 
 
-def flag_changes(before: Config | None, after: Config | None) -> list[str]:
+def fix_label(alert: Alert) -> str:
+    """The Fix button's words: what it will do to what the alert names."""
+    return "Remove public access-point policy" if alert.access_point else "Re-enable Block Public Access"
+
+
+def flag_changes(before: Any, after: Any) -> list[str]:
+    """Before → after of a fix or undo: the four flags, or an access point's policy."""
+    if any(isinstance(s, dict) and "Policy" in s for s in (before, after)):
+        def policy(state: Any) -> str:
+            doc = load_policy(state.get("Policy") if isinstance(state, dict) else None)
+            if not isinstance(doc, dict):
+                return "no policy"
+            statements = doc.get("Statement")
+            count = len(statements) if isinstance(statements, list) else 1
+            public = "public" if evaluate_policy(doc, kind=ACCESS_POINT_POLICY).public else "not public"
+            return f"{count} statement(s), {public}"
+        return [f"• access point policy: {policy(before)} → *{policy(after)}*"]
 
     def state(config: Config | None, flag: str) -> str:
         if config is None:
@@ -255,11 +281,14 @@ def flag_changes(before: Config | None, after: Config | None) -> list[str]:
     return lines
 
 
-def fixed_line(user_id: str, outcome_message: str) -> str:
-    return f":white_check_mark: {user(user_id)} re-enabled Block Public Access. {escape(outcome_message)}"
+def fixed_line(user_id: str, outcome_message: str, verb: str = "") -> str:
+    did = escape(verb or "re-enabled Block Public Access")
+    return f":white_check_mark: {user(user_id)} {did}. {escape(outcome_message)}"
 
 
-def fixed_note(changes: tuple[str, ...]) -> str:
+def fixed_note(changes: tuple[str, ...], note: str = "") -> str:
+    if note:
+        return note
     return "turned on " + ", ".join(changes) if changes else "Block Public Access re-enabled"
 
 
@@ -271,8 +300,8 @@ def fix_told(outcome_message: str) -> str:
     return f":white_check_mark: {escape(outcome_message)} Details and Undo are in the card's thread."
 
 
-def dry_run_line(user_id: str, outcome_message: str) -> str:
-    return f":test_tube: {user(user_id)} pressed *Re-enable Block Public Access* (dry run). {escape(outcome_message)}"
+def dry_run_line(user_id: str, outcome_message: str, label: str = "Re-enable Block Public Access") -> str:
+    return f":test_tube: {user(user_id)} pressed *{escape(label)}* (dry run). {escape(outcome_message)}"
 
 
 def outcome_text(outcome_message: str, by: str = "", at: datetime | None = None) -> str:
@@ -285,7 +314,9 @@ def failed_line(user_id: str, action: str, outcome_message: str) -> str:
     return f":x: {user(user_id)} pressed *{escape(action)}* and AWS said no: {escape(outcome_message)}"
 
 
-def already_on_note() -> str:
+def already_on_note(alert: Alert | None = None) -> str:
+    if alert is not None and alert.access_point:
+        return "the access point's policy was no longer public"
     return "Block Public Access was already fully on"
 
 
@@ -297,12 +328,13 @@ def undone_line(user_id: str, outcome_message: str) -> str:
 
 UNDO_CONFIRM_TITLE = "Undo the fix?"
 UNDO_CONFIRM_TEXT = (
-    "Restores the Block Public Access settings saved before the fix, exactly; the bucket may be public again."
+    "Restores exactly what was saved before the fix (the Block Public Access settings, or the access point's"
+    " policy); it may be public again."
 )
 
 
 def fix_prompt(alert: Alert, plan_summary: str) -> str:
-    return f"*Re-enable Block Public Access* for {alert_ref(alert)}?\n{escape(plan_summary)}"
+    return f"*{fix_label(alert)}* for {alert_ref(alert)}?\n{escape(plan_summary)}"
 
 
 # ---- allow (exceptions) ------------------------------------------------------------------------
@@ -320,7 +352,7 @@ def accepted_note(row: ExceptionRow) -> str:
 
 
 def allow_told(row: ExceptionRow, closed: list[int]) -> str:
-    where = code(row.bucket) if row.bucket else f"account {code(row.account)}"
+    where = exception_target(row)
     until = slack_date(row.expires_at)
     text = f":ballot_box_with_check: Exception #{row.id}: {where} is expected to be public until {until}."
     if closed:
@@ -408,7 +440,7 @@ def already_revoked(row: ExceptionRow) -> str:
 
 
 def revoked_told(row: ExceptionRow, alert_ids: list[int]) -> str:
-    where = code(row.bucket) if row.bucket else f"account {code(row.account)}"
+    where = exception_target(row)
     text = f":wastebasket: Exception #{row.id} revoked: changes making {where} public alert again from now on."
     closed = ", ".join(f"#{a}" for a in alert_ids)
     text += (

@@ -350,3 +350,11 @@ def _m0012_security(db: sqlite_utils.Database) -> None:
     # Cards carry Slack metadata naming the alert; an attempt whose outcome is unknown (claimed but not
     # marked sent, or a timeout) is looked up in the channel before it is posted again.
     db.table("outbox").add_column("attempt_started_at", str)
+
+
+@MIGRATIONS(name="0013_access_points")
+def _m0013_access_points(db: sqlite_utils.Database) -> None:
+    # An access point's alert, exception and fix are scoped to the access point (issue 8, defect 3):
+    # an exception for it must not cover the account, and its fix must not turn on account-wide BPA.
+    for table in ("alerts", "exceptions", "remediations"):
+        db.table(table).add_column("access_point", str)
