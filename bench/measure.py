@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import threading
@@ -26,6 +27,7 @@ class Run:
     stdout: bytes = b""
     stderr: bytes = b""
     returncode: int = 0
+    cpu: float = 0.0  # user + system seconds of the whole tree (children count once their parent waited for them)
 
 
 def _tree(root: int) -> list[int]:
@@ -74,6 +76,7 @@ def run_measured(cmd: list[str] | str, *, shell: bool = False, cwd: Path | None 
     """Run `cmd` to completion, sampling RSS and PSS of it and all its descendants every `interval` s."""
     peak = {"sum": 0, "max": 0, "pss": 0}
     done = threading.Event()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     proc = subprocess.Popen(cmd, shell=shell, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -92,7 +95,9 @@ def run_measured(cmd: list[str] | str, *, shell: bool = False, cwd: Path | None 
     wall = time.perf_counter() - began
     done.set()
     sampler.join()
-    return Run(wall, peak["sum"], peak["max"], peak["pss"], stdout, stderr, proc.returncode)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(wall, peak["sum"], peak["max"], peak["pss"], stdout, stderr, proc.returncode, cpu)
 
 
 @dataclass

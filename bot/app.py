@@ -23,7 +23,7 @@ from bot.alerts.engine import AlertService
 from bot.alerts.exceptions import ExceptionList
 from bot.aws.aliases import AccountAliases
 from bot.aws.clients import AwsClients
-from bot.aws.exposure import live_verdict
+from bot.aws.exposure import access_point_verdict, live_verdict
 from bot.aws.remediation import Remediator
 from bot.core.config import Settings
 from bot.core.exposure import ExposureVerdict
@@ -66,6 +66,10 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
         s3, s3control = aws.client("s3", account, region), aws.client("s3control", account, region)
         return live_verdict(s3, s3control, account, bucket, object_keys=keys)
 
+    def point_verdict(account: str, region: str, name: str) -> ExposureVerdict:
+        s3, s3control = aws.client("s3", account, region), aws.client("s3control", account, region)
+        return access_point_verdict(s3, s3control, account, name)
+
     def recheck(account: str, bucket: str | None, region: str) -> bool | None:
         return verdict(account, bucket, region).public_now
 
@@ -76,7 +80,7 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
     # The allow list, then the bucket's own tag bucketwatch:public=allowed.
     allowed = AllowedPublic(exceptions.active_for, lambda account: aws.client("s3", account, home))
     aliases = AccountAliases(lambda account: aws.client("iam", account, home))
-    alerts = AlertService(store, verdict_fn=verdict, exceptions_fn=allowed)
+    alerts = AlertService(store, verdict_fn=verdict, exceptions_fn=allowed, access_point_verdict_fn=point_verdict)
     # The engine reports; the notifier turns each event into outbox items in the same transaction.
     alerts.notify = notifier = SlackNotifier(alerts, outbox, alias_fn=aliases)
     poller = Poller(settings, store, aws)

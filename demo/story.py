@@ -13,6 +13,8 @@ from typing import Any
 
 from bot.cli.scan import format_finding
 from bot.core.record import Record
+from bot.sources.worker import Worker
+from bot.sources.worker import run as run_worker
 from demo.render import render_blocks
 from demo.world import ACCOUNT, ALICE, MALLORY, NAMES, ORG_TRAIL_BUCKET, Demo, Story, _isolate_environment
 from detections import evaluate
@@ -88,6 +90,17 @@ def tell(demo: Demo) -> int:
     if replies:
         demo.show("thread reply", replies[-1].text, replies[-1].blocks)
 
+    story.title("Beyond one machine: stateless scan workers read the files, the bot reads their findings")
+    third = _object_made_public(demo, "2026/payroll.csv", "data0000-0000-4000-8000-000000000012")
+    key = demo.deliver_log_file([third], bucket=ORG_TRAIL_BUCKET, tag="org00002")
+    demo.notify(ORG_TRAIL_BUCKET, key, demo.worker_queue_url)
+    worker = Worker(lambda _region: demo.s3, demo.sqs, demo.findings_url)  # what `bucketwatch worker` runs
+    done = run_worker(worker, demo.worker_queue_url, once=True, wait_seconds=0)
+    story.say(f"  bucketwatch worker: {done.files} file, {done.records} record: {done.forwarded} S3 write and"
+              f" {done.findings} finding sent to the findings queue")
+    demo.poll()
+    story.say(f"  the bot read FINDINGS_QUEUE_URL: the hr-reports thread has {len(demo.slack.replies(hr.ts))} replies")
+
     alert_id = _alert_id(demo, BRETT_BUCKET)
     story.title("alice presses Acknowledge: the card's status line changes in place")
     updates = len(demo.slack.accepted("chat.update"))
@@ -153,7 +166,7 @@ def tell(demo: Demo) -> int:
     partner = next(c for c in cards if "partner-drop" in c.text)
     story.say("  " + _status_line(demo.slack.message(partner.ts)))
 
-    story.title("An access point is made public: its fix takes out only that statement, not account-wide BPA")
+    story.title("An access point is given a public policy: its fix takes out only that statement, not account BPA")
     _access_point_beat(demo)
 
     story.title("mallory tags cdn-assets bucketwatch:public=allowed, then opens it: the tag cannot hide it")
@@ -282,7 +295,9 @@ def _access_point_beat(demo: Demo) -> None:
             "Action": "s3:GetObject", "Resource": f"arn:aws:s3:us-east-1:{ACCOUNT}:accesspoint/{_POINT}/object/*"}
     everyone = {**team, "Sid": "Everyone", "Principal": "*"}
     policy = json.dumps({"Version": "2012-10-17", "Statement": [team, everyone]})
-    demo.s3control.create_access_point(AccountId=ACCOUNT, Name=_POINT, Bucket="analytics-exports")
+    off = dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), False)
+    demo.s3control.create_access_point(AccountId=ACCOUNT, Name=_POINT, Bucket="analytics-exports",
+                                       PublicAccessBlockConfiguration=off)  # its own guard off, on purpose
     demo.s3control.put_access_point_policy(AccountId=ACCOUNT, Name=_POINT, Policy=policy)
     record = json.loads(json.dumps(demo.records["5ample00-0000-4000-8000-000000000003"]))
     record.update(eventID="appol000-0000-4000-8000-000000000012", eventName="PutAccessPointPolicy")
@@ -292,6 +307,7 @@ def _access_point_beat(demo: Demo) -> None:
     demo.poll()
     card = next(c for c in demo.slack.top_level(demo.settings.alert_channel) if _POINT in c.text)
     alert_id = next(a.id for a in demo.services.alerts.open_alerts() if a.access_point == _POINT)
+    demo.show("#security-alerts · bucketwatch", card.text, _verdict_and_who(card.blocks))
     account_bpa = demo.s3control.get_public_access_block(AccountId=ACCOUNT)["PublicAccessBlockConfiguration"]
     count = len(demo.slack.replies(card.ts))
     demo.press("fix", str(alert_id), ALICE, card.ts)

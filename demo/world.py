@@ -128,6 +128,9 @@ class Demo:
         s3.create_bucket(Bucket=TRAIL_BUCKET)  # the organisation trail's bucket: data events land here
         s3.create_bucket(Bucket=ORG_TRAIL_BUCKET)
         self.queue_url = self.sqs.create_queue(QueueName="org-trail-files")["QueueUrl"]
+        # Scan workers read this one (bucketwatch worker); the bot reads what they send (FINDINGS_QUEUE_URL).
+        self.worker_queue_url = self.sqs.create_queue(QueueName="worker-trail-files")["QueueUrl"]
+        self.findings_url = self.sqs.create_queue(QueueName="trail-findings")["QueueUrl"]
         s3.create_bucket(Bucket="hr-reports")
         s3.put_object(Bucket="hr-reports", Key="2026/salaries.xlsx", Body=b"...")
         # What the sample trail did, done to the buckets so the live verdict has something real to read.
@@ -176,11 +179,11 @@ class Demo:
         self.s3.put_object(Bucket=bucket, Key=key, Body=body)
         return key
 
-    def notify(self, bucket: str, key: str) -> None:
+    def notify(self, bucket: str, key: str, queue_url: str = "") -> None:
         """The S3 event notification the trail bucket sends to the queue for a new log file."""
         event = {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION, "eventName": "ObjectCreated:Put",
                  "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}
-        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"Records": [event]}))
+        self.sqs.send_message(QueueUrl=queue_url or self.queue_url, MessageBody=json.dumps({"Records": [event]}))
 
     def flags(self, bucket: str) -> str:
 
@@ -205,6 +208,7 @@ class Demo:
             lookback_minutes=60,
             trail_buckets=(f"s3://{TRAIL_BUCKET}",),
             trail_queue_urls=(self.queue_url,),
+            findings_queue_url=self.findings_url,
             db_path=self.tmp / "bucketwatch.db",
             # Fixes and undos assume this role through moto's STS, as the Slack user who pressed.
             remediation_role=REMEDIATION_ROLE,

@@ -19,8 +19,10 @@ import pytest
 from moto import mock_aws
 
 from bot.alerts.exceptions import ExceptionList
+from bot.aws.exposure import access_point_verdict
 from bot.aws.remediation import Remediator
 from bot.core.clock import utcnow
+from bot.core.exposure import ExposureVerdict
 from bot.services.allow import accept
 from bot.store.database import Store
 from tests.slack_requests import RESPONDER, BotApp, bot_app, eventually  # noqa: F401
@@ -35,6 +37,10 @@ PUBLIC = {"Sid": "Everyone", "Effect": "Allow", "Principal": "*", "Action": "s3:
           "Resource": f"arn:aws:s3:{REGION}:{ACCOUNT}:accesspoint/{POINT}/object/*"}
 TEAM = {"Sid": "Team", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/team"},
         "Action": "s3:PutObject", "Resource": f"arn:aws:s3:{REGION}:{ACCOUNT}:accesspoint/{POINT}/object/*"}
+
+
+# An access point's own Block Public Access is all on unless it is created otherwise (AWS's default).
+OPEN_POINT = dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), False)
 
 
 def _policy(*statements: dict[str, Any]) -> str:
@@ -84,8 +90,8 @@ def test_after_an_access_point_is_accepted_the_account_and_other_access_points_s
 def aws() -> Iterator[MotoAws]:
     with mock_aws():
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-        boto3.client("s3control", region_name=REGION).create_access_point(AccountId=ACCOUNT, Name=POINT,
-                                                                           Bucket=BUCKET)
+        boto3.client("s3control", region_name=REGION).create_access_point(
+            AccountId=ACCOUNT, Name=POINT, Bucket=BUCKET, PublicAccessBlockConfiguration=OPEN_POINT)
         yield MotoAws()
 
 
@@ -213,8 +219,8 @@ def test_a_signed_fix_press_on_an_access_point_alert_changes_only_its_policy(bot
     assert eventually(lambda: bot_app.services.alerts.get(alert.id).status == "fixed")
     assert json.loads(_live_policy() or "{}")["Statement"] == [TEAM]
     assert _account_bpa_absent()
-    thread = " ".join(m.text for m in bot_app.standin.replies(alert.ts))
-    assert "removed the access point's public policy statements" in thread
+    assert eventually(lambda: "removed the access point's public policy statements"
+                      in " ".join(m.text for m in bot_app.standin.replies(alert.ts)))
     assert [(r.action, r.outcome) for r in bot_app.services.audit.for_alert(alert.id)] == [("fix", "applied")]
 
 
@@ -228,3 +234,50 @@ def test_mark_as_expected_on_an_access_point_scopes_the_exception_to_it(bot_app:
                                  event_id="acct-after")
     account_record.raw["recipientAccountId"] = ACCOUNT
     assert [c.kind for c in bot_app.services.alerts.process([account_record])] == ["opened"]
+
+
+# ---- the live verdict of an access point's card ------------------------------------------------------
+
+
+def _point_verdict() -> Any:
+    return access_point_verdict(boto3.client("s3", region_name=REGION), _control(), ACCOUNT, POINT)
+
+
+def test_the_card_judges_the_access_point_not_the_account(aws: MotoAws) -> None:
+    _set_policy(_policy(PUBLIC, TEAM))
+    public = _point_verdict()
+    assert public.public_now is True and f"access point {POINT}'s policy is public" in public.line
+    _control().put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": True})
+    held = _point_verdict()
+    assert held.public_now is False and "RestrictPublicBuckets is on at the account" in held.line
+    _control().delete_public_access_block(AccountId=ACCOUNT)
+    _set_policy(_policy(TEAM))
+    assert _point_verdict().public_now is False
+    _control().delete_access_point(AccountId=ACCOUNT, Name=POINT)
+    assert "no longer exists" in _point_verdict().line
+    _control().create_access_point(AccountId=ACCOUNT, Name=POINT, Bucket=BUCKET)  # AWS's default: its guard on
+    _set_policy(_policy(PUBLIC))
+    guarded = _point_verdict()
+    assert guarded.public_now is False and "RestrictPublicBuckets is on at the access point" in guarded.line
+
+
+def test_the_engine_takes_the_access_points_verdict_for_its_alert(store: Store) -> None:
+    asked: list[tuple[str, ...]] = []
+
+    def bucket_or_account(account: str, bucket: str | None, region: str, keys: tuple[str, ...]) -> Any:
+        raise AssertionError("an access point's alert must not take the account's verdict")
+
+    def point(account: str, region: str, name: str) -> Any:
+        asked.append((account, region, name))
+        return ExposureVerdict(True, f"Public now: access point {name}'s policy is public")
+
+    service = alert_service(store, verdict_fn=bucket_or_account, access_point_verdict_fn=point)
+    alert_id = service.process([_public_point_record(POINT, 0)])[0].alert_id
+    assert asked == [(RECORDS_ACCOUNT, REGION, POINT)]
+    assert service.get(alert_id).exposure.line.startswith("Public now: access point")
+    assert service.recheck(alert_id) is not None and len(asked) == 2
+    unwired = alert_service(store, verdict_fn=bucket_or_account)
+    other = unwired.process([_public_point_record("other-ap", 1)])[0].alert_id
+    assert unwired.get(other).exposure is None  # not checked, rather than the account's verdict

@@ -27,7 +27,7 @@ def test_every_setting_has_help_and_a_default_except_credentials() -> None:
         if not setting.name.startswith("SLACK_") or setting.name == "SLACK_API_URL":
             optional = {
                 "ALERT_CHANNEL", "RESPONDERS", "AWS_ACCOUNTS", "REMEDIATION_ROLE", "TRAIL_BUCKETS", "TRAIL_QUEUE_URLS",
-                "LITESTREAM_REPLICA_URL",
+                "LITESTREAM_REPLICA_URL", "FINDINGS_QUEUE_URL",
             }
             assert setting.default or setting.name in optional
     assert all(s.name in settings_help() for s in SETTINGS)
@@ -140,6 +140,7 @@ def test_a_good_configuration_has_no_problem(tmp_path: Path) -> None:
         ({"REMEDIATION_ROLE": "role with spaces"}, "REMEDIATION_ROLE: 'role with spaces' is neither"),
         ({"TRAIL_BUCKETS": "org-trail/prefix"}, "TRAIL_BUCKETS: 'org-trail/prefix' is not s3://bucket/prefix"),
         ({"TRAIL_QUEUE_URLS": "trail-files"}, "TRAIL_QUEUE_URLS: 'trail-files' is not a queue URL"),
+        ({"FINDINGS_QUEUE_URL": "trail-findings"}, "FINDINGS_QUEUE_URL: 'trail-findings' is not a queue URL"),
         ({"POLL_SECONDS": "1"}, "POLL_SECONDS: must be at least 5, got 1"),
     ],
 )

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from isal import isal_zlib
+
 from bot.core.record import Record
 from bot.store.database import Store
 from bot.store.index import ingest, is_config_write, raw_record, summarise, who_changed
+from bot.store.rows import pack_raw
+from standins.cloudtrail import s3_record
 
 ACCT = "111122223333"
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
@@ -246,3 +251,16 @@ def test_reader_thread_while_another_ingests(store: Store) -> None:
         assert counts == sorted(counts), "a reader never sees a half-written batch disappear"
         assert all(c % 25 == 0 for c in counts), "each batch is one transaction"
     assert store.db["events"].count == 500
+
+
+def test_raw_records_are_kept_small_and_older_rows_still_read(store: Store) -> None:
+    record = s3_record("PutBucketPublicAccessBlock", bucket="b1", params={"PublicAccessBlockConfiguration": True})
+    record["eventID"] = "new"
+    ingest(store, [Record(record)])
+    packed = store.db.execute("select raw from events where event_id = 'new'").fetchone()[0]
+    assert packed == pack_raw(record) and len(packed) < len(isal_zlib.compress(json.dumps(record).encode(), 1)) * 0.7
+    assert raw_record(store, "new") == record
+    old = {**record, "eventID": "old"}  # a row written before the dictionary: plain zlib
+    ingest(store, [Record(old)])
+    store.db.execute("update events set raw = ? where event_id = 'old'", [isal_zlib.compress(json.dumps(old).encode())])
+    assert raw_record(store, "old") == old

@@ -50,6 +50,9 @@ RECHECK_CAP = 5
 
 # (account, bucket or None, region, object keys whose ACLs the alert is about) → the live verdict
 VerdictFn = Callable[[str, str | None, str, tuple[str, ...]], ExposureVerdict | None]
+# (account, region, access point) → that access point's live verdict; an access point's alert never takes the
+# account's verdict (it would talk about buckets, not the access point).
+AccessPointVerdictFn = Callable[[str, str, str], ExposureVerdict | None]
 # (bucket, account) → an exception row (or anything with id/owner/reason/expires_at, or a `marker`) or None.
 # (bucket, account, access point) → the exception covering exactly that target, or None.
 ExceptionsFn = Callable[[str | None, str | None, str | None], Any]
@@ -60,9 +63,10 @@ class AlertService:
 
     def __init__(self, store: Store, *, verdict_fn: VerdictFn | None = None,
                  exceptions_fn: ExceptionsFn | None = None, notify: Notify = ignore,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, access_point_verdict_fn: AccessPointVerdictFn | None = None):
         self.store = store
         self.verdict_fn = verdict_fn
+        self.access_point_verdict_fn = access_point_verdict_fn
         self.exceptions_fn = exceptions_fn
         self.notify = notify
         self.clock = clock
@@ -195,6 +199,8 @@ class AlertService:
         if exception is not None or self.verdict_fn is None:
             return exception, None
         try:
+            if finding.access_point:
+                return None, self._point_verdict(finding.account, finding.region, finding.access_point)
             keys = {finding.object_key} if finding.object_key else set()
             if alert is not None:  # the objects the alert already names are part of its verdict too
                 keys |= {f.object_key for f in self.finding_objects(alert.id) if f.object_key}
@@ -374,10 +380,18 @@ class AlertService:
         if alert is None or self.verdict_fn is None:
             return None
         keys = tuple(sorted({f.object_key for f in self.finding_objects(alert_id) if f.object_key}))
-        verdict = self.verdict_fn(alert.account, alert.bucket, alert.region, keys)
+        if alert.access_point:
+            verdict = self._point_verdict(alert.account, alert.region, alert.access_point)
+        else:
+            verdict = self.verdict_fn(alert.account, alert.bucket, alert.region, keys)
         if verdict is not None:
             self.set_verdict(alert_id, verdict)
         return verdict
+
+
+    def _point_verdict(self, account: str, region: str, name: str) -> ExposureVerdict | None:
+        """An access point's own verdict; none (not checked) rather than the account's when unwired."""
+        return self.access_point_verdict_fn(account, region, name) if self.access_point_verdict_fn else None
 
 
 def _worse(alert: Alert, finding: Finding) -> bool:

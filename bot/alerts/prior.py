@@ -11,14 +11,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import orjson
 import sqlite_utils
-from isal import isal_zlib
 
 from bot.core.bpa import FLAGS
 from bot.core.clock import iso
 from bot.core.policy import evaluate_policy
 from bot.core.record import Record, get_ci, text
+from bot.store.rows import unpack_raw
 from detections.allow_tag_added import tag_value
 from detections.base import (
     BPA_DETECTIONS,
@@ -139,7 +138,7 @@ def previous_write(db: sqlite_utils.Database, finding: Finding, names: set[str],
               _CANDIDATES]
     for (raw,) in db.execute(sql, params):
         try:
-            record = Record(orjson.loads(isal_zlib.decompress(raw)))
+            record = Record(unpack_raw(raw))
         except Exception:  # noqa: S112 - a damaged index row is skipped, not fatal
             continue
         if match is None or match(record):

@@ -13,15 +13,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import sqlite_utils
-from isal import isal_zlib
 
 from bot.alerts.codec import finding_json
 from bot.core.bpa import FLAGS
 from bot.core.clock import iso
 from bot.core.policy import evaluate_policy
 from bot.core.record import Record, get_ci, text
+from bot.store.rows import unpack_raw
 from detections import REGISTRY
 from detections.base import Finding, acl_said, acl_verdict, bpa_config, bpa_flags, find_key
 from detections.restores import ALL_RESTORE_EVENTS, DATA_RESTORE_EVENTS
@@ -214,7 +213,7 @@ def restored_later(db: sqlite_utils.Database, finding: Finding) -> tuple[str, st
     params = [finding.account, finding.bucket or "", iso(finding.event_time), *names]
     for (raw,) in db.execute(sql, params):
         try:
-            record = Record(orjson.loads(isal_zlib.decompress(raw)))
+            record = Record(unpack_raw(raw))
         except Exception:  # noqa: S112 - a damaged index row is skipped, not fatal
             continue
         restored = restoration(record)

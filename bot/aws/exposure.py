@@ -14,9 +14,11 @@ from botocore.exceptions import ClientError
 
 from bot.aws.bpa import action_for, read_bpa
 from bot.aws.clients import DENIED, error_code
+from bot.core.access_point_exposure import AccessPointState, judge_access_point
 from bot.core.bpa import Config
 from bot.core.clock import utcnow
 from bot.core.exposure import ExposureState, ExposureVerdict, Grants, Missing, judge
+from bot.core.policy import ACCESS_POINT_POLICY, evaluate_policy
 
 # An alert about object ACLs re-reads at most this many objects' ACLs (a bulk upload can name thousands).
 MAX_OBJECT_ACLS = 5
@@ -106,3 +108,40 @@ def live_verdict(s3_client: Any, s3control_client: Any, account_id: str, bucket:
                  object_keys: Iterable[str] = ()) -> ExposureVerdict:
     """Read the current configuration and say whether the bucket (or account guard) is open now."""
     return judge(read_exposure(s3_client, s3control_client, account_id, bucket, object_keys=object_keys))
+
+
+def read_access_point(s3_client: Any, s3control_client: Any, account_id: str, name: str) -> AccessPointState:
+    """An access point's policy status, its own Block Public Access, its bucket's and the account's."""
+    denied: list[str] = []
+    point = _read(s3control_client.get_access_point, "NoSuchAccessPoint", "s3:GetAccessPoint", denied,
+                  AccountId=account_id, Name=name)
+    account_bpa = read_bpa_flags(s3control_client, account_id, None, denied)
+    if point is Missing.ABSENT:
+        return AccessPointState(account_id, name, utcnow(), Missing.ABSENT, Missing.ABSENT, None, Missing.ABSENT,
+                                account_bpa, tuple(denied), gone=True)
+    # The policy itself, judged by AWS's rule as bot.core.policy writes it (the same rule the detection used),
+    # rather than GetAccessPointPolicyStatus: one reading of "public" for the card and the fix.
+    got = _read(s3control_client.get_access_point_policy, "NoSuchAccessPointPolicy", "s3:GetAccessPointPolicy",
+                denied, AccountId=account_id, Name=name)
+    policy_public: bool | Missing = got if isinstance(got, Missing) else evaluate_policy(
+        got.get("Policy"), owner_account=account_id, kind=ACCESS_POINT_POLICY).public
+    point_bpa: Config | Missing = Missing.REFUSED
+    bucket: str | None = None
+    bucket_bpa: Config | Missing = Missing.ABSENT
+    if isinstance(point, dict):
+        got = point.get("PublicAccessBlockConfiguration")
+        point_bpa = {flag: bool(got.get(flag)) for flag in got} if isinstance(got, dict) else Missing.ABSENT
+        bucket = str(point.get("Bucket") or "") or None
+    if bucket:
+        try:
+            bucket_bpa = read_bpa_flags(s3_client, account_id, bucket, denied)
+        except ClientError as error:
+            if error_code(error) != "NoSuchBucket":
+                raise
+    return AccessPointState(account_id, name, utcnow(), policy_public, point_bpa, bucket, bucket_bpa, account_bpa,
+                            tuple(denied))
+
+
+def access_point_verdict(s3_client: Any, s3control_client: Any, account_id: str, name: str) -> ExposureVerdict:
+    """Read an access point's configuration now and say whether it is public through it."""
+    return judge_access_point(read_access_point(s3_client, s3control_client, account_id, name))

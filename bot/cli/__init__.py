@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from bot.core.config import ConfigError, settings_help
+from bot.store.errors import StoreWriteError
 
 # name → (module:function, one-line help). The order is the order of --help.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "poll": ("bot.cli.poll:cli_poll", "one poll cycle of every configured account × region"),
     "backfill": ("bot.cli.poll:cli_backfill", "fill the who-changed index from LookupEvents history"),
     "who-changed": ("bot.cli.who_changed:cli_who_changed", "configuration changes to a bucket, newest first"),
+    "worker": (
+        "bot.cli.worker:cli_worker",
+        "scan worker: trail-file notifications in, S3 writes and findings out to FINDINGS_QUEUE_URL",
+    ),
     "digest": ("bot.cli.digest:cli_digest", "print (or post) the daily digest"),
     "doctor": ("bot.cli.doctor:cli_doctor", "check settings, Slack scopes and AWS access; no secrets printed"),
     "manifest": ("bot.cli.manifest:cli_manifest", "print the Slack app manifest for the configured command"),
@@ -39,9 +44,11 @@ EXIT_STATUS = {
         "exit status: 0 every file was read (with or without findings; malformed records are counted on\n"
         "stderr and skipped); 1 a file could not be read (corrupt gzip, unreadable), named alone or found\n"
         "in a directory: the rest is still scanned; 2 nothing to scan (no such path, a directory with no\n"
-        "CloudTrail log files). CloudTrail-Digest files are passed over and counted apart.\n"
+        "CloudTrail log files); 3 the index (--index) cannot be written (disk full, read-only). CloudTrail-\n"
+        "Digest files, and side files beside a trail folder's AWSLogs/, are passed over and counted apart.\n"
         "Reads log files {\"Records\": [...]}, JSON Lines, EventBridge events and `aws cloudtrail\n"
-        "lookup-events` output (Events[].CloudTrailEvent), plain or gzipped."
+        "lookup-events` output (Events[].CloudTrailEvent), JSON arrays (streamed), plain or gzipped; a file\n"
+        "may inflate to at most 2 GiB (past that it is skipped, with the reason)."
     ),
     "policy": (
         "reads a bucket or access-point policy, get-bucket-policy or get-bucket-acl output, an ACL with\n"
@@ -68,6 +75,14 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
+def long_poll_seconds(text: str) -> int:
+    """An argparse type: SQS's long-poll wait, 0 to 20 seconds."""
+    value = positive_int(text) if text.strip() != "0" else 0
+    if value > 20:
+        raise argparse.ArgumentTypeError(f"{value} is above 20 (SQS waits at most 20 seconds)")
     return value
 
 
@@ -111,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bucket")
     p.add_argument("--days", type=positive_int, default=90, help="how far back, in days (1 or more; default 90)")
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
+
+    p = parsers["worker"]
+    p.add_argument("--queue", help="the notification queue to read (default: the one TRAIL_QUEUE_URLS entry)")
+    p.add_argument("--once", action="store_true", help="stop when the queue is empty")
+    p.add_argument("--wait", type=long_poll_seconds, default=20, help="long-poll seconds per receive (0 to 20)")
+    p.add_argument("--visibility", type=positive_int, default=300,
+                   help="seconds a notification stays hidden while its file is read (1 or more; default 300)")
 
     parsers["poll"].add_argument("--once", action="store_true", help="run one cycle and exit (required)")
     parsers["backfill"].add_argument(
@@ -160,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems or (str(exc),):
             print(f"bucketwatch: configuration: {problem}", file=sys.stderr)
         return 2
+    except StoreWriteError as exc:  # disk full, read-only file: nothing half-written, one line for a person
+        print(f"bucketwatch: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

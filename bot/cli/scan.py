@@ -3,8 +3,9 @@
 Exit status (also in `scan --help`): 0 every file was read, with or without findings (malformed
 records are counted on stderr and skipped); 1 a file could not be read (corrupt gzip, unreadable),
 whether it was named alone or found in a directory — the rest is still scanned; 2 nothing to scan
-(no such path, a directory with no CloudTrail log file). CloudTrail-Digest files hold hashes, not
-records: they are passed over and counted apart.
+(no such path, a directory with no CloudTrail log file); 3 the index (`--index`) cannot be written
+(bot.cli turns StoreWriteError into one line). CloudTrail-Digest files hold hashes, not records: they
+are passed over and counted apart, as are side files beside a trail folder's `AWSLogs/`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from tqdm import tqdm
 
 from bot.cli.common import open_store
 from bot.core.config import load_settings
-from bot.core.record import Record
 from bot.slack.mrkdwn import strip_controls
 from bot.sources.files import FileResult, ScanError, ScanStats, find_log_files, scan, scan_stream
-from bot.store.index import ingest
+from bot.store.index import insert_rows
 from detections import Finding
 from detections.base import UNKNOWN, card_changes
 
@@ -58,7 +58,7 @@ def cli_scan(args: argparse.Namespace) -> int:
     store = open_store(load_settings(dotenv=Path(".env"))) if args.index else None
     stats = ScanStats()
     unreadable: list[str] = []
-    digests = 0
+    digests, side = 0, []
     results: Any
     try:
         if args.paths == ["-"]:
@@ -70,7 +70,7 @@ def cli_scan(args: argparse.Namespace) -> int:
             total = 1
         else:
             found = find_log_files(args.paths)
-            digests = found.digests
+            digests, side = found.digests, found.side
             if not found.files:
                 raise ScanError(f"nothing to scan: {digests} CloudTrail-Digest file(s) only (hashes, not records)")
             total = len(found.files)
@@ -79,22 +79,20 @@ def cli_scan(args: argparse.Namespace) -> int:
         print(f"bucketwatch scan: {exc}", file=sys.stderr)
         return EXIT_NOTHING_TO_SCAN
     bar = _progress(total, not args.no_progress)
-    for result in results:
-        if result.error:
-            # Said once, below; a damaged file is not a malformed record.
-            unreadable.append(result.error)
-            stats.files += 1
-        else:
-            _emit(result, args.format, sys.stdout)
-            stats.add(result.stats)
-            if store is not None and result.index_records:
-                stats.indexed += ingest(store, (Record(r) for r in result.index_records), source="scan")
+    for result in results:  # one file, or a batch of files from one worker
+        # Files that could not be read are said once, below; a damaged file is not a malformed record.
+        unreadable += [error for _path, error in result.errors]
+        _emit(result, args.format, sys.stdout)
+        stats.add(result.stats)
+        if store is not None and result.index_rows:
+            # Rows built in the workers from the findings they made: the parent only inserts.
+            stats.indexed += insert_rows(store, result.index_rows)
         if bar is not None:
-            bar.update(1)
+            bar.update(result.stats.files)
     if bar is not None:
         bar.close()
     sys.stdout.flush()
-    print(_summary(stats, args.index, len(unreadable), digests), file=sys.stderr)
+    print(_summary(stats, args.index, len(unreadable), digests, side), file=sys.stderr)
     for example in stats.malformed_examples:
         print(f"  skipped {example}", file=sys.stderr)
     for error in unreadable:
@@ -102,7 +100,7 @@ def cli_scan(args: argparse.Namespace) -> int:
     return EXIT_UNREADABLE_FILE if unreadable else EXIT_OK
 
 
-def _summary(stats: ScanStats, index: bool, unreadable: int, digests: int) -> str:
+def _summary(stats: ScanStats, index: bool, unreadable: int, digests: int, side: list[Path]) -> str:
     summary = f"scanned {stats.files} file(s), {stats.records} record(s): {stats.findings} finding(s)"
     if unreadable:
         summary += f"; {unreadable} file(s) could not be read (listed below)"
@@ -112,6 +110,9 @@ def _summary(stats: ScanStats, index: bool, unreadable: int, digests: int) -> st
         summary += f"; {stats.malformed} malformed input(s) skipped"
     if digests:
         summary += f"; {digests} CloudTrail-Digest file(s) passed over (hashes, not records)"
+    if side:
+        names = ", ".join(sorted({p.name for p in side})[:3])
+        summary += f"; {len(side)} side file(s) beside the trail not read ({names})"
     return summary
 
 

@@ -190,6 +190,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TRAIL_QUEUE_URLS", "",
             "Comma-separated SQS queue URLs receiving the trail bucket's s3:ObjectCreated notifications (big orgs).",
             _list),
+    Setting("FINDINGS_QUEUE_URL", "",
+            "SQS queue scan workers (bucketwatch worker, Lambda) send S3 writes and findings to; the bot reads it."),
     Setting("POLL_SECONDS", "60", "Seconds between poll cycles (at least 5).", _int(5)),
     # CloudTrail can deliver an event 15 minutes late: a shorter overlap silently drops late events.
     Setting("LOOKBACK_MINUTES", "20", "Overlap window, at least 15: CloudTrail can deliver events 15 minutes late.",
@@ -234,6 +236,7 @@ class Settings:
     lookup_polling: bool = field(default_factory=_default("LOOKUP_POLLING"))
     trail_buckets: tuple[str, ...] = field(default_factory=_default("TRAIL_BUCKETS"))
     trail_queue_urls: tuple[str, ...] = field(default_factory=_default("TRAIL_QUEUE_URLS"))
+    findings_queue_url: str = field(default_factory=_default("FINDINGS_QUEUE_URL"))
     poll_seconds: int = field(default_factory=_default("POLL_SECONDS"))
     lookback_minutes: int = field(default_factory=_default("LOOKBACK_MINUTES"))
     digest_time: str = field(default_factory=_default("DIGEST_TIME"))
@@ -328,13 +331,13 @@ def _token_problem(name: str, value: str, prefix: str) -> str | None:
     return f"{name}: must start with {prefix} ({seen}; the value is not shown)"
 
 
-def _queue_problem(url: str) -> str | None:
+def _queue_problem(url: str, name: str = "TRAIL_QUEUE_URLS") -> str | None:
     parts = urlsplit(url)
     segments = [s for s in parts.path.split("/") if s]
     account = segments[0] if len(segments) == 2 else ""
     if parts.scheme in ("https", "http") and parts.hostname and len(account) == 12 and account.isdigit():
         return None
-    return f"TRAIL_QUEUE_URLS: {url!r} is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
+    return f"{name}: {url!r} is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
 
 
 def _db_problem(path: Path) -> str | None:
@@ -392,6 +395,8 @@ def settings_problems(settings: Settings) -> list[str]:
         if not _BUCKET.match(bucket):
             out.append(f"TRAIL_BUCKETS: {trail!r} is not s3://bucket/prefix")
     out.extend(_queue_problem(url) for url in s.trail_queue_urls)
+    if s.findings_queue_url:
+        out.append(_queue_problem(s.findings_queue_url, "FINDINGS_QUEUE_URL"))
     # Numbers, times and choices: the table's own readers, for settings built in code rather than read.
     for setting in SETTINGS:
         value = getattr(s, setting.field_name)

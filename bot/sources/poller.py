@@ -21,6 +21,7 @@ from bot.aws.clients import AwsClients
 from bot.core.clock import utcnow
 from bot.core.config import Settings
 from bot.core.record import Record
+from bot.sources.findings import findings_source_name, poll_findings
 from bot.sources.health import SourceHealth, source_health
 from bot.sources.lookup import DEFAULT_RATE, HISTORY, LookupTarget, poll_target
 from bot.sources.sqs import QueueResult, TrailQueue, poll_queue
@@ -122,11 +123,14 @@ class Poller:
         )
         self.locations = [TrailLocation.parse(t) for t in settings.trail_buckets]
         self.queues = [TrailQueue.parse(u) for u in settings.trail_queue_urls]
+        # What scan workers found in the trail (bot.sources.worker): the bot reads it, workers read the files.
+        self.findings = [TrailQueue.parse(settings.findings_queue_url)] if settings.findings_queue_url else []
         self._one_at_a_time = threading.Lock()
 
     def source_names(self) -> list[str]:
         return (
             [t.source for t in self.targets] + [loc.source for loc in self.locations] + [q.source for q in self.queues]
+            + [findings_source_name(q) for q in self.findings]
         )
 
     def poll_once(self) -> PollReport:
@@ -135,7 +139,7 @@ class Poller:
             report = PollReport()
             now = self.clock()
             states = all_states(self.store)
-            count = len(self.targets) + len(self.locations) + len(self.queues)
+            count = len(self.targets) + len(self.locations) + len(self.queues) + len(self.findings)
             if not count:
                 return report
             with ThreadPoolExecutor(max_workers=min(self.max_workers, count), thread_name_prefix="poll") as pool:
@@ -162,6 +166,7 @@ class Poller:
                     for loc in self.locations
                 ]
                 futures += [pool.submit(poll_queue, self.aws, queue, region=region) for queue in self.queues]
+                futures += [pool.submit(poll_findings, self.aws, queue, region=region) for queue in self.findings]
                 for future in as_completed(futures):
                     self._handle(future.result(), report)
             self._prune(now)

@@ -29,13 +29,14 @@ from typing import Any
 
 import orjson
 import sqlite_utils
-from isal import igzip
 
 from bot.aws.clients import AwsClients, error_message
 from bot.core.clock import iso
 from bot.core.config import ConfigError
-from bot.core.record import Record, unwrap
-from bot.sources.files import ScanStats, parse_blob
+from bot.core.record import Record
+from bot.sources.files import wanted
+from bot.sources.inflate import InputError, bytes_opener
+from bot.sources.reader import WHOLE_MAX, ScanStats, read_records
 from bot.sources.state import Quarantined, SourceResult
 from bot.store.database import Store
 from bot.store.index import is_config_write
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 OVERLAP = timedelta(minutes=15)
 _STAMP = re.compile(r"_(\d{8}T\d{4}Z)_")
 _LOG_SUFFIXES = (".json.gz", ".json")
+MAX_OBJECT = 256 << 20  # compressed bytes of one log file (CloudTrail's are a few MB at most)
 
 
 class TrailConfigError(ConfigError):
@@ -124,59 +126,37 @@ def _already_read(store: Store, keys: list[str]) -> set[str]:
     return {row[0] for row in rows}
 
 
-def read_blob(body: bytes) -> bytes:
-    """A log file's bytes, gunzipped by magic number (CloudTrail gzips; copies may not be)."""
-    return igzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
-
-
-def bad_pieces(blob: bytes) -> list[Quarantined]:
-    """What `parse_blob` counted as malformed in one file, with its text (read again only when it did)."""
-    try:
-        documents: list[tuple[str, Any]] = [("", orjson.loads(blob))]
-    except orjson.JSONDecodeError:
-        documents = []
-        for number, line in enumerate(blob.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                documents.append((f"line {number}: ", orjson.loads(line)))
-            except orjson.JSONDecodeError as exc:
-                text = line.decode("utf-8", "replace")
-                documents.append((f"line {number}: ", Quarantined(f"invalid JSON ({exc.msg})", text)))
-    out: list[Quarantined] = []
-    for where, document in documents:
-        if isinstance(document, Quarantined):
-            out.append(Quarantined(where + document.reason, document.raw))
-            continue
-        records = unwrap(document)
-        if not records:
-            out.append(Quarantined(where + "not a CloudTrail record or envelope", _text(document)))
-        for number, raw in enumerate(records, 1):
-            if not isinstance(raw, dict):
-                out.append(Quarantined(f"{where}record {number} is not a JSON object", _text(raw)))
-    return out
-
-
-def _text(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
-
-
 def read_log_file(s3: Any, bucket: str, key: str, stats: ScanStats) -> tuple[list[Record], list[Quarantined]]:
-    """Every record in one log file (reads included, counted in `stats`) and what in it was unreadable."""
+    """The records of one log file that matter (all of them up to WHOLE_MAX inflated, so every record
+    counts toward lag; past that the byte scan's S3 ones) and what in it was unreadable.
+
+    Inflated as a stream with the per-file cap (bot.sources.inflate), like `scan`: a small object that
+    inflates to gigabytes is quarantined with the reason, never held in memory.
+    """
     uri = f"s3://{bucket}/{key}"
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    reply = s3.get_object(Bucket=bucket, Key=key)
+    size = int(reply.get("ContentLength") or 0)
+    if size > MAX_OBJECT:
+        reply["Body"].close()
+        logger.warning("%s: %d bytes, over the %d MiB a log file may have: skipped", uri, size, MAX_OBJECT >> 20)
+        stats.malformed += 1
+        return [], [Quarantined(f"{uri}: {size} bytes, over the {MAX_OBJECT >> 20} MiB cap: skipped", uri)]
+    body = reply["Body"].read()
+    mine = ScanStats()
     try:
-        blob = read_blob(body)
-    except (OSError, EOFError, ValueError) as exc:
+        opener = bytes_opener(body, label=uri)
+        records = [Record(raw) for raw in read_records(opener, mine, label=uri, wanted=wanted(True),
+                                                        whole_up_to=WHOLE_MAX)]  # fmt: skip
+    except InputError as exc:
         # A corrupt file is bad input: counted, marked read, never a reason to stop the trail.
         # Its bytes stay in the bucket; the quarantine row says where.
         logger.warning("%s: unreadable log file (%s)", uri, exc)
         stats.malformed += 1
-        return [], [Quarantined(f"{uri}: unreadable log file ({exc})"[:500], uri)]
-    before = stats.malformed
-    records = list(parse_blob(blob, stats, label=key, index=True)) if blob else []
-    bad = [Quarantined(f"{uri}: {q.reason}", q.raw) for q in bad_pieces(blob)] if stats.malformed > before else []
-    return records, bad
+        why = str(exc).removeprefix(f"{uri}: ")
+        return [], [Quarantined(f"{uri}: unreadable log file ({why})"[:500], uri)]
+    stats.records += mine.records
+    stats.malformed += mine.malformed
+    return records, [Quarantined(f"{uri}: {reason}", text) for reason, text in mine.bad]
 
 
 def collect(result: SourceResult, records: list[Record], ids: set[str]) -> None:

@@ -14,6 +14,7 @@ it switches to WAL and migrates; every later writer waits on SQLite's busy timeo
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import sqlite3
@@ -24,6 +25,8 @@ from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
+
+from bot.store.errors import StoreWriteError
 
 MIGRATIONS = Migrations("bucketwatch")
 
@@ -219,14 +222,31 @@ def migration_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# SQLite's words for "this database cannot be written"; anything else is a bug and keeps its traceback.
+_CANNOT_WRITE = ("database or disk is full", "readonly database", "unable to open database file", "disk I/O error")
+
+
+def _cannot_write(path: Path, exc: BaseException) -> StoreWriteError | None:
+    if isinstance(exc, sqlite3.OperationalError) and any(words in str(exc) for words in _CANNOT_WRITE):
+        return StoreWriteError(f"cannot write the database {path}: {exc}")
+    if isinstance(exc, PermissionError | IsADirectoryError) or (
+        isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+    ):  # the lock file beside it too: a read-only or full filesystem
+        return StoreWriteError(f"cannot write the database {path}: {exc.strerror or exc}")
+    return None
+
+
 class Store:
     """The database file plus a connection per thread; migrations applied once at open."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self._local = threading.local()
-        with migration_lock(self.path):
-            MIGRATIONS.apply(self.db)
+        try:
+            with migration_lock(self.path):
+                MIGRATIONS.apply(self.db)
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise _cannot_write(self.path, exc) or exc from exc
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -249,10 +269,11 @@ class Store:
         db.conn.execute("BEGIN IMMEDIATE")
         try:
             yield db
-        except BaseException:
-            db.conn.rollback()
-            raise
-        db.conn.commit()
+            db.conn.commit()
+        except BaseException as exc:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            raise _cannot_write(self.path, exc) or exc from exc
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

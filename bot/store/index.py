@@ -2,93 +2,41 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
-from isal import isal_zlib
-
 from bot.core.clock import iso, parse_iso, utcnow
-from bot.core.record import Record, text
+from bot.core.record import Record
 from bot.store.database import Store
-from detections import WATCHED_EVENT_NAMES, evaluate
-from detections.base import acl_verdict, bpa_config, bpa_flags
+from bot.store.rows import COLUMNS, index_row, is_config_write, is_index_name, summarise, unpack_raw
 
-_CONFIG_WRITE = re.compile(r"^(Put|Delete|Create|Restore)(Bucket|Account|AccessPoint|MultiRegionAccessPoint)")
-# Object-level writes are data, not configuration, unless they set an ACL (detections decide those).
-_OBJECT_WRITES = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
+__all__ = ["Change", "index_row", "ingest", "insert_rows", "is_config_write", "is_index_name", "raw_record",
+           "summarise", "who_changed"]  # fmt: skip
 
-
-def is_config_write(record: Record) -> bool:
-    """S3 configuration writes that succeeded (reads and plain object uploads are not kept)."""
-    if not record.is_s3 or not record.succeeded or record.read_only:
-        return False
-    name = record.event_name
-    if name in _OBJECT_WRITES:
-        return bool(evaluate(record))
-    return name == "PutObjectAcl" or name in WATCHED_EVENT_NAMES or bool(_CONFIG_WRITE.match(name))
-
-
-def summarise(record: Record) -> str:
-    """A short, plain description of what the write did, for the timeline."""
-    name = record.event_name
-    findings = evaluate(record)
-    if findings:
-        return "; ".join(f.title for f in findings)
-    if name.endswith("PublicAccessBlock") and name.startswith("Put"):
-        config = bpa_config(record)
-        if config is None:
-            return "Block Public Access set (configuration not in the record)"
-        flags = bpa_flags(config)
-        if all(flags.values()):
-            return "Block Public Access: all four flags on"
-        return "Block Public Access: " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in flags.items())
-    if name in ("PutBucketAcl", "PutObjectAcl"):
-        canned = text(record.param("x-amz-acl"))
-        if canned:
-            return f"ACL set to {canned}"
-        return "ACL set, no public grant" if not acl_verdict(record).public else "ACL set"
-    if name == "DeleteBucketPolicy":
-        return "Bucket policy deleted"
-    if name == "PutBucketPolicy":
-        return "Bucket policy set (not public)"
-    words = re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
-    return words[0].upper() + words[1:] if words else "?"
-
-
-def _row(record: Record, source: str) -> dict[str, Any]:
-    return {
-        "event_id": record.event_id,
-        "event_time": iso(record.event_time),
-        "account": record.account,
-        "region": record.region,
-        "bucket": record.bucket or "",
-        "event_name": record.event_name,
-        "actor": record.actor.display,
-        "actor_arn": record.actor.arn,
-        "actor_type": record.actor.kind,
-        "source_ip": record.source_ip,
-        "user_agent": record.user_agent,
-        "agent_kind": record.agent_kind,
-        "summary": summarise(record),
-        "source": source,
-        # Raw records are kept for forensics; level-1 deflate keeps a 10M-event index on an ordinary disk.
-        "raw": isal_zlib.compress(orjson.dumps(record.raw), 1),
-    }
+_INSERT = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
+TRANSACTION_ROWS = 50_000
 
 
 def ingest(store: Store, records: Iterable[Record], *, source: str = "scan") -> int:
     """Store the configuration writes among `records`; repeats (same event id) are ignored."""
-    rows = [_row(r, source) for r in records if r.event_id and is_config_write(r)]
-    if not rows:
-        return 0
-    with store.atomic() as db:
-        before = db.execute("select total_changes()").fetchone()[0]
-        db.table("events").insert_all(rows, ignore=True, batch_size=500)
-        return int(db.execute("select total_changes()").fetchone()[0] - before)
+    return insert_rows(store, [index_row(r, source) for r in records if r.event_id and is_config_write(r)])
+
+
+def insert_rows(store: Store, rows: list[dict[str, Any]]) -> int:
+    """Insert index rows (repeats ignored) in transactions of TRANSACTION_ROWS; how many were new.
+
+    One `executemany` per transaction: per-row work in Python is what limits an index build.
+    """
+    added = 0
+    for start in range(0, len(rows), TRANSACTION_ROWS):
+        chunk = rows[start : start + TRANSACTION_ROWS]
+        with store.atomic() as db:
+            before = db.conn.total_changes
+            db.conn.executemany(_INSERT, [tuple(row[c] for c in COLUMNS) for row in chunk])
+            added += db.conn.total_changes - before
+    return added
 
 
 @dataclass(frozen=True)
@@ -141,4 +89,4 @@ def who_changed(
 
 def raw_record(store: Store, event_id: str) -> dict[str, Any] | None:
     row = store.db.execute("select raw from events where event_id = ?", [event_id]).fetchone()
-    return orjson.loads(isal_zlib.decompress(row[0])) if row else None
+    return unpack_raw(row[0]) if row else None

@@ -1,0 +1,198 @@
+"""The byte scan of a CloudTrail log file (`{"Records":[…]}`): parse only the S3 records that matter.
+
+Most records of a trail are not S3 configuration writes, and a full JSON parse of every record costs
+several times the decompression. So the inflated bytes are searched, chunk by chunk while they are
+fresh, for what rules a record in or out, whatever the key order and spacing:
+
+- every record has exactly one `"eventSource"` key: counting that key counts the records (one pass);
+- an S3 record holds `"eventSource":"s3.amazonaws.com"` (spaces allowed, or the value in a list):
+  a second pass finds `s3.amazonaws.com"` and looks back for the key;
+- its `"eventName"` is read next to it (CloudTrail's order puts it just after, alphabetical order
+  just before) or else searched between the neighbouring records' `eventSource` keys;
+- only a record whose name a detection watches (or, for the index, an S3 configuration write) is
+  parsed. Its bounds are found by trying the `},{` separators around it nearest first: a slice
+  parses as one JSON object only when it is exactly the record (a slice from or to a separator
+  nested inside it is not one value), so orjson checks every guess.
+
+A key inside a string cannot match (JSON escapes the quotes around it), so text planted in a user
+agent or a policy string never looks like a record. Anything that does not fit (no `},{` pair parses,
+a record larger than MAX_WINDOW, a file that does not end like a log file, records without an
+`eventSource` key) raises `Unscannable` and the caller reads the file the slow, exact way. Not
+recognised: JSON `\\u` escapes of plain letters inside these two keys or their values (no JSON writer
+produces them). Hand-written because no JSON library skips unneeded records at these speeds: every
+parser here (orjson, ijson, msgspec) builds or validates all of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+
+ES = b'"eventSource"'
+S3_VALUE = b's3.amazonaws.com"'
+_ES_COMPACT = b'"eventSource":"'
+_NAME_AFTER = b',"eventName":"'
+_NAME_KEY = b'"eventName":"'
+_ES_BEFORE = re.compile(rb'"eventSource"\s*:[\s\[]*"$')
+_NAME = re.compile(rb'"eventName"\s*:\s*(?:"([^"\\]*)"|.)')
+_SEP = re.compile(rb"\}\s*,\s*\{")
+HEAD = re.compile(rb'\s*\{\s*"Records"\s*:\s*\[\s*')
+_EMPTY_TAIL = re.compile(rb"\]\s*\}\s*$")
+MAX_WINDOW = 8 << 20  # bytes one record (with its neighbours' keys) may span before the slow path takes over
+MAX_ATTEMPTS = 256  # separator pairs tried for one record
+
+
+class Unscannable(Exception):
+    """This file needs the exact (slower) reader."""
+
+
+class LogScanner:
+    """Feed inflated chunks of one log file (`feed`, then `finish`); interesting records come back as dicts.
+
+    `wanted(name)` says whether a record with this eventName (bytes, as written) must be parsed. `records` counts every
+    record seen. The first chunk must start at `HEAD` (the caller checked it).
+    """
+
+    def __init__(self, wanted: Callable[[bytes], bool]):
+        self.wanted = wanted
+        self.records = 0
+        self.parsed = 0
+        self._buf = b""
+        self._lo = 0  # `eventSource` keys before this offset are done
+        self._head: int | None = None  # offset of the first record while the buffer starts at the file start
+
+    def feed(self, chunk: bytes) -> Iterator[dict[str, Any]]:
+        if self._head is None and not self._buf:
+            match = HEAD.match(chunk)
+            if match is None:
+                raise Unscannable("not a log file")
+            self._head = match.end()
+        self._buf = self._buf + chunk if self._buf else chunk
+        cut = self._buf.rfind(ES, self._lo)
+        if cut <= self._lo:
+            if len(self._buf) - self._lo > MAX_WINDOW:
+                raise Unscannable("a record larger than the scan window")
+            return
+        yield from self._scan(cut, final=False)
+        # Keep from the key before the cut: the held record's start lies between the two keys.
+        keep = self._buf.rfind(ES, 0, cut)
+        keep = max(keep, 0)
+        self._buf = self._buf[keep:]
+        self._lo = cut - keep
+        if keep:
+            self._head = None
+
+    def finish(self) -> Iterator[dict[str, Any]]:
+        buf = self._buf
+        if self._head is not None and self._lo == 0 and ES not in buf:
+            if _EMPTY_TAIL.match(buf, self._head):
+                return  # {"Records":[]}
+            raise Unscannable("records without an eventSource key")
+        if not _ends_like_log(buf):
+            raise Unscannable("does not end like a log file")
+        yield from self._scan(len(buf), final=True)
+
+    def _scan(self, cut: int, *, final: bool) -> Iterator[dict[str, Any]]:
+        buf, lo = self._buf, self._lo
+        self.records += buf.count(ES, lo, cut)
+        find = buf.find
+        stop = min(len(buf), cut + 128)  # the value of a key before `cut` starts within a few bytes of it
+        startswith = buf.startswith
+        compact = len(_ES_COMPACT)
+        at = find(S3_VALUE, lo, stop)
+        while at != -1:
+            # The key before the value, or -1: `bucket.s3.amazonaws.com"` is a host name, not the value.
+            if buf[at - 1] != 0x22 or at == 0:
+                key = -1
+            elif startswith(_ES_COMPACT, at - compact):
+                key = at - compact
+            else:
+                key = self._key_before(at)
+            if key >= cut:
+                break
+            if key >= lo:
+                record = self._record(key, at, final)
+                if record is not None:
+                    yield record
+            at = find(S3_VALUE, at + len(S3_VALUE), stop)
+
+    def _key_before(self, at: int) -> int:
+        """Where the `"eventSource"` key (spaced, or its value in a list) whose value starts at `at` is, or -1."""
+        match = _ES_BEFORE.search(self._buf, max(0, at - 64), at)
+        return match.start() if match else -1
+
+    def _record(self, key: int, at: int, final: bool) -> dict[str, Any] | None:
+        buf = self._buf
+        name = self._adjacent_name(key, at)
+        if name is not None and not self.wanted(name):
+            return None
+        prev = buf.rfind(ES, 0, key)
+        nxt = buf.find(ES, key + len(ES))
+        left = prev + len(ES) if prev != -1 else 0
+        right = nxt if nxt != -1 else len(buf)
+        if name is None:
+            # Any other order or spacing: every eventName between the neighbouring records' keys (a
+            # superset of this record's); None stands for a value that is not a plain string.
+            names: list[bytes | None] = [_plain(m.group(1)) for m in _NAME.finditer(buf, left, right)] or [None]
+            if not any(n is None or self.wanted(n) for n in names):
+                return None
+        starts = [m.end() - 1 for m in _SEP.finditer(buf, left, key)][::-1]
+        if prev == -1 and self._head is not None:
+            starts.append(self._head)
+        ends = [m.start() + 1 for m in _SEP.finditer(buf, key, right)]
+        if nxt == -1 and final:
+            ends.append(_tail_end(buf))
+        view = memoryview(buf)
+        attempts = 0
+        for start in starts:
+            for end in ends:
+                attempts += 1
+                if attempts > MAX_ATTEMPTS:
+                    raise Unscannable("too many nested separators around a record")
+                try:
+                    value = orjson.loads(view[start:end])
+                except orjson.JSONDecodeError:
+                    continue
+                if not isinstance(value, dict):
+                    raise Unscannable("a record that is not an object")
+                self.parsed += 1
+                return value
+        raise Unscannable("no record bounds around an S3 record")
+
+    def _adjacent_name(self, key: int, at: int) -> bytes | None:
+        """The record's eventName when it sits right beside eventSource (CloudTrail's order, alphabetical)."""
+        buf = self._buf
+        after = at + len(S3_VALUE)
+        if buf.startswith(_NAME_AFTER, after):  # CloudTrail's own order: eventName follows eventSource
+            start = after + len(_NAME_AFTER)
+            return _plain(buf[start : buf.find(b'"', start)])
+        if buf[key - 2 : key] == b'",':  # alphabetical order: eventName just before
+            start = buf.rfind(_NAME_KEY, max(0, key - 256), key)
+            if start != -1:
+                name = buf[start + len(_NAME_KEY) : key - 2]
+                if b'"' not in name:
+                    return _plain(name)
+        return None
+
+
+def _ends_like_log(buf: bytes) -> bool:
+    """The buffer ends with a record's `}`, the array's `]` and the object's `}` (whitespace between)."""
+    rest = buf.rstrip()
+    if not rest.endswith(b"}"):
+        return False
+    rest = rest[:-1].rstrip()
+    return rest.endswith(b"]") and rest[:-1].rstrip().endswith(b"}")
+
+
+def _tail_end(buf: bytes) -> int:
+    """Just after the last record's `}` in a buffer ending `}]}` (checked by the caller)."""
+    end = len(buf.rstrip())  # the object's `}`
+    end = len(buf[: end - 1].rstrip())  # the array's `]`
+    return len(buf[: end - 1].rstrip())
+
+
+def _plain(name: bytes | None) -> bytes | None:
+    return None if name is None or b"\\" in name else name
