@@ -14,6 +14,7 @@ from pathlib import Path
 import bench_event_to_card
 import bench_policy
 import bench_poll
+import bench_queue_to_card
 import bench_scan
 import bench_slack
 import bench_who_changed
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
          [] if args.full else ["--accounts", "25"]),
         ("event to card through the running bot", bench_event_to_card.main,
          ["--events", str(12 if args.full else 6)]),
+        ("SQS message to card through the running bot (EventBridge path)", bench_queue_to_card.main,
+         ["--events", str(200 if args.full else 40), "--burst", str(500 if args.full else 100)]),
         ("Slack responses through the app", bench_slack.main,
          ["--events", str(events), "--requests", str(300 if args.full else 100), "--repeat", str(rounds)]),
     )  # fmt: skip

@@ -20,6 +20,7 @@ import handlers
 from bot.alerts.allow_tag import AllowedPublic
 from bot.alerts.audit import AuditLog
 from bot.alerts.engine import AlertService
+from bot.alerts.events import AlertEvent
 from bot.alerts.exceptions import ExceptionList
 from bot.aws.aliases import AccountAliases
 from bot.aws.clients import AwsClients
@@ -28,7 +29,12 @@ from bot.aws.remediation import Remediator
 from bot.core.config import Settings
 from bot.core.exposure import ExposureVerdict
 from bot.core.record import Record
+from bot.handoff.notifier import HandoffNotifier
+from bot.handoff.queue import HandoffQueue
+from bot.handoff.sender import HandoffSender
+from bot.handoff.targets import configured_targets
 from bot.services import Services
+from bot.services.ask import AskService
 from bot.services.digest import DigestService
 from bot.slack import messages as msg
 from bot.slack.errors import slack_failure
@@ -76,14 +82,28 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
     exceptions = ExceptionList(store)
     outbox = Outbox(store, slack, settings.alert_channel)
     # S3 (bucket tags) follows a bucket to its region; IAM is global: the first region serves both.
-    home = settings.regions[0] if settings.regions else "us-east-1"
+    home = settings.home_region
     # The allow list, then the bucket's own tag bucketwatch:public=allowed.
     allowed = AllowedPublic(exceptions.active_for, lambda account: aws.client("s3", account, home))
     aliases = AccountAliases(lambda account: aws.client("iam", account, home))
     alerts = AlertService(store, verdict_fn=verdict, exceptions_fn=allowed, access_point_verdict_fn=point_verdict)
     # The engine reports; the notifier turns each event into outbox items in the same transaction.
-    alerts.notify = notifier = SlackNotifier(alerts, outbox, alias_fn=aliases)
+    notifier = SlackNotifier(alerts, outbox, alias_fn=aliases, route=settings.channel_for, muted=settings.muted)
+    # Hand-offs (PagerDuty, the signed webhook) hear the same events, beside Slack and independent of it.
+    targets = configured_targets(settings)
+    handoff_queue = HandoffQueue(store)
+    handoff = HandoffNotifier(alerts, handoff_queue, tuple(targets), muted=settings.muted)
+
+    def notify(event: AlertEvent) -> None:
+        notifier(event)
+        handoff(event)
+
+    alerts.notify = notify
     poller = Poller(settings, store, aws)
+    # Asking the actor listens for new alerts in the engine's transaction and adds a line to each card.
+    ask = AskService(settings, store, slack, outbox, notifier, alerts, exceptions)
+    notifier.listeners.append(ask.on_event)
+    notifier.ask_line = ask.card_line
     services = Services(
         settings=settings,
         store=store,
@@ -98,10 +118,13 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
         permissions=Permissions(settings.responders, slack),
         # The digest names the configured sources (and says when there are none) before anything else.
         digest=DigestService(store, tz=settings.digest_tz, digest_time=settings.digest_time, recheck=recheck,
-                             sources=poller.source_names),
+                             sources=poller.source_names, muted=settings.muted,
+                             min_severity=settings.min_severity),
         poller=poller,
         home=HomeTab(slack, alerts, exceptions, poller.health),
         who_changed_guard=LookupGuard(),
+        handoff=HandoffSender(handoff_queue, targets),
+        ask=ask,
     )
 
     def on_records(records: list[Record]) -> None:
@@ -109,6 +132,8 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
         # Without credentials (`poll --once` on a workstation) cards stay queued for the running bot.
         if changes and settings.slack_bot_token and settings.alert_channel:
             outbox.flush()
+            if ask.enabled:
+                ask.run()  # the DM goes out now, not at the ask job's next run
             services.home.refresh_all()
 
     poller.on_records = on_records
@@ -163,7 +188,8 @@ def build_health(services: Services) -> Health:
         services.outbox,
         SlackAuth(services.slack),
         services.poller.source_names,
-        poll_seconds=services.settings.poll_seconds,
+        # With a queue, LookupEvents polls only every SAFETY_NET_FACTOR-th cycle: not late in between.
+        poll_seconds=services.settings.poll_seconds * services.poller.lookup_every,
         clock=services.clock,
     )
 

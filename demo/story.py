@@ -13,12 +13,16 @@ from typing import Any
 
 from bot.cli.scan import format_finding
 from bot.core.record import Record
+from bot.sources.listener import QueueListener
 from bot.sources.worker import Worker
 from bot.sources.worker import run as run_worker
+from demo.ask_story import tell_ask
+from demo.handoff import tell_routing
 from demo.render import render_blocks
 from demo.world import ACCOUNT, ALICE, MALLORY, NAMES, ORG_TRAIL_BUCKET, Demo, Story, _isolate_environment
 from detections import evaluate
-from standins.cloudtrail import FakeCloudTrailServer
+from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off
+from standins.eventbridge import api_call_event
 from standins.slack import SlackStandin
 
 BRETT_BUCKET = "brett-public-test-bucket"
@@ -56,6 +60,8 @@ def tell(demo: Demo) -> int:
     if releases is not None:
         story.say("  The ACL card names the layer that still holds, and the hostile user agent stays plain text:")
         demo.show("#security-alerts · bucketwatch", releases.text, _verdict_and_who(releases.blocks))
+
+    tell_ask(demo, brett, lambda bucket: _alert_id(demo, bucket))
 
     story.title("A second change on the same bucket goes to the card's thread, not a new card")
     second = _brett_public_policy(demo)
@@ -100,6 +106,8 @@ def tell(demo: Demo) -> int:
               f" {done.findings} finding sent to the findings queue")
     demo.poll()
     story.say(f"  the bot read FINDINGS_QUEUE_URL: the hr-reports thread has {len(demo.slack.replies(hr.ts))} replies")
+
+    _eventbridge(demo)
 
     alert_id = _alert_id(demo, BRETT_BUCKET)
     story.title("alice presses Acknowledge: the card's status line changes in place")
@@ -182,6 +190,8 @@ def tell(demo: Demo) -> int:
     for text in ("status", "alerts", "allowlist"):
         answer = demo.slash(text)
         demo.show(f"/bucketwatch {text}", answer.get("text", ""), answer.get("blocks"))
+
+    tell_routing(demo)
 
     story.title("The daily digest (posted at DIGEST_TIME in DIGEST_TZ; also `python -m bot digest`)")
     digest = demo.services.digest.build()
@@ -318,6 +328,30 @@ def _access_point_beat(demo: Demo) -> None:
     story.say(f"  {_POINT} policy now: {[s['Sid'] for s in left['Statement']]} (the team's grant stays)")
     after = demo.s3control.get_public_access_block(AccountId=ACCOUNT)["PublicAccessBlockConfiguration"]
     story.say(f"  account-wide Block Public Access unchanged: {'yes' if after == account_bpa else 'NO'}")
+
+
+def _eventbridge(demo: Demo) -> None:
+    """EVENT_QUEUE_URLS: the API call itself, seconds after it, through the running bot's queue listener."""
+    demo.story.title("EventBridge forwards the API call itself (EVENT_QUEUE_URLS): a card in seconds, not minutes")
+    demo.s3.create_bucket(Bucket="ml-training-data")
+    demo.s3.put_public_access_block(Bucket="ml-training-data", PublicAccessBlockConfiguration={
+        f: False for f in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")})
+    poller = demo.services.poller
+    [queue] = [q for q in poller.queues if q.url == demo.event_queue_url]
+    listener = QueueListener(poller, queue, wait_seconds=2)  # `run` starts one per queue, waiting 20 s
+    listener.start()
+    record = public_bpa_off(bucket="ml-training-data", user="dana")
+    posted = len(demo.slack.accepted("chat.postMessage"))
+    sent = time.monotonic()
+    demo.sqs.send_message(QueueUrl=demo.event_queue_url, MessageBody=json.dumps(api_call_event(record)))
+    card = demo.wait("chat.postMessage", posted + 1)[-1]
+    listener.stop(timeout=5)
+    demo.story.say(f"  on the queue → card in the channel: {card.at - sent:.1f} s (LookupEvents: 5–15 minutes)")
+    demo.story.say("   • " + " ".join(render_blocks([], fallback=card.params.get("text", ""), width=10_000)))
+    demo._serve(record, 0)  # minutes later LookupEvents serves the same event: its id is known, no second card
+    demo.poll()
+    cards = [c for c in demo.slack.top_level(demo.settings.alert_channel) if "ml-training-data" in c.text]
+    demo.story.say(f"  LookupEvents served the same event later: {len(cards)} card for ml-training-data")
 
 
 def _object_made_public(demo: Demo, key: str = "2026/salaries.xlsx",

@@ -37,11 +37,13 @@ ACCOUNT = "111122223333"
 REGION = "us-east-1"
 CHANNEL = "C0SECURITY"
 ALICE, MALLORY = "U0ALICE", "U0MALLORY"
-NAMES = {ALICE: "alice", MALLORY: "mallory", "U0BOT": "bucketwatch"}
+BRETT, DANA = "U0BRETT", "U0DANA"  # asked by DM (ACTOR_EMAIL_DOMAIN): brett@example.com, dana@example.com
+NAMES = {ALICE: "alice", MALLORY: "mallory", BRETT: "brett", DANA: "dana", "U0BOT": "bucketwatch"}
 SECRET = "demo-signing-secret"
 REMEDIATION_ROLE = "bucketwatch-remediation"
 TRAIL_BUCKET = "org-cloudtrail"  # listed by the bot (TRAIL_BUCKETS)
 ORG_TRAIL_BUCKET = "org-trail-feed"  # announced to the bot through SQS (TRAIL_QUEUE_URLS)
+EVENT_QUEUE = "s3-api-calls"  # fed by EventBridge (EVENT_QUEUE_URLS; deploy/eventbridge-*.cfn.yaml)
 SAMPLE = "samples/trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/26"
 
 
@@ -131,6 +133,7 @@ class Demo:
         # Scan workers read this one (bucketwatch worker); the bot reads what they send (FINDINGS_QUEUE_URL).
         self.worker_queue_url = self.sqs.create_queue(QueueName="worker-trail-files")["QueueUrl"]
         self.findings_url = self.sqs.create_queue(QueueName="trail-findings")["QueueUrl"]
+        self.event_queue_url = self.sqs.create_queue(QueueName=EVENT_QUEUE)["QueueUrl"]
         s3.create_bucket(Bucket="hr-reports")
         s3.put_object(Bucket="hr-reports", Key="2026/salaries.xlsx", Body=b"...")
         # What the sample trail did, done to the buckets so the live verdict has something real to read.
@@ -209,10 +212,15 @@ class Demo:
             trail_buckets=(f"s3://{TRAIL_BUCKET}",),
             trail_queue_urls=(self.queue_url,),
             findings_queue_url=self.findings_url,
+            event_queue_urls=(self.event_queue_url,),
             db_path=self.tmp / "bucketwatch.db",
             # Fixes and undos assume this role through moto's STS, as the Slack user who pressed.
             remediation_role=REMEDIATION_ROLE,
+            # The person behind a change is asked by DM; the CI role is a robot, never asked.
+            actor_email_domain="example.com",
+            unattended_roles=("ci-deployer",),
         )
+        self.slack.emails.update({"brett@example.com": BRETT, "dana@example.com": DANA})
         self.assumed: list[dict[str, str]] = []  # what the bot asked STS for (moto does not echo SourceIdentity)
         aws = AwsClients(self.settings, session_factory=self._recording_session)
         self.app, self.services = create_app(self.settings, aws=aws)

@@ -8,10 +8,10 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.services import Services
-from handlers import actions, commands, home, views
+from handlers import actions, ask, commands, home, views
 
 
 def register(app: App, services: Services) -> None:
     """Register every handler module's listeners on `app`."""
-    for module in (commands, actions, views, home):
+    for module in (commands, actions, views, home, ask):
         module.register(app, services)

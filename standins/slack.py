@@ -13,7 +13,8 @@ Or start one yourself: `with SlackStandin() as standin: ...`.
 
 API of `SlackStandin`:
 - `url`: the Web API base URL (ends in `/api/`) for `WebClient(base_url=...)` or `SLACK_API_URL`.
-- `calls`: every `Call(method, params, token, headers, status, ok)` in arrival order, failures included;
+- `calls`: every `Call(method, params, token, headers, status, ok, at)` in arrival order (`at`: time.monotonic()
+  when it arrived), failures included;
   `calls_to(method)` all calls of a method; `accepted(method)` only those answered `ok: true`;
   `methods()` the method names in order; `clear()`.
 - `messages`: `Message(channel, ts, text, blocks, thread_ts)` per chat.postMessage, kept current by
@@ -29,6 +30,9 @@ API of `SlackStandin`:
 - `respond(method, payload)`: a fixed JSON answer for a method (overrides the defaults).
 - `scopes`: sent back by auth.test in `x-oauth-scopes`; `users` (id → users.info user dict);
   `usergroups` (group id → member ids); `channels` (id → conversations.info channel dict).
+- `emails` (email → user id) for users.lookupByEmail (`users_not_found` otherwise; a user in `users` with
+  `is_bot` or `deleted` is answered as Slack does); conversations.open gives `D<user id>` for a user, and
+  `cannot_dm_bot` for a user id in `bots`.
 - `valid_tokens`: when non-empty, any other bearer token gets `invalid_auth`.
 - `response_url(name="r")`: a URL that records POSTs as calls of method `response_url:<name>`
   (Bolt's `respond()` and interactive payloads' response_url).
@@ -36,7 +40,8 @@ API of `SlackStandin`:
 - Block checks: chat.postMessage / chat.update / chat.postEphemeral with more than 50 blocks, a section
   text over 3000 characters or no text and no blocks are refused like Slack (`invalid_blocks`, `no_text`).
 Supported with realistic answers: chat.postMessage, chat.update, chat.postEphemeral, chat.getPermalink,
-views.open/update/publish/push, auth.test, users.info, usergroups.users.list, conversations.info,
+views.open/update/publish/push, auth.test, users.info, users.lookupByEmail, conversations.open,
+usergroups.users.list, conversations.info,
 conversations.join, conversations.replies, conversations.history, files.getUploadURLExternal (+ the upload
 URL), files.completeUploadExternal. Any other method answers `{"ok": true}`.
 """
@@ -54,7 +59,7 @@ from typing import Any
 
 DEFAULT_SCOPES = (
     "chat:write,commands,usergroups:read,users:read,channels:read,groups:read,files:write,channels:history,"
-    "groups:history"
+    "groups:history,users:read.email,im:write,im:history"
 )
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "user_ids")
 
@@ -67,6 +72,7 @@ class Call:
     headers: dict[str, str]
     status: int = 200  # HTTP status sent back
     ok: bool = True  # the "ok" of the JSON answer
+    at: float = field(default_factory=time.monotonic)  # when the request arrived (benchmarks time cards by it)
 
 
 @dataclass
@@ -97,6 +103,8 @@ class SlackStandin:
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
+        self.emails: dict[str, str] = {}
+        self.bots: set[str] = set()
         self.valid_tokens: set[str] = set()
         self._fixed: dict[str, dict[str, Any]] = {}
         self._failures: dict[str, _Failure] = {}
@@ -213,6 +221,7 @@ class SlackStandin:
 
     # ---- serving ----
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        arrived = time.monotonic()
         path = urllib.parse.urlparse(request.path).path
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
@@ -245,7 +254,7 @@ class SlackStandin:
             self._record(Call(method, params, token, headers, ok=False))
             return _send(request, 200, {"ok": False, "error": "invalid_auth"})
         payload, extra = self._answer(method, params)
-        self._record(Call(method, params, token, headers, ok=bool(payload.get("ok"))))
+        self._record(Call(method, params, token, headers, ok=bool(payload.get("ok")), at=arrived))
         with self._lock:
             delays = self._delays.get(method)
             delay = delays.pop(0) if delays else 0.0
@@ -335,6 +344,22 @@ class SlackStandin:
                 },
             )
             return {"ok": True, "user": user}, {}
+        if method == "users.lookupByEmail":
+            email = str(p.get("email") or "").lower()
+            match = [u for e, u in self.emails.items() if e.lower() == email]
+            if not match:
+                return {"ok": False, "error": "users_not_found"}, {}
+            uid = match[0]
+            person = {"id": uid, "name": email.split("@")[0], "is_bot": uid in self.bots, "deleted": False,
+                      "profile": {"email": email}}
+            return {"ok": True, "user": {**person, **self.users.get(uid, {})}}, {}
+        if method == "conversations.open":
+            uid = str(p.get("users") or "").split(",")[0]
+            if uid in self.bots:
+                return {"ok": False, "error": "cannot_dm_bot"}, {}
+            if not uid:
+                return {"ok": False, "error": "users_list_not_supplied"}, {}
+            return {"ok": True, "channel": {"id": f"D{uid}"}}, {}
         if method == "usergroups.users.list":
             group = str(p.get("usergroup"))
             if group not in self.usergroups:

@@ -332,3 +332,16 @@ def test_status_warns_about_slack_messages_given_up(bot_app: BotApp) -> None:
          "attempts": 20, "last_error": "channel_not_found", "failed_at": "2026-01-01T01:00:00Z"}
     )
     assert "Slack messages given up after repeated errors: 1" in bot_app.answer("status")["text"]
+
+
+def test_status_counts_queue_messages_set_aside_apart_from_malformed_input(bot_app: BotApp) -> None:
+    now = datetime.now(UTC)
+    kept = [
+        Quarantined("set aside after 6 receives (message m-1); last error: alert engine down", '{"detail-type": 1}'),
+        Quarantined("message m-2: invalid JSON (unexpected character)", "not json"),
+    ]
+    with bot_app.services.store.atomic() as db:
+        record_outcome(db, SourceResult("sqs:events", "queue", quarantine=kept), now)
+    text = json.dumps(bot_app.answer("status")["blocks"])
+    assert "1 queue message set aside after repeated failed deliveries" in text and "`sqs:events` 1" in text
+    assert "1 malformed entry quarantined" in text

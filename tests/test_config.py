@@ -27,7 +27,9 @@ def test_every_setting_has_help_and_a_default_except_credentials() -> None:
         if not setting.name.startswith("SLACK_") or setting.name == "SLACK_API_URL":
             optional = {
                 "ALERT_CHANNEL", "RESPONDERS", "AWS_ACCOUNTS", "REMEDIATION_ROLE", "TRAIL_BUCKETS", "TRAIL_QUEUE_URLS",
-                "LITESTREAM_REPLICA_URL", "FINDINGS_QUEUE_URL",
+                "LITESTREAM_REPLICA_URL", "FINDINGS_QUEUE_URL", "EVENT_QUEUE_URLS", "ROUTES", "PAGERDUTY_ROUTING_KEY",
+                "WEBHOOK_URL", "WEBHOOK_SECRET",
+                "ACTOR_EMAIL_DOMAIN", "ACTOR_MAP", "UNATTENDED_ROLES",
             }
             assert setting.default or setting.name in optional
     assert all(s.name in settings_help() for s in SETTINGS)
@@ -35,9 +37,12 @@ def test_every_setting_has_help_and_a_default_except_credentials() -> None:
 
 def test_settings_takes_every_default_from_the_table() -> None:
     built, read = Settings(), load_settings({})
-    assert {f.name for f in dataclasses.fields(Settings)} == {s.field_name for s in SETTINGS}
+    also = {attr for s in SETTINGS for attr, _ in s.also}  # fields read from the same text (org:, all)
+    assert {f.name for f in dataclasses.fields(Settings)} == {s.field_name for s in SETTINGS} | also
     for setting in SETTINGS:
         assert getattr(built, setting.field_name) == getattr(read, setting.field_name) == setting.read(None)
+        for attr, value in setting.read_also(None).items():
+            assert getattr(built, attr) == getattr(read, attr) == value
 
 
 def test_defaults() -> None:
@@ -120,6 +125,16 @@ def test_a_good_configuration_has_no_problem(tmp_path: Path) -> None:
     assert not (tmp_path / "deep").exists()  # checking creates nothing
 
 
+def test_the_whole_organisation_and_every_enabled_region_are_no_problem(tmp_path: Path) -> None:
+    env = {**GOOD, "AWS_ACCOUNTS": "org:bucketwatch-readonly:ext,111122223333", "AWS_REGIONS": "all",
+           "EVENT_QUEUE_URLS": "https://sqs.us-east-1.amazonaws.com/111122223333/s3-api-calls",
+           "SAFETY_NET_FACTOR": "3", "DB_PATH": str(tmp_path / "bw.db")}
+    settings, problems = all_problems(env)
+    assert problems == []
+    assert settings.organization is not None and settings.all_regions and settings.safety_net_factor == 3
+    assert checked_settings(env).queue_urls == (env["EVENT_QUEUE_URLS"], GOOD["TRAIL_QUEUE_URLS"])
+
+
 @pytest.mark.parametrize(
     "env, line",
     [
@@ -141,6 +156,10 @@ def test_a_good_configuration_has_no_problem(tmp_path: Path) -> None:
         ({"TRAIL_BUCKETS": "org-trail/prefix"}, "TRAIL_BUCKETS: 'org-trail/prefix' is not s3://bucket/prefix"),
         ({"TRAIL_QUEUE_URLS": "trail-files"}, "TRAIL_QUEUE_URLS: 'trail-files' is not a queue URL"),
         ({"FINDINGS_QUEUE_URL": "trail-findings"}, "FINDINGS_QUEUE_URL: 'trail-findings' is not a queue URL"),
+        ({"EVENT_QUEUE_URLS": "s3-api-calls"}, "EVENT_QUEUE_URLS: 's3-api-calls' is not a queue URL"),
+        ({"AWS_ACCOUNTS": "org:arn:aws:iam::1:role/x"}, "AWS_ACCOUNTS: 'org:arn:aws:iam::1:role/x': after org:"),
+        ({"AWS_REGIONS": "all,eu-west-1"}, "AWS_REGIONS: all stands alone"),
+        ({"SAFETY_NET_FACTOR": "0"}, "SAFETY_NET_FACTOR: must be at least 1"),
         ({"POLL_SECONDS": "1"}, "POLL_SECONDS: must be at least 5, got 1"),
     ],
 )

@@ -19,7 +19,9 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     out = result.stdout
     # The seed case: brett turned off all four flags on his bucket, and the card says so.
     assert "brett-public-test-bucket" in out and "all four Block Public Access flags turned off" in out
-    assert "4 cards in the channel" in out and "thread replies: 1" in out
+    # brett's thread: his "not me" (asked by DM) and the second change.
+    assert "4 cards in the channel" in out and "thread replies: 2" in out
+    assert "@brett says *not me*" in out and "approved by @alice" in out
     # A data event read from the trail bucket, and the verdict reads that object's ACL.
     unwrapped = re.sub(r"\n\s*│ ", " ", out)  # the terminal rendering wraps long card lines
     assert "ACL of object 2026/salaries.xlsx grants AllUsers READ" in unwrapped
@@ -28,6 +30,8 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     # A stateless scan worker read the next file; the bot read what it sent (FINDINGS_QUEUE_URL).
     assert "bucketwatch worker: 1 file, 1 record: 1 S3 write and 1 finding sent" in out
     assert "the bot read FINDINGS_QUEUE_URL: the hr-reports thread has 2 replies" in out
+    # An EventBridge event on EVENT_QUEUE_URLS becomes a card within seconds, once.
+    assert "on the queue → card in the channel:" in out and "1 card for ml-training-data" in out
     assert "Acknowledged* by @alice" in out
     assert "Only responders may" in out
     assert "HTTP 401; Slack calls it caused (ephemeral, DM, response_url): 0" in out
@@ -41,11 +45,15 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert "Daily digest" in out
     # The allow tag written by mallory is a finding of its own; the deletion after it joins that card.
     assert "• Bucket cdn-assets tagged bucketwatch:public=allowed" in out and "raised it (1 reply)" in out
+    # Routing and hand-off: a critical card in #pagers, a muted one counted, PagerDuty trigger then resolve.
+    assert "card in #pagers: CRITICAL" in out and "1 muted below MIN_SEVERITY" in out
+    assert "PagerDuty ← trigger dedup_key=1 severity=critical" in out and "PagerDuty ← resolve dedup_key=1" in out
     # The release-artifacts live check names the WRITE grant the card's header shows.
     assert "ACL grants AllUsers READ and WRITE, but account-level" in unwrapped
     # dana's user agent names the command she ran for the object ACL, not an earlier policy command.
     assert "s3api.put-object-acl" in out and "s3api.put-bucket-\n" not in out
     # The audit trail names what a press acted on: never "alert None".
-    assert "alert None" not in out and "exception #1 for partner-drop" in out
+    # (exception #1 is dana's, approved by alice when dana said "yes, intended")
+    assert "alert None" not in out and "exception #2 for partner-drop" in out
     assert "Demo complete" in out
     assert "Traceback" not in out + result.stderr

@@ -223,3 +223,15 @@ def test_socket_mode_serves_health_and_metrics_on_port(slack_standin: SlackStand
         socket_mode.stop()
     assert proc.returncode == 0, err
     assert "xoxb-socket" not in err and "xapp-1-socket" not in err
+
+
+def test_with_a_queue_readiness_allows_for_the_safety_nets_longer_interval(
+    slack_standin: SlackStandin, tmp_path: Path
+) -> None:
+    queue = "https://sqs.us-east-1.amazonaws.com/111122223333/bucketwatch-s3-api-calls"
+    with mock_aws():
+        settings = make_settings(slack_standin, tmp_path, event_queue_urls=(queue,), safety_net_factor=5)
+        _app, services = create_app(settings)
+        health = build_health(services)
+    # LookupEvents polls every 5 × POLL_SECONDS behind the queue: /readyz waits three of those, not three polls.
+    assert health.deadline == timedelta(seconds=3 * 5 * settings.poll_seconds)

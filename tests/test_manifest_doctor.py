@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 from slack_sdk import WebClient
 
-from bot.aws.clients import AwsClients
+from bot.aws.clients import AwsClients, _default_client
 from bot.cli.doctor import run_doctor
 from bot.cli.manifest import cli_manifest
 from bot.core.config import Settings, load_settings
@@ -59,12 +60,32 @@ def test_manifest_socket_mode_needs_no_urls() -> None:
     assert "request_url" not in manifest["settings"]["event_subscriptions"]
 
 
+ENABLED_REGIONS = {
+    "Regions": [
+        {"RegionName": name, "OptInStatus": "opt-in-not-required", "Endpoint": f"ec2.{name}.amazonaws.com"}
+        for name in ("eu-west-1", "us-east-1", "us-west-2")
+    ]
+}
+
+
+def regions_answered(session: Any, service: str, region: str, config: Any) -> Any:
+    """The bot's own client set-up, with DescribeRegions answered at once (moto's EC2 takes seconds to start)."""
+    client = _default_client(session, service, region, config)
+    if service == "ec2":
+
+        def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+            return AWSResponse("https://ec2.amazonaws.com", 200, {}, None), ENABLED_REGIONS
+
+        client.meta.events.register("before-call.ec2.DescribeRegions", answer)
+    return client
+
+
 def _doctor(
     settings: Settings, standin: SlackStandin, cloudtrail: Any = None, account_bpa: str | None = None
 ) -> tuple[int, str]:
     """Run doctor with LookupEvents stubbed (moto lacks it), and the account BPA read refused if asked."""
     slack = WebClient(token=settings.slack_bot_token, base_url=standin.url)
-    aws = AwsClients(settings)
+    aws = AwsClients(settings, client_factory=regions_answered)
     client = aws.client("cloudtrail", ACCOUNT, "us-east-1")
     out = io.StringIO()
     with ExitStack() as stack:

@@ -148,3 +148,16 @@ def test_digest_catch_up_at_start_sends_once(store: Store) -> None:
         assert [r["day"] for r in store.db["digest_runs"].rows] == ["2025-03-23", "2025-03-24"]
     finally:
         standin.close()
+
+
+def test_accounts_are_discovered_again_daily_when_the_organisation_is_watched() -> None:
+    before = datetime.now(UTC)
+    sched = build_scheduler(
+        Settings(), poll=noop, flush=noop, digest_due=noop, expire=noop, refresh_accounts=noop
+    )
+    job = sched.get_job("accounts")
+    assert isinstance(job.trigger, IntervalTrigger) and job.trigger.interval.total_seconds() == 24 * 3600
+    # Not at start: the first poll discovers; this job picks up new and suspended accounts each day.
+    first = job.trigger.get_next_fire_time(None, before)
+    assert first >= before + (job.trigger.interval - job.trigger.interval / 24)
+    assert build_scheduler(Settings(), poll=noop, flush=noop, digest_due=noop, expire=noop).get_job("accounts") is None

@@ -20,7 +20,8 @@ from bot.core.config import ConfigError, Settings, load_settings
 from bot.core.record import Record
 from bot.sources import sqs as sqs_source
 from bot.sources.poller import Poller
-from bot.sources.sqs import TrailQueue, parse_notification, poll_queue
+from bot.sources.queue_messages import parse_message
+from bot.sources.sqs import SqsQueue, poll_queue
 from bot.store.database import Store
 from standins.cloudtrail import public_bpa_off, s3_record
 from tests.clocks import QueueClock
@@ -176,7 +177,7 @@ def test_malformed_messages_are_quarantined_and_deleted(aws: Aws, store: Store) 
     }
     assert all(r["source"] == "sqs:trail-events" for r in rows.values())
     assert "invalid JSON" in rows["not json at all"]["reason"]
-    assert "not an S3 event notification" in rows['{"hello": "<!channel>"}']["reason"]
+    assert "neither an S3 event notification nor an EventBridge event" in rows['{"hello": "<!channel>"}']["reason"]
 
 
 def test_message_stays_until_on_records_succeeds_then_is_handled_once(aws: Aws, store: Store) -> None:
@@ -247,13 +248,13 @@ def test_access_denied_keeps_the_message_and_shows_in_health(aws: Aws, store: St
 
 
 def test_queue_urls_parse() -> None:
-    queue = TrailQueue.parse("https://sqs.eu-west-1.amazonaws.com/111122223333/org-trail")
+    queue = SqsQueue.parse("https://sqs.eu-west-1.amazonaws.com/111122223333/org-trail")
     assert (queue.name, queue.region, queue.source) == ("org-trail", "eu-west-1", "sqs:org-trail")
-    assert TrailQueue.parse("https://us-gov-west-1.queue.amazonaws.com/1/q").region == "us-gov-west-1"
-    assert TrailQueue.parse("http://localhost:4566/000000000000/q").region is None
+    assert SqsQueue.parse("https://us-gov-west-1.queue.amazonaws.com/1/q").region == "us-gov-west-1"
+    assert SqsQueue.parse("http://localhost:4566/000000000000/q").region is None
     for bad in ("sqs://queue", "https://sqs.us-east-1.amazonaws.com/", "org-trail"):
         with pytest.raises(ConfigError):
-            TrailQueue.parse(bad)
+            SqsQueue.parse(bad)
     settings = load_settings({"TRAIL_QUEUE_URLS": "https://sqs.us-east-1.amazonaws.com/1/a, https://x/1/b"})
     assert settings.trail_queue_urls == ("https://sqs.us-east-1.amazonaws.com/1/a", "https://x/1/b")
     assert load_settings({}).trail_queue_urls == ()
@@ -261,10 +262,10 @@ def test_queue_urls_parse() -> None:
 
 def test_notification_keys_are_url_decoded_and_filtered() -> None:
     key = "trail logs/AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/02/f+x.json.gz"
-    [obj] = parse_notification(json.dumps(s3_notification(key)))
+    [obj] = parse_message(json.dumps(s3_notification(key))).files
     assert obj.key == key and obj.bucket == BUCKET and obj.region == "us-east-1"
     insight = "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2026/01/02/f.json.gz"
-    assert parse_notification(json.dumps(s3_notification(insight))) == []
+    assert parse_message(json.dumps(s3_notification(insight))).files == []
 
 
 def received(sqs: Any) -> list[dict[str, Any]]:
@@ -296,8 +297,8 @@ def test_receiving_stops_when_the_time_budget_is_used(aws: Aws, store: Store) ->
     clients = AwsClients(settings)
     params = received(clients.ambient_client("sqs", "us-east-1"))
     ticks = iter([0.0, 10.0, 61.0, 70.0])  # start, before batch 2, before batch 3 (past 60% of 100 s), end
-    result = poll_queue(clients, TrailQueue.parse(aws.url), region="us-east-1", visibility_seconds=100,
-                        clock=lambda: next(ticks))
+    [result] = poll_queue(clients, SqsQueue.parse(aws.url), region="us-east-1", visibility_seconds=100,
+                          clock=lambda: next(ticks))
     assert [p["VisibilityTimeout"] for p in params] == [100, 100]
     assert result.error is None and len(result.done) == 20
     result.acknowledge()

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 import sqlite_utils
 
 from bot.alerts.allow_tag import TAG_LABEL
+from bot.alerts.asks import AskFigures
 from bot.alerts.codec import finding_from_json
 from bot.alerts.exceptions import ExceptionRow
 from bot.core.clock import iso, parse_iso
@@ -119,6 +120,9 @@ class Figures:
     # [] when none is; None when the digest was not told (then `pollers` is whatever has ever run).
     sources: list[str] | None = None
     note: str = ""  # said above everything else, e.g. that the digest goes out late
+    muted: int = 0  # of `new`: below MIN_SEVERITY, so no card was posted
+    min_severity: str = ""
+    asks: AskFigures = field(default_factory=AskFigures)  # asking the actor, over alerts opened in the window
 
     @property
     def watched(self) -> bool:

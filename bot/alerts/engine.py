@@ -374,6 +374,17 @@ class AlertService:
             self._t("alerts").update(alert_id, values)
             self.notify(AlertEvent(AlertEventKind.CHANGED, alert_id))
 
+    def raise_severity(self, alert_id: int) -> Alert | None:
+        """One step up (low → medium → high → critical) for an open alert, e.g. its actor denies the change."""
+        with self._lock, self.store.atomic():
+            alert = self.get(alert_id)
+            if alert is None or not alert.is_open:
+                return alert
+            step = max(0, SEVERITIES.index(alert.severity) - 1) if alert.severity in SEVERITIES else 0
+            self._t("alerts").update(alert_id, {"severity": SEVERITIES[step], "updated_at": iso(self.clock())})
+            self.notify(AlertEvent(AlertEventKind.CHANGED, alert_id))
+        return self.get(alert_id)
+
     def recheck(self, alert_id: int) -> ExposureVerdict | None:
         """Re-read the live state for an alert and store it; None when no verdict function is wired."""
         alert = self.get(alert_id)

@@ -16,6 +16,10 @@ role with `SourceIdentity=<user id>` and `RoleSessionName=bucketwatch-<user id>`
 own CloudTrail names the human behind every fix and undo (AWS carries SourceIdentity through any later
 role chaining and it cannot be changed within the session; docs.aws.amazon.com/IAM/latest/UserGuide/
 id_credentials_temp_control-access_monitor.html). deploy/roles.cfn.yaml requires it.
+
+The accounts and regions to watch are AWS_ACCOUNTS × AWS_REGIONS as given, plus what discovery adds
+at run time (`set_fleet`: AWS_ACCOUNTS=org:<role>, AWS_REGIONS=all; see bot.sources.fleet). An account
+listed by id wins over the same account discovered through the organisation.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -154,6 +158,7 @@ class AwsClients:
     ):
         self.settings = settings
         self._accounts = {a.account_id: a for a in settings.accounts}
+        self._regions: dict[str, tuple[str, ...]] = {}  # AWS_REGIONS=all: enabled regions per account
         self._session_factory = session_factory
         self._client_factory = client_factory
         self._sts_region = sts_region
@@ -170,7 +175,26 @@ class AwsClients:
 
     @property
     def accounts(self) -> tuple[Account, ...]:
-        return self.settings.accounts
+        """AWS_ACCOUNTS as listed, then the accounts discovered in the organisation."""
+        return tuple(self._accounts.values())
+
+    def regions_for(self, account_id: str) -> tuple[str, ...]:
+        """AWS_REGIONS, or with AWS_REGIONS=all the account's enabled regions (none until discovered)."""
+        if not self.settings.all_regions:
+            return self.settings.regions
+        return self._regions.get(account_id, ())
+
+    def targets(self) -> list[tuple[str, str]]:
+        """Every (account, region) to watch, accounts in order."""
+        return [(a.account_id, r) for a in self.accounts for r in self.regions_for(a.account_id)]
+
+    def set_fleet(self, discovered: Iterable[Account], regions: Mapping[str, tuple[str, ...]]) -> None:
+        """Replace what discovery found: the organisation's active accounts and each account's regions."""
+        listed = {a.account_id: a for a in self.settings.accounts}
+        merged = {a.account_id: a for a in discovered if a.account_id not in listed}
+        # Swapped whole: readers on other threads see the old set or the new one, never half of each.
+        self._accounts = {**listed, **merged}
+        self._regions = dict(regions)
 
     def account(self, account_id: str) -> Account:
         try:

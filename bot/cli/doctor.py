@@ -9,6 +9,7 @@ Public Access read) are marked "(degrades …)" and do not change the exit code.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,9 +26,11 @@ from slack_sdk.errors import SlackApiError
 from bot.app import build_web_client
 from bot.aws.bpa import read_bpa
 from bot.aws.clients import AwsClients, error_code, error_message
+from bot.cli import doctor_fleet
 from bot.core.config import Settings, all_problems, settings_problems
 from bot.slack.manifest import BOT_SCOPES, ESSENTIAL_SCOPES
 from bot.slack.permissions import slack_error
+from bot.store.database import Store
 
 # Who doctor's remediation-role check says it is: SourceIdentity `doctor`, session `bucketwatch-doctor`.
 DOCTOR = "doctor"
@@ -79,10 +82,12 @@ def check_settings(settings: Settings, problems: Sequence[str] | None = None) ->
         Check(True, "transport", transport, essential=False),
         Check(True, "database", str(settings.db_path.absolute()), essential=False),
         Check(
-            bool(settings.accounts or settings.trail_buckets or settings.trail_queue_urls),
+            bool(settings.has_accounts or settings.trail_buckets or settings.queue_urls),
             "sources",
-            f"{len(settings.accounts)} account(s) × {len(settings.regions)} region(s), "
-            f"{len(settings.trail_buckets)} trail bucket(s), {len(settings.trail_queue_urls)} trail queue(s)",
+            f"{'the organisation' if settings.organization else len(settings.accounts)} + account(s) × "
+            f"{'enabled regions' if settings.all_regions else len(settings.regions)} region(s), "
+            f"{len(settings.trail_buckets)} trail bucket(s), {len(settings.event_queue_urls)} event queue(s),"
+            f" {len(settings.trail_queue_urls)} trail queue(s)",
         ),
         Check(
             bool(settings.responders),
@@ -93,8 +98,35 @@ def check_settings(settings: Settings, problems: Sequence[str] | None = None) ->
             essential=False,
         ),
         Check(True, "DRY_RUN", "fixes change nothing" if settings.dry_run else "fixes change AWS"),
+        *_routing_checks(settings),
+        Check(True, "ASK_ACTOR", _asking(settings), essential=False),
     ]
     return checks
+
+
+def _routing_checks(settings: Settings) -> list[Check]:
+    """Where cards go (ROUTES, MIN_SEVERITY) and where alerts are handed off; never a key or a secret."""
+    routes = ", ".join(f"{r.kind} {r.value} → {r.channel}" for r in settings.routes)
+    muted = settings.min_severity != "low"
+    return [
+        Check(True, "ROUTES", routes or "none: every card goes to ALERT_CHANNEL", essential=False),
+        Check(True, "MIN_SEVERITY", f"alerts below {settings.min_severity} are muted (no card, no hand-off)"
+              if muted else "every alert gets a card", essential=False),
+        Check(True, "PagerDuty", f"alerts handed off to {urlsplit(settings.pagerduty_events_url).netloc}"
+              if settings.pagerduty_routing_key else "not configured (PAGERDUTY_ROUTING_KEY)", essential=False),
+        Check(True, "webhook", f"signed alerts POSTed to {urlsplit(settings.webhook_url).netloc}"
+              if settings.webhook_url else "not configured (WEBHOOK_URL)", essential=False),
+    ]
+
+
+def _asking(settings: Settings) -> str:
+    """Whether the person behind a change is asked by DM, and how they are found."""
+    if not settings.asks_actor:
+        return "off: nobody is asked by DM (set ACTOR_EMAIL_DOMAIN or ACTOR_MAP to turn it on)"
+    how = [f"email domain {settings.actor_email_domain}"] if settings.actor_email_domain else []
+    how += [f"{len(settings.actor_map)} mapped in ACTOR_MAP"] if settings.actor_map else []
+    return (f"on: the person behind a change is asked by DM ({', '.join(how) or 'session names that are emails'};"
+            " needs the users:read.email and im:write scopes)")
 
 
 def _named(problem: str) -> tuple[str, str]:
@@ -127,17 +159,22 @@ def check_slack(settings: Settings, slack: WebClient, problems: Sequence[str] = 
     host = urlsplit(settings.slack_api_url).netloc or settings.slack_api_url
     checks.insert(0, _guard("Slack token", True, auth, host))
 
-    def channel() -> Check:
-        info = slack.conversations_info(channel=settings.alert_channel)["channel"]
-        name = f"#{info.get('name')} ({settings.alert_channel})"
+    def channel(channel_id: str, label: str) -> Check:
+        info = slack.conversations_info(channel=channel_id)["channel"]
+        name = f"#{info.get('name')} ({channel_id})"
         if info.get("is_archived"):
-            return Check(False, "alert channel", f"{name} is archived")
+            return Check(False, label, f"{name} is archived")
         if info.get("is_member") is False:
-            return Check(False, "alert channel", f"{name}: the bot is not a member; /invite it")
-        return Check(True, "alert channel", name)
+            return Check(False, label, f"{name}: the bot is not a member; /invite it")
+        return Check(True, label, name)
 
     if settings.alert_channel and not any(p.startswith("ALERT_CHANNEL:") for p in problems):
-        checks.append(_guard("alert channel", True, channel, host))
+        checks.append(_guard("alert channel", True, lambda: channel(settings.alert_channel, "alert channel"), host))
+    if not any(p.startswith("ROUTES:") for p in problems):
+        # Cards routed to a channel the bot cannot post in would never be seen: one look-up per channel.
+        for routed in dict.fromkeys(r.channel for r in settings.routes if r.channel != settings.alert_channel):
+            label = f"route channel {routed}"
+            checks.append(_guard(label, True, functools.partial(channel, routed, label), host))
     return checks
 
 
@@ -145,8 +182,8 @@ def check_aws(settings: Settings, aws: AwsClients, *, now: datetime | None = Non
     """Per account: identity and account-level BPA read; per account-region: a one-event LookupEvents."""
     now = now or datetime.now(UTC)
     checks: list[Check] = []
-    home = settings.regions[0] if settings.regions else "us-east-1"
-    for account in settings.accounts:
+    home = settings.home_region
+    for account in aws.accounts:  # with AWS_ACCOUNTS=org:… the organisation's, once discovered
         acct = account.account_id
 
         def identity(acct: str = acct) -> Check:
@@ -170,7 +207,7 @@ def check_aws(settings: Settings, aws: AwsClients, *, now: datetime | None = Non
                 return Check(True, f"AWS {acct} remediation role", arn)
 
             checks.append(_guard(f"AWS {acct} remediation role", False, remediation))
-        for region in settings.regions:
+        for region in aws.regions_for(acct):
 
             def lookup(acct: str = acct, region: str = region) -> Check:
                 aws.client("cloudtrail", acct, region).lookup_events(
@@ -192,17 +229,23 @@ def run_doctor(
     aws: AwsClients,
     out: TextIO = sys.stdout,
     problems: Sequence[str] | None = None,
+    store: Store | None = None,
 ) -> int:
     """Print settings (redacted) and every check; 0 when nothing essential failed, else 1.
 
     `problems`: those found while reading the environment (read_settings) and by settings_problems;
-    computed from `settings` when not given.
+    computed from `settings` when not given. `store` (AWS_ACCOUNTS=org:…, AWS_REGIONS=all) records
+    discovery's outcome, as the running bot would.
     """
     problems = settings_problems(settings) if problems is None else problems
     print("settings:", file=out)
     for name, value in settings.redacted().items():
         print(f"  {name} = {value}", file=out)
-    checks = check_settings(settings, problems) + check_slack(settings, slack, problems) + check_aws(settings, aws)
+    checks = check_settings(settings, problems) + [Check(*c) for c in doctor_fleet.check_queues(settings)]
+    checks += check_slack(settings, slack, problems)
+    if store is not None:
+        checks += [Check(*c) for c in doctor_fleet.check_fleet(settings, aws, store)]
+    checks += check_aws(settings, aws) + [Check(*c) for c in doctor_fleet.check_regions(settings, aws)]
     print("checks:", file=out)
     for check in checks:
         print("  " + check.line(), file=out)
@@ -214,4 +257,8 @@ def run_doctor(
 def cli_doctor(args: argparse.Namespace) -> int:
     """The same problems `run` refuses to start on (an unreadable value keeps its default here), then the rest."""
     settings, problems = all_problems(dotenv=Path(".env"))
-    return run_doctor(settings, slack=build_web_client(settings), aws=AwsClients(settings), problems=problems)
+    discovers = settings.organization is not None or settings.all_regions
+    db_usable = not any(p.startswith("DB_PATH:") for p in problems)
+    store = Store(settings.db_path) if discovers and db_usable else None
+    return run_doctor(settings, slack=build_web_client(settings), aws=AwsClients(settings), problems=problems,
+                      store=store)

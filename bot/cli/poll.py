@@ -38,9 +38,10 @@ def cli_poll(args: argparse.Namespace, *, on_records: OnRecords | None = None) -
         return 2
     settings = load_settings(dotenv=Path(".env"))
     configure(settings, one_shot=True)
-    if not settings.accounts and not settings.trail_buckets and not settings.trail_queue_urls:
+    if not settings.has_accounts and not settings.trail_buckets and not settings.queue_urls:
         print(
-            "bucketwatch poll: nothing to poll: set AWS_ACCOUNTS (and AWS_REGIONS), TRAIL_BUCKETS or TRAIL_QUEUE_URLS.",
+            "bucketwatch poll: nothing to poll: set AWS_ACCOUNTS (and AWS_REGIONS), TRAIL_BUCKETS, EVENT_QUEUE_URLS"
+            " or TRAIL_QUEUE_URLS.",
             file=sys.stderr,
         )
         return 2
@@ -75,7 +76,7 @@ def cli_backfill(args: argparse.Namespace) -> int:
     """`backfill --days N`: the who-changed index from LookupEvents history, with a progress bar."""
     settings = load_settings(dotenv=Path(".env"))
     configure(settings, one_shot=True)
-    if not settings.accounts:
+    if not settings.has_accounts:
         print("bucketwatch backfill: set AWS_ACCOUNTS (and AWS_REGIONS) first.", file=sys.stderr)
         return 2
     days = int(getattr(args, "days", 7))

@@ -22,6 +22,8 @@ from bot.services.scheduler import build_scheduler
 from bot.slack.errors import slack_failure
 from bot.slack.health import HEALTHZ, METRICS, READYZ
 from bot.slack.transport import EVENTS_PATH, serve_health, serve_http, socket_mode_handler, start_thread
+from bot.sources.fleet import fleet_source
+from bot.sources.listener import QueueListener, start_listeners
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +52,40 @@ def cli_run(args: argparse.Namespace) -> int:
         health.slack_auth.check()  # once now: a bad token is logged at start, and /readyz knows at once
         # Nothing else listens in Socket Mode: the health server keeps a platform's port check happy.
         _, stop_health = start_thread(serve_health(health, settings))
-        scheduler = build_jobs(settings, services)
-        scheduler.start()
+        scheduler, listeners = _start_jobs(settings, services)
         log.info("connected to Slack in Socket Mode; %s on port %s; scheduler running", paths, settings.port)
         try:
             _wait_for_signal(stopping)
             handler.close()
             stop_health()
         finally:
-            scheduler.shutdown(wait=False)
+            _stop_jobs(scheduler, listeners)
         return 0
     health.slack_auth.check()
     server = serve_http(app, settings, health=health, store=services.store)
-    scheduler = build_jobs(settings, services)
-    scheduler.start()
+    scheduler, listeners = _start_jobs(settings, services)
     log.info("listening on port %s at %s and %s; scheduler running", settings.port, EVENTS_PATH, paths)
     try:
         # waitress' run() loop stops cleanly on SystemExit (and on KeyboardInterrupt for Ctrl-C).
         signal.signal(signal.SIGTERM, _exit)
         server.run()
     finally:
-        scheduler.shutdown(wait=False)
+        _stop_jobs(scheduler, listeners)
     return 0
+
+
+def _start_jobs(settings: Settings, services: Services) -> tuple[Any, list[QueueListener]]:
+    """The queue listeners, then the scheduler: its first poll (at once) already leaves the queues to them."""
+    listeners = start_listeners(services.poller)  # queues: seconds from SQS to the card
+    scheduler = build_jobs(settings, services)
+    scheduler.start()
+    return scheduler, listeners
+
+
+def _stop_jobs(scheduler: Any, listeners: list[QueueListener]) -> None:
+    for listener in listeners:
+        listener.stop()  # daemon threads: a receive in flight comes back after its visibility timeout
+    scheduler.shutdown(wait=False)
 
 
 def build_jobs(settings: Settings, services: Services) -> Any:
@@ -80,11 +94,14 @@ def build_jobs(settings: Settings, services: Services) -> Any:
     slack, channel = services.slack, settings.alert_channel
     return build_scheduler(
         settings,
-        poll=services.poller.poll_once,
+        poll=services.poller.poll_scheduled,
+        refresh_accounts=services.poller.refresh_fleet if fleet_source(settings) else None,
         flush=services.outbox.flush,
         digest_due=lambda: services.digest.send_if_due(slack, channel),
         expire=lambda: services.digest.notify_expired(slack, channel, reopen=services.alerts.reopen),
         reconcile=lambda: reconcile(services),
+        handoff=services.handoff.flush if services.handoff and services.handoff.configured else None,
+        ask=services.ask.run if services.ask.enabled else None,
     )
 
 

@@ -15,8 +15,10 @@ import orjson
 
 from bot.aws.clients import AwsClients
 from bot.cli.common import open_store
+from bot.core.clock import utcnow
 from bot.core.config import load_settings
 from bot.slack.mrkdwn import strip_controls
+from bot.sources.fleet import refresh_fleet
 from bot.sources.lookup import LookupTarget
 from bot.sources.who_changed import Timeline, timeline
 
@@ -43,8 +45,11 @@ def asked_lines(answer: Timeline, targets: list[LookupTarget]) -> list[str]:
 def cli_who_changed(args: argparse.Namespace) -> int:
     settings = load_settings(dotenv=Path(".env"))
     store = open_store(settings)
-    targets = [LookupTarget(a.account_id, r) for a in settings.accounts for r in settings.regions]
-    aws = AwsClients(settings) if targets else None
+    aws = AwsClients(settings) if settings.has_accounts else None
+    if aws is not None:
+        refresh_fleet(settings, aws, store, utcnow())  # AWS_ACCOUNTS=org:…, AWS_REGIONS=all: discovered first
+    targets = [LookupTarget(account, region) for account, region in aws.targets()] if aws is not None else []
+    aws = aws if targets else None
     answer = timeline(store, aws, args.bucket, days=args.days, targets=targets or None)
     all_failed = bool(targets) and len(answer.errors) >= len(targets)
     if answer.errors:

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.aws.clients import AwsClients
 from bot.cli.common import configure
 from bot.core.config import ConfigError, load_settings
-from bot.sources.sqs import TrailQueue
+from bot.sources.sqs import SqsQueue
 from bot.sources.worker import Worker, WorkReport, run, stop_on_signals
 
 logger = logging.getLogger("bucketwatch.worker")
@@ -24,8 +24,8 @@ def cli_worker(args: argparse.Namespace) -> int:
     url = args.queue or (settings.trail_queue_urls[0] if len(settings.trail_queue_urls) == 1 else "")
     if not url:
         raise ConfigError("TRAIL_QUEUE_URLS: give the worker one notification queue (or --queue URL)")
-    queue = TrailQueue.parse(url)
-    TrailQueue.parse(settings.findings_queue_url)  # a clear error for a malformed URL, before any work
+    queue = SqsQueue.parse(url, "TRAIL_QUEUE_URLS")
+    SqsQueue.parse(settings.findings_queue_url, "FINDINGS_QUEUE_URL")  # a malformed URL: a clear error, before any work
     clients = AwsClients(settings)
     region = queue.region or settings.regions[0]
     worker = Worker(lambda r: clients.ambient_client("s3", r or region), clients.ambient_client("sqs", region),

@@ -13,128 +13,98 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
 
+from bot.core import readers
+from bot.core.accounts import Account, Organization, parse_accounts, parse_organization
+from bot.core.asking import parse_actor_map, parse_ask_flag, parse_domain, parse_timeout
+from bot.core.durations import format_duration
+from bot.core.readers import ConfigError, Parse
 
-class ConfigError(ValueError):
-    """One or more settings have values the bot cannot use; `problems` holds one line for each."""
-
-    def __init__(self, *problems: str):
-        super().__init__("\n".join(problems))
-        self.problems: tuple[str, ...] = problems
-
-
-# ---- how a value is read: (name, text) → value, or ConfigError ------------------------------------
-Parse = Callable[[str, str], Any]
-
-
-def _split(text: str) -> list[str]:
-    return [p.strip() for p in text.replace("\n", ",").split(",") if p.strip()]
+# The table's readers (bot.core.readers) under short names.
+_split, _text, _list, _bool = readers.split, readers.read_text, readers.read_list, readers.read_bool
+_int, _choice, _hhmm, _zone, _path = (readers.read_int, readers.read_choice, readers.read_hhmm, readers.read_zone,
+                                      readers.read_path)
 
 
-def _text(name: str, text: str) -> str:
-    return text.strip()
+ALL_REGIONS = "all"
 
 
-def _list(name: str, text: str) -> tuple[str, ...]:
-    return tuple(_split(text))
+def _reader(parse: Parse) -> Parse:
+    """A reader that raises ValueError (bot.core.asking), as one that raises ConfigError."""
 
-
-def _bool(name: str, text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"{name}: expected true or false, got {text!r}")
-
-
-def _int(minimum: int, maximum: int | None = None) -> Parse:
-    def parse(name: str, text: str) -> int:
+    def read(name: str, text: str) -> Any:
         try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError(f"{name}: expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise ConfigError(f"{name}: must be at most {maximum}, got {value}")
-        return value
+            return parse(name, text)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
-    return parse
-
-
-def _choice(*choices: str) -> Parse:
-    def parse(name: str, text: str) -> str:
-        # Any case in, the table's spelling out.
-        found = next((c for c in choices if c.lower() == text.strip().lower()), None)
-        if found is None:
-            raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {text!r}")
-        return found
-
-    return parse
-
-
-def _hhmm(name: str, text: str) -> str:
-    hh, _, mm = text.strip().partition(":")
-    if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
-        raise ConfigError(f"{name}: expected HH:MM, got {text!r}")
-    return f"{int(hh):02d}:{int(mm):02d}"
-
-
-def _zone(name: str, text: str) -> str:
-    try:
-        ZoneInfo(text)
-    except Exception:
-        raise ConfigError(f"{name}: unknown time zone {text!r}") from None
-    return text
-
-
-def _path(name: str, text: str) -> Path:
-    if not text.strip():
-        raise ConfigError(f"{name}: empty; give a file path")
-    try:
-        return Path(text.strip()).expanduser()
-    except RuntimeError:  # `~` with no home directory to expand it to
-        raise ConfigError(f"{name}: cannot expand {text!r}: no home directory; give an absolute path") from None
+    return read
 
 
 def _regions(name: str, text: str) -> tuple[str, ...]:
-    # An empty AWS_REGIONS means the default, as an unset one does.
-    return tuple(_split(text)) or _regions(name, _BY_NAME[name].default)
+    # An empty AWS_REGIONS means the default, as an unset one does; `all` means none named (discovered).
+    regions = tuple(_split(text))
+    if ALL_REGIONS in regions:
+        if len(regions) > 1:
+            raise ConfigError(f"{name}: all stands alone (each account's enabled regions)")
+        return ()
+    return regions or _regions(name, _BY_NAME[name].default)
+
+
+def _all_regions(name: str, text: str) -> bool:
+    return ALL_REGIONS in _split(text)
+
+
+# The detections' severities, worst first (detections.base.SEVERITIES; the core cannot import it, a test
+# checks the two agree).
+SEVERITIES = ("critical", "high", "medium", "low")
 
 
 @dataclass(frozen=True)
-class Account:
-    """One AWS account to watch: bare id uses ambient credentials, else AssumeRole."""
+class Route:
+    """One ROUTES rule: cards of this account (or of this severity) go to `channel`."""
 
-    account_id: str
-    role_arn: str | None = None
-    external_id: str | None = None
+    kind: str  # "account" | "severity"
+    value: str
+    channel: str
 
 
-def parse_accounts(text: str) -> tuple[Account, ...]:
-    """Parse `AWS_ACCOUNTS`: `id` or `id:arn:aws:iam::id:role/name[:external-id]`."""
-    accounts = []
+def parse_routes(name: str, text: str) -> tuple[Route, ...]:
+    """`ROUTES`: comma-separated `account:<12-digit id>=<channel id>` or `severity:<severity>=<channel id>`."""
+    routes, problems = [], []
     for raw in _split(text):
-        account_id, _, rest = raw.partition(":")
-        if not (account_id.isdigit() and len(account_id) == 12):
-            raise ConfigError(f"AWS_ACCOUNTS: {raw!r} does not start with a 12-digit account id")
-        role_arn = external_id = None
-        if rest:
-            if not rest.startswith("arn:"):
-                raise ConfigError(f"AWS_ACCOUNTS: {raw!r}: after the id comes a role ARN")
-            # An ARN holds five colons (arn:partition:iam::account:role/name); what follows is the external id.
-            parts = rest.split(":")
-            role_arn = ":".join(parts[:6])
-            external_id = ":".join(parts[6:]) or None
-        accounts.append(Account(account_id, role_arn, external_id))
-    return tuple(accounts)
+        rule, _, channel = raw.partition("=")
+        kind, _, value = rule.strip().partition(":")
+        kind, value, channel = kind.strip().lower(), value.strip(), channel.strip()
+        if kind == "severity":
+            value = value.lower()
+        if kind not in ("account", "severity") or not value or not channel:
+            problems.append(f"{name}: {raw!r} is not account:<id>=<channel> or severity:<severity>=<channel>")
+        elif kind == "account" and not (value.isdigit() and len(value) == 12):
+            problems.append(f"{name}: {raw!r}: {value!r} is not a 12-digit account id")
+        elif kind == "severity" and value not in SEVERITIES:
+            problems.append(f"{name}: {raw!r}: severity must be one of {', '.join(SEVERITIES)}")
+        elif not CHANNEL_ID.match(channel):
+            problems.append(f"{name}: {raw!r}: {channel!r} is not a channel id (C… or G…)")
+        else:
+            routes.append(Route(kind, value, channel))
+    if problems:
+        raise ConfigError(*problems)
+    return tuple(routes)
+
+
+def _https_url(name: str, text: str) -> str:
+    url = text.strip()
+    parts = urlsplit(url)
+    if url and (parts.scheme not in ("https", "http") or not parts.hostname):
+        raise ConfigError(f"{name}: {url!r} is not an http(s) URL")
+    return url
 
 
 def _replica_url(name: str, text: str) -> str:
@@ -153,6 +123,7 @@ class Setting:
     parse: Parse = _text
     secret: bool = False
     attr: str = ""  # the Settings field, when it is not the name in lower case
+    also: tuple[tuple[str, Parse], ...] = ()  # further Settings fields read from the same text
 
     @property
     def field_name(self) -> str:
@@ -161,6 +132,10 @@ class Setting:
     def read(self, text: str | None) -> Any:
         """The value of `text` (the default when None); ConfigError when it cannot be read."""
         return self.parse(self.name, self.default if text is None else text)
+
+    def read_also(self, text: str | None) -> dict[str, Any]:
+        """The further fields `also` reads from `text` (the default when None)."""
+        return {attr: parse(self.name, self.default if text is None else text) for attr, parse in self.also}
 
 
 # Where the database lives unless DB_PATH says otherwise: under the user's home (XDG's data folder),
@@ -178,9 +153,13 @@ SETTINGS: tuple[Setting, ...] = (
             lambda name, text: "/" + text.strip().lstrip("/")),
     Setting("RESPONDERS", "", "Comma-separated Slack user ids (U…) and user-group ids (S…) who may fix, undo, allow.",
             _list),
-    Setting("AWS_ACCOUNTS", "", "Comma-separated account ids, or id:role-arn[:external-id] to assume a role.",
-            lambda name, text: parse_accounts(text), attr="accounts"),
-    Setting("AWS_REGIONS", "us-east-1", "Comma-separated regions to poll.", _regions, attr="regions"),
+    Setting("AWS_ACCOUNTS", "",
+            "Comma-separated account ids, or id:role-arn[:external-id] to assume a role, or org:<role-name>"
+            "[:external-id] for every active account of the AWS Organization (refreshed daily).",
+            lambda name, text: parse_accounts(text), attr="accounts",
+            also=(("organization", lambda name, text: parse_organization(text)),)),
+    Setting("AWS_REGIONS", "us-east-1", "Comma-separated regions to poll, or all: each account's enabled regions.",
+            _regions, attr="regions", also=(("all_regions", _all_regions),)),
     Setting("REMEDIATION_ROLE", "", "Role name or ARN assumed for fixes; the read-only role never writes."),
     Setting("LOOKUP_POLLING", "true",
             "false: AWS_ACCOUNTS only give roles (verdict, fix); events come from TRAIL_BUCKETS / TRAIL_QUEUE_URLS.",
@@ -192,6 +171,12 @@ SETTINGS: tuple[Setting, ...] = (
             _list),
     Setting("FINDINGS_QUEUE_URL", "",
             "SQS queue scan workers (bucketwatch worker, Lambda) send S3 writes and findings to; the bot reads it."),
+    Setting("EVENT_QUEUE_URLS", "",
+            "Comma-separated SQS queue URLs fed by an EventBridge rule on S3 API calls (seconds, not minutes);"
+            " any queue also reads trail-file notifications.", _list),
+    Setting("SAFETY_NET_FACTOR", "5",
+            "With a queue set, LookupEvents is the safety net: it polls every POLL_SECONDS × this (1: as often as"
+            " without a queue).", _int(1)),
     Setting("POLL_SECONDS", "60", "Seconds between poll cycles (at least 5).", _int(5)),
     # CloudTrail can deliver an event 15 minutes late: a shorter overlap silently drops late events.
     Setting("LOOKBACK_MINUTES", "20", "Overlap window, at least 15: CloudTrail can deliver events 15 minutes late.",
@@ -208,15 +193,39 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_FORMAT", "text", "text, or json: one JSON object per line for log shippers.",
             _choice("text", "json")),
     Setting("PORT", "3000", "HTTP port in HTTP mode; Slack requests arrive at /slack/events.", _int(1, 65535)),
+    Setting("ROUTES", "",
+            "Cards to other channels: account:<id>=<channel>,severity:<severity>=<channel>; first match wins,"
+            " else ALERT_CHANNEL.", parse_routes),
+    Setting("MIN_SEVERITY", "low", "Alerts below this severity get no card and no hand-off (muted), but are"
+            " stored, counted in the digest and in status.", _choice(*SEVERITIES)),
+    Setting("PAGERDUTY_ROUTING_KEY", "", "PagerDuty Events API v2 integration key: trigger on open, resolve on"
+            " close (docs/handoff.md).", secret=True),
+    Setting("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue",
+            "PagerDuty Events API v2 endpoint (events.eu.pagerduty.com for EU service regions).", _https_url),
+    Setting("WEBHOOK_URL", "", "POST every alert event as JSON here, signed with WEBHOOK_SECRET (docs/handoff.md).",
+            _https_url),
+    Setting("WEBHOOK_SECRET", "", "HMAC-SHA256 key for WEBHOOK_URL's signature; at least 16 characters.",
+            secret=True),
+    # Ask the actor (docs/slack.md): a DM to the person behind a change, "yes, intended" or "not me".
+    Setting("ASK_ACTOR", "auto", "DM the person behind a change; auto: on when ACTOR_EMAIL_DOMAIN or ACTOR_MAP is set.",
+            _reader(parse_ask_flag)),
+    Setting("ACTOR_EMAIL_DOMAIN", "", "Email domain added to IAM user and session names to find them in Slack.",
+            _reader(parse_domain)),
+    Setting("ACTOR_MAP", "", "Comma-separated arn-or-name=U… pairs; wins over emails (users.lookupByEmail).",
+            _reader(parse_actor_map)),
+    Setting("UNATTENDED_ROLES", "", "Comma-separated role names or ARNs (* wildcards) of robots: never asked.",
+            _list),
+    Setting("ASK_TIMEOUT", "30m", "No answer within this long: the thread says so and mentions the responders.",
+            _reader(parse_timeout)),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
-def _default(name: str) -> Callable[[], Any]:
+def _default(name: str, also: str = "") -> Callable[[], Any]:
     """The table default, read as the environment would be; a factory so `~` expands when Settings is built."""
     setting = _BY_NAME[name]
-    return lambda: setting.read(None)
+    return (lambda: setting.read_also(None)[also]) if also else (lambda: setting.read(None))
 
 
 @dataclass(frozen=True)
@@ -231,12 +240,18 @@ class Settings:
     slash_command: str = field(default_factory=_default("SLASH_COMMAND"))
     responders: tuple[str, ...] = field(default_factory=_default("RESPONDERS"))
     accounts: tuple[Account, ...] = field(default_factory=_default("AWS_ACCOUNTS"))
-    regions: tuple[str, ...] = field(default_factory=_default("AWS_REGIONS"))
+    # AWS_ACCOUNTS=org:<role>: accounts discovered at run time
+    organization: Organization | None = field(default_factory=_default("AWS_ACCOUNTS", "organization"))
+    regions: tuple[str, ...] = field(default_factory=_default("AWS_REGIONS"))  # empty with all_regions
+    # AWS_REGIONS=all: each account's enabled regions, discovered at run time
+    all_regions: bool = field(default_factory=_default("AWS_REGIONS", "all_regions"))
     remediation_role: str = field(default_factory=_default("REMEDIATION_ROLE"))
     lookup_polling: bool = field(default_factory=_default("LOOKUP_POLLING"))
     trail_buckets: tuple[str, ...] = field(default_factory=_default("TRAIL_BUCKETS"))
     trail_queue_urls: tuple[str, ...] = field(default_factory=_default("TRAIL_QUEUE_URLS"))
     findings_queue_url: str = field(default_factory=_default("FINDINGS_QUEUE_URL"))
+    event_queue_urls: tuple[str, ...] = field(default_factory=_default("EVENT_QUEUE_URLS"))
+    safety_net_factor: int = field(default_factory=_default("SAFETY_NET_FACTOR"))
     poll_seconds: int = field(default_factory=_default("POLL_SECONDS"))
     lookback_minutes: int = field(default_factory=_default("LOOKBACK_MINUTES"))
     digest_time: str = field(default_factory=_default("DIGEST_TIME"))
@@ -247,18 +262,68 @@ class Settings:
     log_level: str = field(default_factory=_default("LOG_LEVEL"))
     log_format: str = field(default_factory=_default("LOG_FORMAT"))
     port: int = field(default_factory=_default("PORT"))
+    routes: tuple[Route, ...] = field(default_factory=_default("ROUTES"))
+    min_severity: str = field(default_factory=_default("MIN_SEVERITY"))
+    pagerduty_routing_key: str = field(default_factory=_default("PAGERDUTY_ROUTING_KEY"))
+    pagerduty_events_url: str = field(default_factory=_default("PAGERDUTY_EVENTS_URL"))
+    webhook_url: str = field(default_factory=_default("WEBHOOK_URL"))
+    webhook_secret: str = field(default_factory=_default("WEBHOOK_SECRET"))
+    ask_actor: bool | None = field(default_factory=_default("ASK_ACTOR"))
+    actor_email_domain: str = field(default_factory=_default("ACTOR_EMAIL_DOMAIN"))
+    actor_map: tuple[str, ...] = field(default_factory=_default("ACTOR_MAP"))
+    unattended_roles: tuple[str, ...] = field(default_factory=_default("UNATTENDED_ROLES"))
+    ask_timeout: timedelta = field(default_factory=_default("ASK_TIMEOUT"))
+
+    @property
+    def asks_actor(self) -> bool:
+        """ASK_ACTOR, where `auto` means on when there is a way to find the person (a domain or a map)."""
+        return self.ask_actor if self.ask_actor is not None else bool(self.actor_email_domain or self.actor_map)
 
     @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token)
+
+    @property
+    def home_region(self) -> str:
+        """Where global and ambient calls go (IAM, STS, the queues' and trail buckets' default)."""
+        return self.regions[0] if self.regions else "us-east-1"
+
+    @property
+    def queue_urls(self) -> tuple[str, ...]:
+        """Every queue the bot reads: EVENT_QUEUE_URLS, then TRAIL_QUEUE_URLS (each read for every shape)."""
+        return tuple(dict.fromkeys(self.event_queue_urls + self.trail_queue_urls))
+
+    @property
+    def has_accounts(self) -> bool:
+        return bool(self.accounts or self.organization)
+
+    def channel_for(self, account: str, severity: str) -> str:
+        """Where a card of this account and severity goes: the first ROUTES rule that matches, else ALERT_CHANNEL."""
+        for route in self.routes:
+            if route.value == (account if route.kind == "account" else severity):
+                return route.channel
+        return self.alert_channel
+
+    def muted(self, severity: str) -> bool:
+        """Whether an alert of this severity is below MIN_SEVERITY (no card, no hand-off)."""
+        rank = {s: i for i, s in enumerate(SEVERITIES)}
+        return rank.get(severity, 0) > rank.get(self.min_severity, len(SEVERITIES))
 
     def redacted(self) -> dict[str, str]:
         """Every setting as text, secrets shown only as set/unset (for `doctor`)."""
         out = {}
         for s in SETTINGS:
             value = getattr(self, s.field_name)
+            if s.name == "AWS_ACCOUNTS" and self.organization is not None:
+                value = (str(self.organization), *value)  # the role name, never the external id
+            if s.name == "AWS_REGIONS" and self.all_regions:
+                value = (ALL_REGIONS,)
             if isinstance(value, tuple):
-                value = ",".join(a.account_id if isinstance(a, Account) else str(a) for a in value)
+                value = ",".join(a.account_id if isinstance(a, Account)
+                                 else f"{a.kind}:{a.value}={a.channel}" if isinstance(a, Route) else str(a)
+                                 for a in value)
+            elif isinstance(value, timedelta) or value is None:  # ASK_TIMEOUT; ASK_ACTOR left to `auto`
+                value = format_duration(value) if value is not None else "auto"
             text = str(value)
             out[s.name] = ("set" if text else "unset") if s.secret else text
         return out
@@ -278,6 +343,7 @@ def read_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
     for setting in SETTINGS:
         try:
             values[setting.field_name] = setting.read(source.get(setting.name))
+            values.update(setting.read_also(source.get(setting.name)))
         except ConfigError as exc:
             problems.extend(exc.problems)
     return Settings(**values), problems
@@ -331,7 +397,7 @@ def _token_problem(name: str, value: str, prefix: str) -> str | None:
     return f"{name}: must start with {prefix} ({seen}; the value is not shown)"
 
 
-def _queue_problem(url: str, name: str = "TRAIL_QUEUE_URLS") -> str | None:
+def _queue_problem(name: str, url: str) -> str | None:
     parts = urlsplit(url)
     segments = [s for s in parts.path.split("/") if s]
     account = segments[0] if len(segments) == 2 else ""
@@ -394,9 +460,22 @@ def settings_problems(settings: Settings) -> list[str]:
         bucket = trail[5:].split("/", 1)[0] if trail.startswith("s3://") else ""
         if not _BUCKET.match(bucket):
             out.append(f"TRAIL_BUCKETS: {trail!r} is not s3://bucket/prefix")
-    out.extend(_queue_problem(url) for url in s.trail_queue_urls)
+    out.extend(_queue_problem("EVENT_QUEUE_URLS", url) for url in s.event_queue_urls)
+    out.extend(_queue_problem("TRAIL_QUEUE_URLS", url) for url in s.trail_queue_urls)
     if s.findings_queue_url:
-        out.append(_queue_problem(s.findings_queue_url, "FINDINGS_QUEUE_URL"))
+        out.append(_queue_problem("FINDINGS_QUEUE_URL", s.findings_queue_url))
+    try:  # routes built in code rather than read: the table's own reader
+        parse_routes("ROUTES", ",".join(f"{r.kind}:{r.value}={r.channel}" for r in s.routes))
+    except ConfigError as exc:
+        out.extend(exc.problems)
+    if s.webhook_url and len(s.webhook_secret) < 16:
+        out.append("WEBHOOK_SECRET: " + ("not set" if not s.webhook_secret else "shorter than 16 characters")
+                   + "; required with WEBHOOK_URL (the receiver verifies the signature with it)")
+    key = s.pagerduty_routing_key
+    if key and not (len(key) == 32 and key.isalnum()):
+        # Never the value: it is a secret.
+        out.append("PAGERDUTY_ROUTING_KEY: not an Events API v2 integration key (32 letters and digits;"
+                   " the value is not shown)")
     # Numbers, times and choices: the table's own readers, for settings built in code rather than read.
     for setting in SETTINGS:
         value = getattr(s, setting.field_name)

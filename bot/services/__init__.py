@@ -20,6 +20,8 @@ from bot.aws.clients import AwsClients
 from bot.aws.remediation import Remediator
 from bot.core.clock import utcnow
 from bot.core.config import Settings
+from bot.handoff.sender import HandoffSender
+from bot.services.ask import AskService
 from bot.services.digest import DigestService
 from bot.slack.home import HomeTab
 from bot.slack.notifier import SlackNotifier
@@ -48,4 +50,6 @@ class Services:
     home: HomeTab
     # One per bot: the LookupEvents fallback of who-changed is bounded however many people ask at once.
     who_changed_guard: LookupGuard
+    ask: AskService  # asking the actor (ASK_ACTOR): the DM, the answers' state, the reminder on silence
     clock: Callable[[], datetime] = utcnow
+    handoff: HandoffSender | None = None  # PagerDuty and the webhook (bot.handoff); None in tests that skip it

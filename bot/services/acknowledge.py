@@ -11,14 +11,16 @@ from bot.slack import messages as msg
 def acknowledge_in(services: Services, alert_id: int, user: str, channel: str | None) -> Reply:
     """Acknowledge from the slash command or a button, wherever it was pressed.
 
-    DESIGN: "Acknowledge: anyone in the alert channel". A press or command in that channel shows
-    membership (Slack delivers it only to people who can post there); App Home and other channels
-    are for responders only."""
+    DESIGN: "Acknowledge: anyone in the alert channel" — ALERT_CHANNEL, or the card's own channel when
+    ROUTES sent it elsewhere. A press or command in that channel shows membership (Slack delivers it
+    only to people who can post there); App Home and other channels are for responders only."""
     s = services
-    if (channel and channel == s.settings.alert_channel) or s.permissions.is_responder(user):
+    alert = s.alerts.get(alert_id)
+    # The alert's channel is where its card went: ALERT_CHANNEL, or the one ROUTES chose.
+    in_channel = bool(channel) and channel in (s.settings.alert_channel, alert.channel if alert else None)
+    if in_channel or s.permissions.is_responder(user):
         return acknowledge(s, alert_id, user)
     # The refusal is the same whether or not the alert exists: it tells an outsider nothing.
-    alert = s.alerts.get(alert_id)
     found = alert.id if alert is not None else None
     s.audit.record(user, "ack", found, "refused", f"from {channel or 'App Home'}, not the alert channel")
     if alert is not None:

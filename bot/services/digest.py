@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 
 # Rendering lives in bot.digest_render; QUIET_LINE, chart_lines and the rest stay importable from here.
+from bot.alerts.asks import AskStore, ask_figures
 from bot.alerts.digest import (
     CHART_DAYS,
     FIX_STATUSES,
@@ -102,6 +103,8 @@ class DigestService:
         recheck: Recheck | None = None,
         poller_stale_after: timedelta = STALE_AFTER,
         sources: Callable[[], list[str]] | None = None,
+        muted: Callable[[str], bool] | None = None,
+        min_severity: str = "",
     ):
         self.store, self.tz, self.zone = store, tz, ZoneInfo(tz)
         hh, _, mm = digest_time.partition(":")
@@ -109,6 +112,7 @@ class DigestService:
         self.clock, self.recheck, self.poller_stale_after = clock, recheck, poller_stale_after
         # The configured sources' names (the poller's): the digest says when there are none.
         self.sources = sources
+        self.muted, self.min_severity = muted, min_severity  # MIN_SEVERITY: counted here, not carded
         self._failed_day: str | None = None  # a day whose post failed in this process: retried when late
 
     def build(self, now: datetime | None = None, *, note: str = "") -> Digest:
@@ -121,17 +125,19 @@ class DigestService:
         """Every figure of the digest as data (see the module docstring for definitions)."""
         now = now or self.clock()
         since = now - WINDOW
-        fig = Figures(now=now, day=now.astimezone(self.zone).date(), tz=self.tz)
+        fig = Figures(now=now, day=now.astimezone(self.zone).date(), tz=self.tz, min_severity=self.min_severity)
         days = [fig.day - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
         # SQL narrows by text with a day's margin (other writers' time formats); exact bounds in Python.
         start = datetime.combine(days[0], datetime.min.time(), self.zone)
         lo, hi = iso(start - timedelta(days=2)), iso(now + timedelta(days=1))
         per_day: dict[date, int] = {}
-        for (opened_at,) in self._rows("SELECT opened_at FROM alerts WHERE opened_at BETWEEN ? AND ?",
-                                       lo, hi):
+        sql = "SELECT opened_at, severity FROM alerts WHERE opened_at BETWEEN ? AND ?"
+        for opened_at, severity in self._rows(sql, lo, hi):
             at = _when(opened_at)
             if at is not None and at <= now:
                 fig.new += 1 if at > since else 0
+                # Below MIN_SEVERITY: no card was posted, so the digest is where they are seen.
+                fig.muted += 1 if at > since and self.muted is not None and self.muted(severity or "") else 0
                 local_day = at.astimezone(self.zone).date()
                 per_day[local_day] = per_day.get(local_day, 0) + 1
         fig.chart = [(d, per_day.get(d, 0)) for d in days]
@@ -162,6 +168,7 @@ class DigestService:
         fig.open = sum(1 for a in fig.open_alerts if a.status == "open")
         fig.acknowledged = len(fig.open_alerts) - fig.open
         self._recheck_open(fig)
+        fig.asks = ask_figures(AskStore(self.store).since(since, now))
 
         fig.by_tag = accepted_by_tag(self.store.db, since, now)
         fig.expiring = ExceptionList(self.store, clock=lambda: now).expiring(EXPIRING_WITHIN)
@@ -338,8 +345,10 @@ class DigestService:
                     continue
                 if r.reopen_alert_id is not None and reopen is not None:
                     reopen(r.reopen_alert_id, f"exception #{r.exception_id} expired; the bucket is still public")
-                thread = r.ts if r.ts and r.channel == channel else None
-                slack.chat_postMessage(channel=channel, text=r.text, thread_ts=thread,
+                # In the card's thread, wherever ROUTES sent the card; else top-level in the alert channel.
+                thread = r.ts if r.ts and r.channel else None
+                slack.chat_postMessage(channel=r.channel if thread and r.channel else channel, text=r.text,
+                                       thread_ts=thread,
                                        reply_broadcast=bool(thread))
             except Exception as exc:
                 refused = slack_failure(exc)  # a refused post is one line; anything else keeps its traceback

@@ -1,4 +1,6 @@
-"""The in-process scheduler (APScheduler 3, background thread): poll, outbox, digest, exception expiry.
+"""The in-process scheduler (APScheduler 3, background thread): poll, outbox, hand-offs, digest, exception
+expiry, and (AWS_ACCOUNTS=org:…, AWS_REGIONS=all) the daily discovery of accounts and regions. Queues are not
+polled here: each has its own listener thread (bot.sources.listener), started by `run`.
 
 Jobs are plain callables so this module knows nothing of the services behind them. Each job runs
 one at a time (`max_instances=1`) and missed runs collapse into one (`coalesce=True`): a poll that
@@ -21,6 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.core.config import Settings
 from bot.slack.errors import slack_failure
+from bot.sources.fleet import REFRESH_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ RECONCILE_SECONDS = 15
 # a first start waits for DIGEST_TIME).
 DIGEST_RETRY_SECONDS = 300
 EXPIRY_SECONDS = 600
+ASK_SECONDS = 15  # asking the actor: DMs still to send, and asks past ASK_TIMEOUT
 
 
 def guarded(name: str, job: Callable[[], Any]) -> Callable[[], None]:
@@ -63,9 +67,12 @@ def build_scheduler(
     scheduler: BackgroundScheduler | None = None,
     poll_seconds: float | None = None,
     reconcile: Callable[[], Any] | None = None,
+    refresh_accounts: Callable[[], Any] | None = None,
+    handoff: Callable[[], Any] | None = None,
+    ask: Callable[[], Any] | None = None,
 ) -> BackgroundScheduler:
-    """A scheduler (not started) with the four jobs (five with `reconcile`); pass `scheduler` to add them
-    to another one.
+    """A scheduler (not started) with the four jobs (and `reconcile`, `refresh_accounts`, `handoff` when
+    given); pass `scheduler` to add them to another one.
 
     `poll_seconds` overrides POLL_SECONDS (tests use fractions of a second).
     """
@@ -94,6 +101,16 @@ def build_scheduler(
         misfire_grace_time=OUTBOX_SECONDS,
         **common,
     )
+    if handoff is not None:
+        sched.add_job(
+            guarded("handoff", handoff),
+            IntervalTrigger(seconds=OUTBOX_SECONDS, timezone=zone),
+            id="handoff",
+            name="send pending hand-offs (PagerDuty, webhook)",
+            next_run_time=now,
+            misfire_grace_time=OUTBOX_SECONDS,
+            **common,
+        )
     if reconcile is not None:
         sched.add_job(
             guarded("reconcile", reconcile),
@@ -131,4 +148,18 @@ def build_scheduler(
         misfire_grace_time=EXPIRY_SECONDS,
         **common,
     )
+    if refresh_accounts is not None:
+        sched.add_job(
+            guarded("accounts", refresh_accounts),
+            IntervalTrigger(seconds=REFRESH_SECONDS, timezone=zone),
+            id="accounts",
+            name="discover the organisation's accounts and enabled regions",
+            # The first poll discovers at start; this job picks up new and suspended accounts daily.
+            misfire_grace_time=REFRESH_SECONDS // 2,
+            **common,
+        )
+    if ask is not None:
+        sched.add_job(guarded("ask", ask), IntervalTrigger(seconds=ASK_SECONDS, timezone=zone), id="ask",
+                      name="ask actors by DM; tell responders of unanswered asks", next_run_time=now,
+                      misfire_grace_time=ASK_SECONDS, **common)
     return sched

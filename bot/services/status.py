@@ -6,7 +6,7 @@ from bot.services import Services
 from bot.services.reply import Reply
 from bot.slack import messages as msg
 from bot.slack.blocks import sections
-from bot.sources.state import quarantine_counts
+from bot.sources.state import quarantine_counts, set_aside_counts
 
 # More than one Slack message can hold (about 47 alert lines): the rest is counted, not rendered.
 ALERTS_LISTED = 60
@@ -31,7 +31,8 @@ def allowlist(services: Services) -> Reply:
 
 
 def status(services: Services) -> Reply:
-    """Sources' health, open alerts, dry-run mode, who may fix, Slack messages waiting or given up."""
+    """Sources' health (and queue messages set aside), open alerts, dry-run mode, who may fix, Slack messages
+    waiting or given up."""
     s, settings = services, services.settings
     head = msg.status_summary(
         open_count=s.alerts.count_open(),
@@ -43,9 +44,18 @@ def status(services: Services) -> Reply:
         by_tag=s.alerts.count_accepted_by_tag(),
     )
     lines = [msg.health_line(h) for h in s.poller.health()] or [msg.NO_SOURCES]
+    muted = sum(1 for a in s.alerts.open_alerts() if settings.muted(a.severity) and not a.ts)
+    if muted:
+        lines.append(msg.muted_line(muted, settings.min_severity))
+    if s.handoff is not None and s.handoff.configured:
+        counts = s.handoff.queue.counts()
+        lines.append(msg.handoff_line(s.handoff.configured, counts["pending"], counts["failed"]))
     quarantined = quarantine_counts(s.store)
     if quarantined:
         lines.append(msg.quarantine_line(quarantined))
+    set_aside = set_aside_counts(s.store)  # queue messages that kept failing (bot.sources.sqs)
+    if set_aside:
+        lines.append(msg.set_aside_line(set_aside))
     return Reply(head, sections(head, lines))
 
 

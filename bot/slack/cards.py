@@ -265,8 +265,9 @@ def alert_card(
     *,
     console_region: str | None = None,
     account_alias: str | None = None,
+    ask_line: str = "",
 ) -> tuple[str, list[Block]]:
-    """(fallback text, blocks) of the one card per incident."""
+    """(fallback text, blocks) of the one card per incident; `ask_line`: who was asked, what they said."""
     first = findings[0] if findings else None
     region = console_region or alert.region
     emoji = SEVERITY_EMOJI.get(alert.severity, ":red_circle:")
@@ -283,7 +284,7 @@ def alert_card(
     context = " · ".join(
         [*links, f"alert #{alert.id}", f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"]
     )
-    top = headline(alert, first, verdict) + "\n" + status_line(alert)
+    top = headline(alert, first, verdict) + "\n" + status_line(alert) + (f"\n{ask_line}" if ask_line else "")
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=header, emoji=True)),
         SectionBlock(block_id=f"bw-status-{alert.id}", text=MarkdownTextObject(text=truncate(top, SECTION_TEXT))),

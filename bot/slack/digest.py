@@ -136,10 +136,15 @@ def _sections(fig: Figures, f: Fmt) -> list[tuple[str, list[str], bool]]:
     ended = (f"{len(fig.fix_times)} alert(s) whose exposure ended in the last 24 h: Fixed {fig.fixed} with the"
              f" button, Resolved {fig.resolved} by a later change")
     spans = [f"Time to acknowledge: {_span(fig.ack_times, acked)}", f"Time to fix: {_span(fig.fix_times, ended)}"]
-    out = [
+    out: list[tuple[str, list[str], bool]] = []
+    if fig.muted:
+        out.append(("Muted", [muted_line(fig)], False))
+    out += [
         ("Response times", spans, False),
         (f"Alerts per day, last {CHART_DAYS} days ({f.esc(fig.tz)})", chart_lines(fig.chart), True),
     ]
+    if fig.asks.any:
+        out.append(("Asking the actor", ask_lines(fig), False))
     if fig.open_alerts:
         lines = []
         for a in fig.open_alerts:
@@ -178,6 +183,25 @@ def _sections(fig: Figures, f: Fmt) -> list[tuple[str, list[str], bool]]:
     return out
 
 
+def muted_line(fig: Figures) -> str:
+    """How many of the new alerts got no card (MIN_SEVERITY); `/bucketwatch alerts` still lists them."""
+    return (f"{fig.muted} muted below MIN_SEVERITY ({fig.min_severity}): stored and counted, no card posted"
+            " (`alerts` lists the open ones).")
+
+
+def ask_lines(fig: Figures) -> list[str]:
+    """Asked, answered (which way), time to answer, and who could not be asked: alerts opened in 24 h."""
+    a = fig.asks
+    answered = a.intended + a.not_me
+    lines = [f"Asked {a.asked}, answered {answered} (yes, intended {a.intended}; not me {a.not_me}),"
+             f" no answer yet {a.silent}"]
+    if a.times:
+        lines.append(f"Time to answer: {_span(list(a.times), f'{len(a.times)} answer(s)')}")
+    if a.not_asked or a.unreachable:
+        lines.append(f"Not asked: {a.not_asked} robot(s); could not be asked: {a.unreachable}")
+    return lines
+
+
 def _fit(head: str, lines: list[str], limit: int = SECTION_TEXT) -> str:
     """`head` and as many lines as fit in `limit` characters, then "… and N more"."""
     text = head
@@ -207,7 +231,8 @@ def render(fig: Figures, zone: ZoneInfo) -> Digest:
     counts = ", ".join(f"{label.replace(' (24 h)', '').lower()} {n}" for label, n in _counts(fig))
     warning = next((line for line in said if line.startswith("⚠️")), "")
     text = (f"{warning} " if warning else "") + (
-        f"bucketwatch digest for {fig.day:%a %d %b}: {counts}; {len(fig.still_public)} still public."
+        f"bucketwatch digest for {fig.day:%a %d %b}: {counts}; {len(fig.still_public)} still public"
+        + (f"; {fig.muted} muted below MIN_SEVERITY." if fig.muted else ".")
     )
     blocks: list[Any] = [HeaderBlock(text=PlainTextObject(text=f"Daily digest · {fig.day:%a %d %b %Y}"))]
     if checked:

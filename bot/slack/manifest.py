@@ -22,6 +22,11 @@ BOT_SCOPES: dict[str, str] = {
     "groups:read": "conversations.info on a private ALERT_CHANNEL (doctor)",
     "channels:history": "conversations.history on a public ALERT_CHANNEL (finding a card whose post timed out)",
     "groups:history": "conversations.history on a private ALERT_CHANNEL (finding a card whose post timed out)",
+    # Asking the actor (ASK_ACTOR): find the person by email, open a DM, find a DM whose post timed out.
+    "users:read": "users.info; required by Slack alongside users:read.email",
+    "users:read.email": "users.lookupByEmail (ASK_ACTOR: find the person behind a change)",
+    "im:write": "conversations.open (ASK_ACTOR: the DM to the person behind a change)",
+    "im:history": "conversations.history on that DM (ASK_ACTOR: finding a DM whose post timed out)",
 }
 # Without these the bot cannot post alerts or answer at all; the rest degrade one feature.
 ESSENTIAL_SCOPES = ("chat:write", "commands")

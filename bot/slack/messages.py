@@ -137,7 +137,9 @@ def status_summary(
     return "\n".join(lines)
 
 
-NO_SOURCES = "No pollers configured (set AWS_ACCOUNTS and AWS_REGIONS, TRAIL_BUCKETS or TRAIL_QUEUE_URLS)."
+NO_SOURCES = (
+    "No pollers configured (set AWS_ACCOUNTS and AWS_REGIONS, TRAIL_BUCKETS, EVENT_QUEUE_URLS or TRAIL_QUEUE_URLS)."
+)
 
 
 def truncated(shown: int, total: int) -> str:
@@ -458,11 +460,35 @@ def revoked_line(user_id: str, row: ExceptionRow) -> str:
     )
 
 
+def muted_line(count: int, min_severity: str) -> str:
+    """`status`: open alerts below MIN_SEVERITY, which got no card."""
+    return (f":mute: {count} open alert{'s' if count != 1 else ''} muted below MIN_SEVERITY ({escape(min_severity)}):"
+            " no card, no hand-off; `alerts` lists them")
+
+
+def handoff_line(targets: tuple[str, ...], pending: int, failed: int) -> str:
+    """`status`: where alerts are handed off, and what is waiting or was given up."""
+    line = f"Hand-off to {', '.join(targets)}: {pending} waiting"
+    if failed:
+        line = ":warning: " + line + f", {failed} given up (the log has each error)"
+    return line
+
+
 def quarantine_line(counts: dict[str, int]) -> str:
     """`status`: unreadable input kept per source (table `quarantine`)."""
     total = sum(counts.values())
     parts = ", ".join(f"{code(source)} {n}" for source, n in counts.items())
     return f":warning: {total} malformed entr{'y' if total == 1 else 'ies'} quarantined (table `quarantine`): {parts}"
+
+
+def set_aside_line(counts: dict[str, int]) -> str:
+    """`status`: queue messages that kept failing, set aside unread (rows in `quarantine`)."""
+    total = sum(counts.values())
+    parts = ", ".join(f"{code(source)} {n}" for source, n in counts.items())
+    return (
+        f":warning: {total} queue message{'s' if total != 1 else ''} set aside after repeated failed deliveries"
+        f" (table `quarantine`, their text kept; the source's health names the last error): {parts}"
+    )
 
 
 def undone_elsewhere_line(user_id: str, outcome_message: str, newer: Alert) -> str:

@@ -24,17 +24,44 @@ REPLY_CAP = 5
 
 
 class SlackNotifier:
-    """The engine's `notify`: each AlertEvent becomes outbox items; also the card renderer the outbox uses."""
+    """The engine's `notify`: each AlertEvent becomes outbox items; also the card renderer the outbox uses.
+
+    `route(account, severity)` names the card's channel (ROUTES); everything after the card follows it
+    there (the outbox keeps channel and ts per alert). `muted(severity)` (MIN_SEVERITY): an alert below it
+    gets no card and nothing in a thread, until it escalates to a severity that is not muted."""
 
     def __init__(self, alerts: AlertService, outbox: Outbox, *,
-                 alias_fn: Callable[[str], str | None] | None = None):
+                 alias_fn: Callable[[str], str | None] | None = None,
+                 route: Callable[[str, str], str] | None = None,
+                 muted: Callable[[str], bool] | None = None):
         self.alerts, self.outbox, self.alias_fn = alerts, outbox, alias_fn
+        self.route, self.muted = route, muted
         outbox.render = self.render_card
+        # Also told of every event, in the same transaction (asking the actor listens for OPENED).
+        self.listeners: list[Callable[[AlertEvent], None]] = []
+        self.ask_line: Callable[[int], str] | None = None  # the card's line about asking the actor
+
+    def _card(self, alert_id: int) -> None:
+        alert = self.alerts.get(alert_id)
+        channel = self.route(alert.account, alert.severity) if alert is not None and self.route else None
+        self.outbox.enqueue_card(alert_id, channel)
+
+    def _silent(self, alert_id: int) -> bool:
+        """Muted: below MIN_SEVERITY and never carded (a card once posted keeps its thread going)."""
+        if self.muted is None:
+            return False
+        alert = self.alerts.get(alert_id)
+        return alert is not None and self.muted(alert.severity) and not self.outbox.has_card(alert_id)
 
     def __call__(self, event: AlertEvent) -> None:
         kind, alert_id = event.kind, event.alert_id
+        if self._silent(alert_id):
+            return  # stored and counted (digest, status), not shown
+        if kind is AlertEventKind.ESCALATED and self.muted is not None and not self.outbox.has_card(alert_id):
+            self._card(alert_id)  # was muted, now is not: the card shows it as it is now
+            return
         if kind is AlertEventKind.OPENED:
-            self.outbox.enqueue_card(alert_id)
+            self._card(alert_id)
         elif kind in (AlertEventKind.FINDING_ADDED, AlertEventKind.ESCALATED):
             self._finding(event)
             self.outbox.enqueue_update(alert_id)
@@ -46,15 +73,17 @@ class SlackNotifier:
             if event.was_posted:
                 self.note(alert_id, msg.reopened_note(event.reason))
             else:
-                self.outbox.enqueue_card(alert_id)  # Accepted by an exception, never posted: post it now.
+                self._card(alert_id)  # Accepted by an exception, never posted: post it now.
         elif kind is AlertEventKind.ACCEPTED_BY_TAG:
             self._accepted_by_tag(event)
         else:
             self.outbox.enqueue_update(alert_id)
+        for listener in self.listeners:
+            listener(event)
 
     def _accepted_by_tag(self, event: AlertEvent) -> None:
         """The quiet line is the alert's one top-level message (render_card); later changes go under it."""
-        self.outbox.enqueue_card(event.alert_id)  # once per alert (also for one accepted before this existed)
+        self._card(event.alert_id)  # once per alert (also for one accepted before this existed)
         alert, finding = self.alerts.get(event.alert_id), event.finding
         if alert is None or finding is None:
             return
@@ -80,6 +109,8 @@ class SlackNotifier:
 
     def note(self, alert_id: int, mrkdwn_text: str) -> None:
         """A line in the card's thread (`mrkdwn_text` must already be escaped where caller-chosen)."""
+        if self._silent(alert_id):
+            return  # no card to reply under: the audit table still has the press
         self.outbox.enqueue_thread(alert_id, *cards.thread_note(mrkdwn_text))
 
     def render_card(self, alert_id: int) -> tuple[str, list[Any]]:
@@ -92,4 +123,5 @@ class SlackNotifier:
         if accepted_by_tag(alert):  # accepted by the bucket's own tag: one quiet line, never silence
             first = findings[0] if findings else None
             return cards.quiet_line(msg.tag_accepted_line(alert, first, alias), msg.tag_accepted_fallback(alert, first))
-        return cards.alert_card(alert, findings, alert.exposure, account_alias=alias)
+        ask_line = self.ask_line(alert_id) if self.ask_line else ""
+        return cards.alert_card(alert, findings, alert.exposure, account_alias=alias, ask_line=ask_line)

@@ -1,7 +1,8 @@
 """The outbox: every Slack message is stored first and posted after, retried until Slack accepts it.
 
-A card becomes one `chat.postMessage` to the alert channel; its channel and ts are then stored on the
-alert so updates edit that message (`chat.update`) and follow-ups go to its thread. Items of one
+A card becomes one `chat.postMessage` to the alert channel (or the channel ROUTES gave it); its channel
+and ts are then stored on the alert so updates edit that message (`chat.update`) and follow-ups go to
+its thread, in that channel. Items of one
 alert go out in order, and an item whose card is not posted yet waits for it. Tokens are never
 logged: only method names and error codes.
 
@@ -116,8 +117,11 @@ class Outbox:
         ).fetchone()
         return int(found[0]) if found else None
 
-    def enqueue_card(self, alert_id: int) -> int:
-        """The alert's card; at most one per alert, ever (a second call returns the first item)."""
+    def enqueue_card(self, alert_id: int, channel: str | None = None) -> int:
+        """The alert's card; at most one per alert, ever (a second call returns the first item).
+
+        `channel`: where ROUTES sends it (default the alert channel); kept on the item, so a retry looks
+        for the card, and posts it, in the channel the first attempt used."""
         with self.store.atomic() as db:
             found = db.execute(
                 "SELECT id FROM outbox WHERE alert_id = ? AND kind = 'card' LIMIT 1", [alert_id]
@@ -126,7 +130,12 @@ class Outbox:
                 return int(found[0])
             # The card renders from the store when sent: pending updates of it are moot.
             db.execute("DELETE FROM outbox WHERE alert_id = ? AND kind = 'update' AND sent_at IS NULL", [alert_id])
-            return self._insert(alert_id, "card")
+            return self._insert(alert_id, "card", {"channel": channel} if channel else None)
+
+    def has_card(self, alert_id: int) -> bool:
+        """Whether the alert's card was ever queued (posted, pending or given up)."""
+        sql = "SELECT 1 FROM outbox WHERE alert_id = ? AND kind = 'card' LIMIT 1"
+        return self.store.db.execute(sql, [alert_id]).fetchone() is not None
 
     def enqueue_update(self, alert_id: int) -> int | None:
         """Re-render the card in place; pending updates coalesce, and an unsent card needs none."""
@@ -148,6 +157,13 @@ class Outbox:
         """A top-level message in the alert channel that belongs to no alert (reminders, digest)."""
         with self.store.atomic():
             return self._insert(None, "message", {"text": text, "blocks": _blocks(blocks)})
+
+    def enqueue_dm(self, channel: str, text: str, blocks: list[Any] | None, metadata: dict[str, Any]) -> int:
+        """A direct message (channel D…), posted once: like a card, an attempt of unknown outcome is first
+        looked up in that conversation by its `metadata` (event_type, event_payload) before posting again."""
+        payload = {"channel": channel, "text": text, "blocks": _blocks(blocks), "metadata": metadata}
+        with self.store.atomic():
+            return self._insert(None, "dm", payload)
 
     # ---- status --------------------------------------------------------------------------------
     def pending(self) -> list[dict[str, Any]]:
@@ -214,7 +230,7 @@ class Outbox:
         with self.store.atomic() as db:
             cursor = db.execute(
                 "UPDATE outbox SET next_attempt_at = ?, last_error = NULLIF(last_error, ?),"
-                " attempt_started_at = CASE WHEN kind = 'card' THEN coalesce(attempt_started_at, ?) END"
+                " attempt_started_at = CASE WHEN kind IN ('card', 'dm') THEN coalesce(attempt_started_at, ?) END"
                 " WHERE id = ? AND sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?",
                 [iso(now + LEASE), WAITING, iso(now), row["id"], iso(now)],
             )
@@ -324,21 +340,29 @@ class Outbox:
                 text=payload.get("text", ""),
                 blocks=payload.get("blocks") or None,
             )
+        if kind == "dm":
+            found = self._find_dm(row, payload) if row.get("attempt_started_at") else None
+            return found or self._call(
+                "chat_postMessage", row, channel=payload["channel"], text=payload.get("text", ""),
+                blocks=payload.get("blocks") or None, metadata=payload.get("metadata"),
+                unfurl_links=False, unfurl_media=False,
+            )
         if kind == "card":
             if self.render is None:
                 raise _Retry("no renderer wired for cards", self._backoff(row))
             text, blocks = self.render(alert_id)
-            found = self._find_card(row) if row.get("attempt_started_at") else None
+            target = payload.get("channel") or self.channel  # ROUTES chose it when the card was queued
+            found = self._find_card(row, target) if row.get("attempt_started_at") else None
             card_channel: str | None
             if found is not None:
                 log.info("outbox item %s: the card of alert %s was posted before (ts %s); adopted",
                          row["id"], alert_id, found)
-                card_channel, card_ts = self.channel, found
+                card_channel, card_ts = target, found
             else:
                 response = self._call(
                     "chat_postMessage",
                     row,
-                    channel=self.channel,
+                    channel=target,
                     text=text,
                     blocks=_blocks(blocks),
                     unfurl_links=False,
@@ -346,7 +370,7 @@ class Outbox:
                     metadata={"event_type": METADATA_TYPE, "event_payload": {"alert_id": alert_id}},
                     full=True,
                 )
-                card_channel, card_ts = response["channel"] or self.channel, response["ts"]
+                card_channel, card_ts = response["channel"] or target, response["ts"]
             if not card_ts:
                 raise _Retry("Slack returned no ts for the card", self._backoff(row))
             self.store.db.table("alerts").update(alert_id, {"channel": card_channel, "ts": card_ts})
@@ -371,10 +395,10 @@ class Outbox:
             unfurl_media=False,
         )
 
-    def _find_card(self, row: dict[str, Any]) -> str | None:
+    def _find_card(self, row: dict[str, Any], channel: str) -> str | None:
         """The ts of this alert's card if an earlier attempt posted it (metadata names the alert), else None.
 
-        Searches the alert channel from a little before the item was created. A failed look-up raises
+        Searches the card's channel from a little before the item was created. A failed look-up raises
         _Retry (post nothing rather than risk a second card), except when the token may not read the
         channel's history (missing_scope, not_in_channel …): then posting again is the lesser harm."""
         alert_id = row["alert_id"]
@@ -383,7 +407,7 @@ class Outbox:
         cursor: str | None = None
         for _ in range(HISTORY_PAGES):
             try:
-                page = self._call("conversations_history", row, raw=True, channel=self.channel, oldest=oldest,
+                page = self._call("conversations_history", row, raw=True, channel=channel, oldest=oldest,
                                   limit=200, include_all_metadata=True, cursor=cursor)
             except _Retry as retry:
                 if retry.error in PERMANENT:
@@ -400,6 +424,23 @@ class Outbox:
             if not page.get("has_more") or not cursor:
                 return None
         return None
+
+    def _find_dm(self, row: dict[str, Any], payload: dict[str, Any]) -> str | None:
+        """The ts of this DM if an earlier attempt posted it (same metadata), else None (as `_find_card`;
+        a conversation with the bot is short, so one page of its recent history is enough)."""
+        since = parse_iso(row.get("created_at")) or self.clock()
+        try:
+            page = self._call("conversations_history", row, raw=True, channel=payload["channel"], limit=200,
+                              oldest=f"{(since - timedelta(minutes=5)).timestamp():.6f}", include_all_metadata=True)
+        except _Retry as retry:
+            if retry.error in PERMANENT:
+                return None
+            raise _Retry(f"history: {retry.error}", retry.after, unknown=True) from None
+        wanted = payload.get("metadata") or {}
+        keys = ("event_type", "event_payload")
+        found = [m for m in page.get("messages") or ()
+                 if wanted and all((m.get("metadata") or {}).get(k) == wanted.get(k) for k in keys)]
+        return str(found[0]["ts"]) if found else None
 
     def _call(self, method: str, row: dict[str, Any], *, full: bool = False, raw: bool = False, **kwargs: Any) -> Any:
         """Call Slack; turn every failure into _Retry (or a text-only resend for a rejected layout)."""

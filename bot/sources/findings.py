@@ -16,7 +16,7 @@ from collections.abc import Callable
 from bot.aws.clients import AwsClients, error_message
 from bot.core.clock import parse_iso
 from bot.core.record import Record
-from bot.sources.sqs import BATCH, BUDGET, MAX_BATCHES, VISIBILITY_SECONDS, WAIT_SECONDS, QueueResult, TrailQueue
+from bot.sources.sqs import BATCH, BUDGET, MAX_BATCHES, VISIBILITY_SECONDS, WAIT_SECONDS, QueueResult, SqsQueue
 from bot.sources.state import Quarantined
 from bot.sources.trail_bucket import collect
 from bot.sources.worker import decode
@@ -24,13 +24,13 @@ from bot.sources.worker import decode
 logger = logging.getLogger(__name__)
 
 
-def findings_source_name(queue: TrailQueue) -> str:
+def findings_source_name(queue: SqsQueue) -> str:
     return f"findings:{queue.name}"
 
 
 def poll_findings(
     aws: AwsClients,
-    queue: TrailQueue,
+    queue: SqsQueue,
     *,
     region: str,
     max_batches: int = MAX_BATCHES,

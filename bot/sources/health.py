@@ -10,6 +10,9 @@ from bot.store.database import Store
 
 # A source whose last success is older than this is "late" (several POLL_SECONDS cycles missed).
 STALE_AFTER = timedelta(minutes=30)
+# Account and region discovery (bot.sources.fleet, `accounts:…`) runs daily: late after two missed runs.
+DISCOVERY_PREFIX = "accounts:"
+DISCOVERY_STALE_AFTER = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,8 @@ def source_health(
     out = []
     for name in states if names is None else names:
         state = states.get(name, SourceState(name))
+        late = DISCOVERY_STALE_AFTER if name.startswith(DISCOVERY_PREFIX) else stale_after
         out.append(
-            SourceHealth(
-                name, state.last_success, state.lag(now), state.last_error, state.last_attempt, now, stale_after
-            )
+            SourceHealth(name, state.last_success, state.lag(now), state.last_error, state.last_attempt, now, late)
         )
     return out

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 QUARANTINE_RAW_CHARS = 64_000
 QUARANTINE_KEEP = 1_000  # rows per source: the newest are the ones a person looks at
 QUARANTINE_DAYS = 30
+# The reason of a queue message set aside after too many receives (bot.sources.sqs): counted apart
+# from malformed input, since it may be well-formed and only failing.
+SET_ASIDE = "set aside after"
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,8 @@ class Quarantined:
 class SourceResult:
     """What one source (one account-region, or one trail bucket) read in one poll."""
 
-    source: str  # poller_state key: lookup:<account>:<region> or trail:<bucket>/<prefix>
-    kind: str  # lookup | trail: the `source` column of the who-changed index
+    source: str  # poller_state key: lookup:<account>:<region>, trail:<bucket>/<prefix>, sqs:<queue>, accounts:…
+    kind: str  # lookup | trail | queue: the `source` column of the who-changed index
     records: list[Record] = field(default_factory=list)  # S3 configuration writes, in-memory deduplicated
     seen: int = 0  # every record the source returned, reads included
     calls: int = 0  # AWS requests made
@@ -176,8 +179,20 @@ def raw_hash(raw: str) -> str:
 
 
 def quarantine_counts(store: Store) -> dict[str, int]:
-    """Quarantined entries per source (shown by `status`; the rows are in the `quarantine` table)."""
-    rows = store.db.execute("select source, count(*) from quarantine group by source order by source")
+    """Malformed entries quarantined per source (shown by `status`; the rows are in the `quarantine` table)."""
+    rows = store.db.execute(
+        "select source, count(*) from quarantine where reason not like ? group by source order by source",
+        [SET_ASIDE + "%"],
+    )
+    return {str(source): int(count) for source, count in rows}
+
+
+def set_aside_counts(store: Store, since: datetime | None = None) -> dict[str, int]:
+    """Queue messages set aside after too many receives, per source (kept in the `quarantine` table)."""
+    rows = store.db.execute(
+        "select source, count(*) from quarantine where reason like ? and at >= ? group by source order by source",
+        [SET_ASIDE + "%", iso(since) if since else ""],
+    )
     return {str(source): int(count) for source, count in rows}
 
 

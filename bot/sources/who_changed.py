@@ -161,7 +161,7 @@ def timeline(
     if aws is None:
         return Timeline(bucket, days, [], "none")
     if targets is None:
-        targets = [LookupTarget(a.account_id, r) for a in aws.accounts for r in aws.settings.regions]
+        targets = [LookupTarget(account, region) for account, region in aws.targets()]
     targets = targets[:MAX_TARGETS]
     if not targets:
         return Timeline(bucket, days, [], "none")

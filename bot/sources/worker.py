@@ -39,8 +39,9 @@ from bot.core.clock import iso
 from bot.core.config import load_settings
 from bot.core.record import Record
 from bot.sources.inflate import CORRUPT_GZIP
+from bot.sources.queue_messages import MalformedMessage, parse_message
 from bot.sources.reader import ScanStats
-from bot.sources.sqs import GONE, MalformedMessage, parse_notification
+from bot.sources.sqs import GONE
 from bot.sources.trail_bucket import read_log_file
 from bot.store.rows import is_config_write
 from detections import evaluate
@@ -89,7 +90,7 @@ class Worker:
     def handle(self, body: str, report: WorkReport) -> bool:
         """One notification: True when it is done with (delete it), False to have it delivered again."""
         try:
-            objects = parse_notification(body)
+            objects = parse_message(body).files  # records an EventBridge rule forwards are the bot's to read
         except MalformedMessage as exc:
             self._send({"file": "", "quarantine": [[f"notification: {exc}", body[:QUARANTINE_TEXT]]]}, report)
             return True

@@ -379,3 +379,73 @@ def _m0013_access_points(db: sqlite_utils.Database) -> None:
     # an exception for it must not cover the account, and its fix must not turn on account-wide BPA.
     for table in ("alerts", "exceptions", "remediations"):
         db.table(table).add_column("access_point", str)
+
+
+@MIGRATIONS(name="0014_handoff")
+def _m0014_handoff(db: sqlite_utils.Database) -> None:
+    # Hand-offs to PagerDuty and the signed webhook (bot.handoff): stored in the transaction that changed
+    # the alert, sent after, retried with back-off. `key` names the event (target, action, alert, history
+    # row): a unique index makes a second enqueue of the same event a no-op, so nothing is handed off twice.
+    db.table("handoffs").create(
+        {
+            "id": int,
+            "key": str,
+            "target": str,  # pagerduty | webhook
+            "alert_id": int,
+            "action": str,  # trigger | resolve (PagerDuty); the webhook's event name
+            "payload": str,  # JSON without secrets: the routing key and the signature are added when sent
+            "created_at": str,
+            "attempts": int,
+            "next_attempt_at": str,
+            "last_error": str,
+            "sent_at": str,
+            "failed_at": str,
+        },
+        pk="id",
+    )
+    db.execute("CREATE UNIQUE INDEX handoffs_key ON handoffs(key)")
+    db.table("handoffs").create_index(["sent_at", "failed_at", "next_attempt_at"])
+    db.table("handoffs").create_index(["alert_id"])
+
+
+@MIGRATIONS(name="0015_ask_actor")
+def _m0015_ask(db: sqlite_utils.Database) -> None:
+    # One ask per alert: who was asked (or why nobody), the DM, the answer and the escalation on silence.
+    db.table("asks").create(
+        {
+            "alert_id": int,
+            "state": str,  # resolving | asked | answered | not_asked | unreachable
+            "actor_arn": str,
+            "actor_name": str,
+            "email": str,
+            "slack_user": str,  # the Slack user asked (U…), once known
+            "reason": str,  # why nobody is asked, or why the person could not be reached
+            "created_at": str,
+            "dm_channel": str,
+            "dm_outbox_id": int,  # the outbox item carrying the DM; its sent_at is when they were asked
+            "asked_at": str,
+            "answer": str,  # intended | not_me
+            "answered_at": str,
+            "escalated_at": str,  # ASK_TIMEOUT passed without an answer: responders were told
+        },
+        pk="alert_id",
+    )
+    db.table("asks").create_index(["state"])
+    # "Yes, intended": an exception the actor asks for, pending until a responder approves it.
+    db.table("exception_requests").create(
+        {
+            "id": int,
+            "alert_id": int,
+            "account": str,
+            "bucket": str,
+            "reason": str,
+            "seconds": int,  # how long the exception lasts, counted from its approval
+            "requested_by": str,
+            "requested_at": str,
+            "approved_by": str,
+            "approved_at": str,
+            "exception_id": int,
+        },
+        pk="id",
+    )
+    db.table("exception_requests").create_index(["alert_id"])
