@@ -8,17 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.config import (
-    SETTINGS,
-    ConfigError,
-    Settings,
-    all_problems,
-    checked_settings,
-    load_settings,
-    parse_accounts,
-    settings_help,
-    settings_problems,
-)
+from bot.core.config import SETTINGS, ConfigError, Settings, load_settings, parse_accounts, settings_help
+from bot.core.problems import all_problems, checked_settings, settings_problems
 
 
 def test_every_setting_has_help_and_a_default_except_credentials() -> None:

@@ -16,7 +16,8 @@ from slack_sdk import WebClient
 from bot.cli.doctor import check_settings, check_slack
 from bot.cli.run import build_jobs
 from bot.core.config import SEVERITIES as SETTING_SEVERITIES
-from bot.core.config import Route, all_problems, read_settings
+from bot.core.config import Route, read_settings
+from bot.core.problems import all_problems
 from bot.core.record import Record
 from bot.slack.notifier import SlackNotifier
 from bot.slack.outbox import LEASE, Outbox

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from bot.aws.clients import AwsClients
 from bot.cli import main
 from bot.cli.doctor import run_doctor
-from bot.core.config import all_problems
+from bot.core.problems import all_problems
 from standins.cloudtrail import FakeCloudTrailServer
 from tests.slack_requests import eventually
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401

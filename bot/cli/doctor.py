@@ -27,7 +27,8 @@ from bot.app import build_web_client
 from bot.aws.bpa import read_bpa
 from bot.aws.clients import AwsClients, error_code, error_message
 from bot.cli import doctor_fleet
-from bot.core.config import Settings, all_problems, settings_problems
+from bot.core.config import Settings
+from bot.core.problems import all_problems, settings_problems
 from bot.slack.manifest import BOT_SCOPES, ESSENTIAL_SCOPES
 from bot.slack.permissions import slack_error
 from bot.store.database import Store

@@ -15,7 +15,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import build_health, create_app
 from bot.cli.common import configure
-from bot.core.config import Settings, checked_settings
+from bot.core.config import Settings
+from bot.core.problems import checked_settings
 from bot.services import Services
 from bot.services.reconcile import reconcile
 from bot.services.scheduler import build_scheduler

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from bot.cli.common import configure
 from bot.cli.run import cli_run
-from bot.core.config import ConfigError, Settings, all_problems
+from bot.core.config import ConfigError, Settings
+from bot.core.problems import all_problems
 
 log = logging.getLogger(__name__)
 RESTORE_TIMEOUT_SECONDS = 600  # a large database over a slow link; a hung restore must not hang the deploy

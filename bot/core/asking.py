@@ -54,7 +54,7 @@ def parse_actor_map(name: str, text: str) -> tuple[str, ...]:
 
 def actor_map(entries: tuple[str, ...]) -> dict[str, str]:
     """ACTOR_MAP's `key=U…` entries as a dict (the Slack id is always the text after the last =)."""
-    return dict(entry.rsplit("=", 1) for entry in entries if "=" in entry)  # type: ignore[misc]
+    return {key: user for key, _, user in (entry.rpartition("=") for entry in entries if "=" in entry)}
 
 
 def parse_timeout(name: str, text: str) -> timedelta:

@@ -11,8 +11,8 @@ from datetime import timedelta
 from bot.alerts.asks import INTENDED, NOT_ME, RESOLVING, UNREACHABLE, Ask
 from bot.alerts.exception_requests import ExceptionRequest
 from bot.alerts.lifecycle import Alert
-from bot.core.config import GROUP_ID, USER_ID
 from bot.core.durations import format_duration
+from bot.core.shapes import GROUP_ID, USER_ID
 from bot.slack.mrkdwn import code, escape, slack_date, user
 
 INTENDED_LABEL, NOT_ME_LABEL, APPROVE_LABEL = "Yes, intended", "Not me", "Approve exception"

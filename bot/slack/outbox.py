@@ -30,24 +30,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.core.clock import iso, parse_iso, utcnow
-from bot.slack.mrkdwn import inert
-from bot.slack.webclient import BAD_PAYLOAD, GONE, PERMANENT, retry_after, without_retries
+from bot.core.clock import iso, utcnow
+from bot.slack.outbox_calls import METADATA_TYPE, SLOW_RETRY, Retry, SlackCalls, backoff, blocks_of, log_fields
+from bot.slack.webclient import without_retries
 from bot.store.database import Store
 
 log = logging.getLogger(__name__)
 
 Render = Callable[[int], tuple[str, list[Any]]]
-SLOW_RETRY = timedelta(minutes=15)
-MAX_BACKOFF = timedelta(minutes=10)
 # A claimed item is due again only after this: another process (`poll --once` beside the bot) skips it,
 # and an item whose sender died mid-call is retried once the lease runs out. One attempt is at most a
 # look-up and a post, each bounded by the client's 15 s timeout and never retried in the call.
 LEASE = timedelta(minutes=1)
-METADATA_TYPE = "bucketwatch_alert"
-HISTORY_PAGES = 10  # conversations.history pages (200 messages each) searched for a card of unknown outcome
 # After this many failed attempts (hours of backoff) an item is set aside as failed: `status` counts it.
 MAX_ATTEMPTS = 20
 WAITING = "waiting for the card"
@@ -58,23 +53,6 @@ WHERE o.sent_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= :now AN
   SELECT 1 FROM outbox AS p WHERE p.alert_id IS o.alert_id AND p.id != o.id AND p.sent_at IS NULL
   AND p.failed_at IS NULL AND p.next_attempt_at > :now AND (p.kind = 'card' OR (o.kind != 'card' AND p.id < o.id)))
 ORDER BY o.id LIMIT :limit"""
-
-
-def _extra(row: dict[str, Any]) -> dict[str, Any]:
-    """The log record's fields (LOG_FORMAT=json shows them): the alert an item belongs to, if any."""
-    return {"alert_id": row["alert_id"]} if row.get("alert_id") is not None else {}
-
-
-def _blocks(blocks: list[Any] | None) -> list[dict[str, Any]]:
-    return inert(blocks)  # every mrkdwn object verbatim: no auto-linked @channel, URL or domain
-
-
-class _Retry(Exception):
-    """Reschedule this item: `after` from now, with `error` recorded; `unknown`: Slack may have taken it."""
-
-    def __init__(self, error: str, after: timedelta, *, unknown: bool = False):
-        super().__init__(error)
-        self.error, self.after, self.unknown = error, after, unknown
 
 
 class Outbox:
@@ -91,6 +69,7 @@ class Outbox:
     ):
         self.store = store
         self.slack = without_retries(slack)
+        self.calls = SlackCalls(self.slack, lambda: self.clock())  # tests move the clock after building this
         self.channel = channel
         self.clock = clock
         self.render = render
@@ -147,7 +126,7 @@ class Outbox:
     def enqueue_thread(self, alert_id: int, text: str, blocks: list[Any] | None = None, *,
                        broadcast: bool = False) -> int:
         """A reply in the card's thread (waits until the card is posted); `broadcast`: also in the channel."""
-        payload: dict[str, Any] = {"text": text, "blocks": _blocks(blocks)}
+        payload: dict[str, Any] = {"text": text, "blocks": blocks_of(blocks)}
         if broadcast:
             payload["reply_broadcast"] = True
         with self.store.atomic():
@@ -156,12 +135,12 @@ class Outbox:
     def enqueue_message(self, text: str, blocks: list[Any] | None = None) -> int:
         """A top-level message in the alert channel that belongs to no alert (reminders, digest)."""
         with self.store.atomic():
-            return self._insert(None, "message", {"text": text, "blocks": _blocks(blocks)})
+            return self._insert(None, "message", {"text": text, "blocks": blocks_of(blocks)})
 
     def enqueue_dm(self, channel: str, text: str, blocks: list[Any] | None, metadata: dict[str, Any]) -> int:
         """A direct message (channel D…), posted once: like a card, an attempt of unknown outcome is first
         looked up in that conversation by its `metadata` (event_type, event_payload) before posting again."""
-        payload = {"channel": channel, "text": text, "blocks": _blocks(blocks), "metadata": metadata}
+        payload = {"channel": channel, "text": text, "blocks": blocks_of(blocks), "metadata": metadata}
         with self.store.atomic():
             return self._insert(None, "dm", payload)
 
@@ -250,14 +229,14 @@ class Outbox:
                 continue
             try:
                 ts = self._send(row)
-            except _Retry as retry:
+            except Retry as retry:
                 blocked.add(key)
                 self._reschedule(row, retry.error, retry.after, unknown=retry.unknown)
                 continue
             except Exception as error:  # A render bug must not stop the scheduler: record and back off.
                 blocked.add(key)
-                log.exception("outbox item %s (%s) failed", row["id"], row["kind"], extra=_extra(row))
-                self._reschedule(row, f"{type(error).__name__}", self._backoff(row), unknown=True)
+                log.exception("outbox item %s (%s) failed", row["id"], row["kind"], extra=log_fields(row))
+                self._reschedule(row, f"{type(error).__name__}", backoff(row), unknown=True)
                 continue
             if ts is None:
                 blocked.add(key)
@@ -305,10 +284,10 @@ class Outbox:
         if attempts >= MAX_ATTEMPTS:
             values["failed_at"] = iso(now)
             log.error("outbox item %s (%s, alert %s) given up after %s attempts: %s",
-                      row["id"], row["kind"], row["alert_id"], attempts, error, extra=_extra(row))
+                      row["id"], row["kind"], row["alert_id"], attempts, error, extra=log_fields(row))
         else:
-            log.warning("outbox item %s (%s, alert %s) not sent: %s; retry in %ss",
-                        row["id"], row["kind"], row["alert_id"], error, int(after.total_seconds()), extra=_extra(row))
+            log.warning("outbox item %s (%s, alert %s) not sent: %s; retry in %ss", row["id"], row["kind"],
+                        row["alert_id"], error, int(after.total_seconds()), extra=log_fields(row))
         assignments = ", ".join(f"{k} = ?" for k in values)
         with self.store.atomic() as db:
             db.execute(f"UPDATE outbox SET {assignments} WHERE id = ?", [*values.values(), row["id"]])  # noqa: S608
@@ -320,20 +299,16 @@ class Outbox:
                     [values["failed_at"], CARD_FAILED, row["alert_id"]],
                 )
 
-    @staticmethod
-    def _backoff(row: dict[str, Any]) -> timedelta:
-        return min(timedelta(seconds=5 * 2 ** min(row["attempts"] or 0, 10)), MAX_BACKOFF)
-
     def _alert_message(self, alert_id: int) -> tuple[str | None, str | None]:
         found = self.store.db.execute("SELECT channel, ts FROM alerts WHERE id = ?", [alert_id]).fetchone()
         return (found[0], found[1]) if found else (None, None)
 
     def _send(self, row: dict[str, Any]) -> str | None:
-        """One item to Slack; the message ts, None if it must wait for its card, _Retry on failure."""
+        """One item to Slack; the message ts, None if it must wait for its card, Retry on failure."""
         kind, alert_id = row["kind"], row["alert_id"]
         payload = json.loads(row["payload"] or "{}")
         if kind == "message":
-            return self._call(
+            return self.calls.post(
                 "chat_postMessage",
                 row,
                 channel=self.channel,
@@ -341,30 +316,30 @@ class Outbox:
                 blocks=payload.get("blocks") or None,
             )
         if kind == "dm":
-            found = self._find_dm(row, payload) if row.get("attempt_started_at") else None
-            return found or self._call(
+            found = self.calls.find_dm(row, payload) if row.get("attempt_started_at") else None
+            return found or self.calls.post(
                 "chat_postMessage", row, channel=payload["channel"], text=payload.get("text", ""),
                 blocks=payload.get("blocks") or None, metadata=payload.get("metadata"),
                 unfurl_links=False, unfurl_media=False,
             )
         if kind == "card":
             if self.render is None:
-                raise _Retry("no renderer wired for cards", self._backoff(row))
+                raise Retry("no renderer wired for cards", backoff(row))
             text, blocks = self.render(alert_id)
             target = payload.get("channel") or self.channel  # ROUTES chose it when the card was queued
-            found = self._find_card(row, target) if row.get("attempt_started_at") else None
+            found = self.calls.find_card(row, target) if row.get("attempt_started_at") else None
             card_channel: str | None
             if found is not None:
                 log.info("outbox item %s: the card of alert %s was posted before (ts %s); adopted",
                          row["id"], alert_id, found)
                 card_channel, card_ts = target, found
             else:
-                response = self._call(
+                response = self.calls.call(
                     "chat_postMessage",
                     row,
                     channel=target,
                     text=text,
-                    blocks=_blocks(blocks),
+                    blocks=blocks_of(blocks),
                     unfurl_links=False,
                     unfurl_media=False,
                     metadata={"event_type": METADATA_TYPE, "event_payload": {"alert_id": alert_id}},
@@ -372,7 +347,7 @@ class Outbox:
                 )
                 card_channel, card_ts = response["channel"] or target, response["ts"]
             if not card_ts:
-                raise _Retry("Slack returned no ts for the card", self._backoff(row))
+                raise Retry("Slack returned no ts for the card", backoff(row))
             self.store.db.table("alerts").update(alert_id, {"channel": card_channel, "ts": card_ts})
             return str(card_ts)
         channel, ts = self._alert_message(alert_id)
@@ -380,10 +355,10 @@ class Outbox:
             return None
         if kind == "update":
             if self.render is None:
-                raise _Retry("no renderer wired for cards", self._backoff(row))
+                raise Retry("no renderer wired for cards", backoff(row))
             text, blocks = self.render(alert_id)
-            return self._call("chat_update", row, channel=channel, ts=ts, text=text, blocks=_blocks(blocks))
-        return self._call(
+            return self.calls.post("chat_update", row, channel=channel, ts=ts, text=text, blocks=blocks_of(blocks))
+        return self.calls.post(
             "chat_postMessage",
             row,
             channel=channel,
@@ -394,88 +369,4 @@ class Outbox:
             unfurl_links=False,
             unfurl_media=False,
         )
-
-    def _find_card(self, row: dict[str, Any], channel: str) -> str | None:
-        """The ts of this alert's card if an earlier attempt posted it (metadata names the alert), else None.
-
-        Searches the card's channel from a little before the item was created. A failed look-up raises
-        _Retry (post nothing rather than risk a second card), except when the token may not read the
-        channel's history (missing_scope, not_in_channel …): then posting again is the lesser harm."""
-        alert_id = row["alert_id"]
-        since = parse_iso(row.get("created_at")) or self.clock()
-        oldest = f"{(since - timedelta(minutes=5)).timestamp():.6f}"
-        cursor: str | None = None
-        for _ in range(HISTORY_PAGES):
-            try:
-                page = self._call("conversations_history", row, raw=True, channel=channel, oldest=oldest,
-                                  limit=200, include_all_metadata=True, cursor=cursor)
-            except _Retry as retry:
-                if retry.error in PERMANENT:
-                    log.warning("outbox item %s: cannot search the channel for the card (%s); posting it",
-                                row["id"], retry.error)
-                    return None
-                raise _Retry(f"history: {retry.error}", retry.after, unknown=True) from None
-            for message in page.get("messages") or ():
-                metadata = message.get("metadata") or {}
-                payload = metadata.get("event_payload") or {}
-                if metadata.get("event_type") == METADATA_TYPE and str(payload.get("alert_id")) == str(alert_id):
-                    return str(message["ts"])
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if not page.get("has_more") or not cursor:
-                return None
-        return None
-
-    def _find_dm(self, row: dict[str, Any], payload: dict[str, Any]) -> str | None:
-        """The ts of this DM if an earlier attempt posted it (same metadata), else None (as `_find_card`;
-        a conversation with the bot is short, so one page of its recent history is enough)."""
-        since = parse_iso(row.get("created_at")) or self.clock()
-        try:
-            page = self._call("conversations_history", row, raw=True, channel=payload["channel"], limit=200,
-                              oldest=f"{(since - timedelta(minutes=5)).timestamp():.6f}", include_all_metadata=True)
-        except _Retry as retry:
-            if retry.error in PERMANENT:
-                return None
-            raise _Retry(f"history: {retry.error}", retry.after, unknown=True) from None
-        wanted = payload.get("metadata") or {}
-        keys = ("event_type", "event_payload")
-        found = [m for m in page.get("messages") or ()
-                 if wanted and all((m.get("metadata") or {}).get(k) == wanted.get(k) for k in keys)]
-        return str(found[0]["ts"]) if found else None
-
-    def _call(self, method: str, row: dict[str, Any], *, full: bool = False, raw: bool = False, **kwargs: Any) -> Any:
-        """Call Slack; turn every failure into _Retry (or a text-only resend for a rejected layout)."""
-        try:
-            response = getattr(self.slack, method)(**kwargs)
-        except SlackApiError as error:
-            status = error.response.status_code
-            code = (
-                str((error.response.data or {}).get("error", ""))
-                if isinstance(error.response.data, dict)
-                else ""
-            )
-            if status == 429:
-                raise _Retry("ratelimited", timedelta(seconds=retry_after(error.response.headers))) from None
-            if status >= 500 or not code:
-                # Slack may have posted before failing: the next attempt at a card looks for it first.
-                raise _Retry(f"http {status}", self._backoff(row), unknown=True) from None
-            if code in BAD_PAYLOAD and kwargs.get("blocks"):
-                log.warning(
-                    "Slack rejected the layout of outbox item %s (%s); sending text only", row["id"], code,
-                    extra=_extra(row),
-                )
-                kwargs["blocks"] = None
-                return self._call(method, row, full=full, **kwargs)
-            if code in GONE:
-                log.warning("outbox item %s dropped: %s", row["id"], code, extra=_extra(row))
-                return f"dropped:{code}" if not full else {"channel": None, "ts": None}
-            after = SLOW_RETRY if code in PERMANENT else self._backoff(row)
-            raise _Retry(code, after) from None
-        except (SlackClientError, OSError) as error:
-            # A timeout or a dropped connection: the request may have reached Slack.
-            raise _Retry(type(error).__name__, self._backoff(row), unknown=True) from None
-        if raw:
-            return response
-        if full:
-            return {"channel": response.get("channel"), "ts": response.get("ts")}
-        return str(response.get("ts") or response.get("message_ts") or "ok")
 

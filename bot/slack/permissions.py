@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.core.config import GROUP_ID as _GROUP
-from bot.core.config import USER_ID as _USER
 from bot.core.config import ConfigError
+from bot.core.shapes import GROUP_ID as _GROUP
+from bot.core.shapes import USER_ID as _USER
 
 log = logging.getLogger(__name__)
 
