@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlite_utils
+
 from bot.alerts.lifecycle import Alert, AlertStatus
 from bot.aws.tags import ALLOW_TAG_KEY, ALLOW_TAG_VALUE, tag_allows
 
@@ -40,6 +42,12 @@ class TagAllowance:
 def accepted_by_tag(alert: Alert) -> bool:
     """Whether the alert was closed because its bucket carries the tag (shown as a quiet line, not a card)."""
     return alert.status == AlertStatus.ACCEPTED and alert.closed_by == TAG_LABEL
+
+
+def buckets_accepted_by_tag(db: sqlite_utils.Database) -> int:
+    """Buckets with changes their own tag accepted (shown as quiet lines; `status` counts them)."""
+    sql = "SELECT count(DISTINCT resource_key) FROM alerts WHERE status = 'accepted' AND closed_by = ?"
+    return int(db.execute(sql, [TAG_LABEL]).fetchone()[0])
 
 
 class AllowedPublic:

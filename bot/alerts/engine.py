@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlite_utils.db import Table
 
-from bot.alerts.allow_tag import TAG_LABEL, TagAllowance
+from bot.alerts.allow_tag import TagAllowance
 from bot.alerts.codec import finding_dict, finding_from_json, finding_json
 from bot.alerts.events import AlertEvent, AlertEventKind, Notify, ignore
 from bot.alerts.lifecycle import (
@@ -87,11 +87,6 @@ class AlertService:
 
     def count_open(self) -> int:
         return self._t("alerts").count_where("status IN (?, ?)", list(OPEN))
-
-    def count_accepted_by_tag(self) -> int:
-        """Buckets with changes their own tag bucketwatch:public=allowed accepted (shown quietly, `status`)."""
-        sql = "SELECT count(DISTINCT resource_key) FROM alerts WHERE status = 'accepted' AND closed_by = ?"
-        return int(self.store.db.execute(sql, [TAG_LABEL]).fetchone()[0])
 
     def alerts_for(self, bucket: str | None, account: str | None = None, *, open_only: bool = True
                    ) -> list[Alert]:

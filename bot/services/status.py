@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bot.alerts.allow_tag import buckets_accepted_by_tag
 from bot.services import Services
 from bot.services.reply import Reply
 from bot.slack import messages as msg
+from bot.slack import tag_messages as tag_msg
 from bot.slack.blocks import sections
 from bot.sources.state import quarantine_counts, set_aside_counts
 
@@ -41,7 +43,6 @@ def status(services: Services) -> Reply:
         pending=len(s.outbox.pending()),
         responders=s.permissions.describe("fix, undo and allow"),
         failed=s.outbox.failed(),
-        by_tag=s.alerts.count_accepted_by_tag(),
     )
     lines = [msg.health_line(h) for h in s.poller.health()] or [msg.NO_SOURCES]
     muted = sum(1 for a in s.alerts.open_alerts() if settings.muted(a.severity) and not a.ts)
@@ -50,6 +51,9 @@ def status(services: Services) -> Reply:
     if s.handoff is not None and s.handoff.configured:
         counts = s.handoff.queue.counts()
         lines.append(msg.handoff_line(s.handoff.configured, counts["pending"], counts["failed"]))
+    by_tag = buckets_accepted_by_tag(s.store.db)
+    if by_tag:
+        lines.append(tag_msg.status_line(by_tag))
     quarantined = quarantine_counts(s.store)
     if quarantined:
         lines.append(msg.quarantine_line(quarantined))

@@ -13,14 +13,12 @@ from typing import Any
 
 from bot.alerts.exceptions import ExceptionRow
 from bot.alerts.lifecycle import Alert
-from bot.aws.tags import ALLOW_TAG_KEY, ALLOW_TAG_VALUE
 from bot.core.bpa import FLAGS, Config
 from bot.core.durations import format_duration
 from bot.core.policy import ACCESS_POINT_POLICY, evaluate_policy, load_policy
 from bot.slack.mrkdwn import code, escape, slack_date, user
 from bot.sources.health import SourceHealth
 from bot.store.index import Change
-from detections.base import Finding
 
 GENERIC_ERROR = ":warning: Something went wrong on my side while handling that. It has been logged; please try again."
 STALE_BUTTON = "That button does not point at an alert any more; use the slash command's `alerts` to see what is open."
@@ -120,7 +118,7 @@ def health_line(h: SourceHealth) -> str:
 
 
 def status_summary(
-    *, open_count: int, mode: str, dry_run: bool, pending: int, responders: str, failed: int = 0, by_tag: int = 0
+    *, open_count: int, mode: str, dry_run: bool, pending: int, responders: str, failed: int = 0
 ) -> str:
     lines = [
         f"*bucketwatch status* · {open_count} open alert{'s' if open_count != 1 else ''} · {escape(mode)}",
@@ -131,9 +129,6 @@ def status_summary(
     if failed:
         lines.insert(3, f":warning: Slack messages given up after repeated errors: {failed} (check the channel"
                         " and the token's scopes with `python -m bot doctor`; the log has each error)")
-    if by_tag:
-        lines.insert(1, f":label: Buckets whose own tag {code(f'{ALLOW_TAG_KEY}={ALLOW_TAG_VALUE}')} accepted changes"
-                        f" (posted as quiet lines, not alerts): {by_tag}")
     return "\n".join(lines)
 
 
@@ -205,39 +200,6 @@ def reply_cap_note(detection_name: str, shown: int) -> str:
         f":information_source: …and more changes of this kind ({escape(detection_name)}); after {shown} replies"
         " they are no longer posted one by one. See *Who changed this?* for all of them."
     )
-
-
-# ---- the bucket's own allow tag (bot.alerts.allow_tag): never silent, only quiet -----------------
-
-TAG_SAYS = (f"Not alerted: the bucket's own tag {code(f'{ALLOW_TAG_KEY}={ALLOW_TAG_VALUE}')} says it is public on"
-            " purpose. Remove the tag to be alerted.")
-CHANGES_SHOWN = 4
-
-
-def _tag_change(finding: Finding) -> str:
-    shown = [f"{code(c.what)} {escape(c.before)} → {escape(c.after)}" for c in finding.changes[:CHANGES_SHOWN]]
-    more = len(finding.changes) - CHANGES_SHOWN
-    changed = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
-    return f"{changed or 'no details'}, by *{escape(finding.actor.display)}* {slack_date(finding.event_time)}"
-
-
-def tag_accepted_line(alert: Alert, finding: Finding | None, alias: str | None = None) -> str:
-    """The one quiet line in the channel for a change the bucket's tag accepted: no button, no mention."""
-    account = code(alert.account) + (f" ({escape(alias)})" if alias else "")
-    what = f"{escape(finding.title)}: {_tag_change(finding)}" if finding is not None else escape(alert.title)
-    return f":label: {target(alert)} · account {account} · {what}. {TAG_SAYS} · alert #{alert.id}"
-
-
-def tag_accepted_reply(finding: Finding) -> str:
-    """A later change the tag accepted, in the quiet line's thread."""
-    return f":label: Also accepted by the tag: {escape(finding.title)}: {_tag_change(finding)}."
-
-
-def tag_accepted_fallback(alert: Alert, finding: Finding | None) -> str:
-    """Notification text of the quiet line (what a phone shows): plain words, escaped."""
-    who = (finding.actor.person or finding.actor.arn) if finding is not None else alert.actor
-    return escape(f"Not alerted (bucket tag {ALLOW_TAG_KEY}={ALLOW_TAG_VALUE}): {alert.title} — changed by"
-                  f" {who or 'unknown'}")
 
 
 # ---- permissions -------------------------------------------------------------------------------

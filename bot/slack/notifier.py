@@ -16,6 +16,7 @@ from bot.alerts.events import AlertEvent, AlertEventKind
 from bot.alerts.lifecycle import AlertNotFound
 from bot.slack import cards
 from bot.slack import messages as msg
+from bot.slack import tag_messages as tag_msg
 from bot.slack.outbox import Outbox
 from detections import BY_ID
 
@@ -88,7 +89,7 @@ class SlackNotifier:
         if alert is None or finding is None:
             return
         if event.same_detection <= REPLY_CAP:
-            line = cards.quiet_line(msg.tag_accepted_reply(finding), msg.tag_accepted_fallback(alert, finding))
+            line = cards.quiet_line(tag_msg.tag_accepted_reply(finding), tag_msg.tag_accepted_fallback(alert, finding))
             self.outbox.enqueue_thread(alert.id, *line)
         elif event.same_detection == REPLY_CAP + 1:
             name = BY_ID[finding.detection].name if finding.detection in BY_ID else finding.detection
@@ -122,6 +123,7 @@ class SlackNotifier:
         findings = self.alerts.finding_objects(alert_id)
         if accepted_by_tag(alert):  # accepted by the bucket's own tag: one quiet line, never silence
             first = findings[0] if findings else None
-            return cards.quiet_line(msg.tag_accepted_line(alert, first, alias), msg.tag_accepted_fallback(alert, first))
+            line = tag_msg.tag_accepted_line(alert, first, alias)
+            return cards.quiet_line(line, tag_msg.tag_accepted_fallback(alert, first))
         ask_line = self.ask_line(alert_id) if self.ask_line else ""
         return cards.alert_card(alert, findings, alert.exposure, account_alias=alias, ask_line=ask_line)
