@@ -177,6 +177,15 @@ def tell(demo: Demo) -> int:
     story.title("An access point is given a public policy: its fix takes out only that statement, not account BPA")
     _access_point_beat(demo)
 
+    story.title("mallory tags cdn-assets bucketwatch:public=allowed, then opens it: the tag cannot hide it")
+    for record, ago in _tag_then_open(demo):
+        demo._serve(record, ago)
+    demo.poll()
+    cdn = next(c for c in demo.slack.top_level(demo.settings.alert_channel) if "cdn-assets" in c.text)
+    changed = [b for b in cdn.blocks if "What changed" in json.dumps(b)]
+    demo.show("#security-alerts · bucketwatch", cdn.text, changed)
+    story.say(f"  the tag write opened the card; the deletion raised it ({len(demo.slack.replies(cdn.ts))} reply)")
+
     story.title("/bucketwatch status, alerts and allowlist")
     for text in ("status", "alerts", "allowlist"):
         answer = demo.slash(text)
@@ -371,6 +380,27 @@ def _brett_public_policy(demo: Demo) -> dict[str, Any]:
     record["requestParameters"] = {"bucketName": BRETT_BUCKET, "Host": f"{BRETT_BUCKET}.s3.us-east-1.amazonaws.com",
                                    "policy": "", "bucketPolicy": policy}
     return dict(record)
+
+
+def _tag_then_open(demo: Demo) -> list[tuple[dict[str, Any], float]]:
+    """mallory writes the allow tag on cdn-assets, then deletes its Block Public Access (both land in S3)."""
+    demo.s3.create_bucket(Bucket="cdn-assets")
+    tag = {"Key": "bucketwatch:public", "Value": "allowed"}
+    demo.s3.put_bucket_tagging(Bucket="cdn-assets", Tagging={"TagSet": [tag]})
+    writes: list[tuple[str, dict[str, Any]]] = [
+        ("PutBucketTagging", {"tagging": "", "Tagging": {"TagSet": {"Tag": tag}}}),
+        ("DeleteBucketPublicAccessBlock", {"publicAccessBlock": ""}),
+    ]
+    out = []
+    for n, (name, params) in enumerate(writes):
+        record = json.loads(json.dumps(demo.records["brett-bpa-0000-4000-8000-000000000002"]))
+        record.update(eventID=f"mallory-tag-0000-4000-8000-00000000001{n}", eventName=name,
+                      userIdentity={**record["userIdentity"], "userName": "mallory",
+                                    "arn": record["userIdentity"]["arn"].rsplit("/", 1)[0] + "/mallory"},
+                      requestParameters={"bucketName": "cdn-assets", "Host": "cdn-assets.s3.us-east-1.amazonaws.com",
+                                         **params})
+        out.append((record, 0.4 - n * 0.2))
+    return out
 
 
 def main(*, quiet: bool = False) -> int:

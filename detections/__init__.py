@@ -11,6 +11,7 @@ from detections import (
     access_point_policy_public,
     account_bpa_deleted,
     account_bpa_weakened,
+    allow_tag_added,
     bucket_acl_public,
     bucket_bpa_deleted,
     bucket_bpa_weakened,
@@ -36,6 +37,7 @@ REGISTRY: tuple[Detection, ...] = (
     access_point_policy_public.DETECTION,
     ownership_acls_enabled.DETECTION,
     website_enabled.DETECTION,
+    allow_tag_added.DETECTION,
 )
 
 BY_ID = {d.id: d for d in REGISTRY}

@@ -44,6 +44,9 @@ class Detection:
     severity_for: Callable[[Record], str] | None = None
     # The access point a finding is about (its alert, exception and fix are scoped to it), if any.
     access_point: Callable[[Record], str] | None = None
+    # False: the bucket's own allow tag never hides this finding (it reports the tag itself); an
+    # exception a responder set in the allow list still does.
+    silenced_by_tag: bool = True
 
     @property
     def cases_path(self) -> Path:

@@ -207,7 +207,7 @@ def test_status_and_digest(bot_app: BotApp) -> None:
     digest = bot_app.answer("digest")
     assert digest["text"] == (
         f"bucketwatch digest for {now:%a %d %b}: new 1, open 1, acknowledged 0, fixed 0, accepted 0,"
-        " resolved 0; 0 still public."
+        " resolved 0, accepted by tag 0; 0 still public."
     )
     blocks = digest["blocks"]
     assert blocks[0]["text"]["text"] == f"Daily digest · {now:%a %d %b %Y}"

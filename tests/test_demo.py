@@ -43,6 +43,8 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert "Resolved* because Block Public Access re-enabled by sam@example.com" in out
     assert "Accepted" in out or "accepted" in out
     assert "Daily digest" in out
+    # The allow tag written by mallory is a finding of its own; the deletion after it joins that card.
+    assert "• Bucket cdn-assets tagged bucketwatch:public=allowed" in out and "raised it (1 reply)" in out
     # Routing and hand-off: a critical card in #pagers, a muted one counted, PagerDuty trigger then resolve.
     assert "card in #pagers: CRITICAL" in out and "1 muted below MIN_SEVERITY" in out
     assert "PagerDuty ← trigger dedup_key=1 severity=critical" in out and "PagerDuty ← resolve dedup_key=1" in out

@@ -1,9 +1,11 @@
 """Exceptions from the allow list or, failing that, from the bucket's own tag `bucketwatch:public=allowed`.
 
 A bucket's owner can say "public on purpose" where the bucket is defined (Terraform, CloudFormation)
-instead of in Slack. `AllowedPublic` is AlertService's exceptions_fn: the allow list first (no AWS
-call), then the tag, read with the account's read-only role and kept for a few minutes per bucket so
-a bulk upload of public objects costs one GetBucketTagging.
+instead of in Slack. The tag never silences on its own: what it accepts is posted as a quiet line
+(bot.slack.notifier) and listed in the digest, and writing the tag is a finding of its own
+(detections/allow_tag_added.py) that the tag cannot accept. `AllowedPublic` is AlertService's
+exceptions_fn: the allow list first (no AWS call), then the tag, read with the account's read-only
+role and kept for a few minutes per bucket so a bulk upload of public objects costs one GetBucketTagging.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlite_utils
+
+from bot.alerts.lifecycle import Alert, AlertStatus
 from bot.aws.tags import ALLOW_TAG_KEY, ALLOW_TAG_VALUE, tag_allows
 
 TAG_TTL = 300.0
@@ -32,6 +37,17 @@ class TagAllowance:
     owner: str = ""
     expires_at: datetime | None = None
     marker: str = TAG_LABEL  # AlertService closes suppressed alerts "by" this
+
+
+def accepted_by_tag(alert: Alert) -> bool:
+    """Whether the alert was closed because its bucket carries the tag (shown as a quiet line, not a card)."""
+    return alert.status == AlertStatus.ACCEPTED and alert.closed_by == TAG_LABEL
+
+
+def buckets_accepted_by_tag(db: sqlite_utils.Database) -> int:
+    """Buckets with changes their own tag accepted (shown as quiet lines; `status` counts them)."""
+    sql = "SELECT count(DISTINCT resource_key) FROM alerts WHERE status = 'accepted' AND closed_by = ?"
+    return int(db.execute(sql, [TAG_LABEL]).fetchone()[0])
 
 
 class AllowedPublic:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlite_utils.db import Table
 
+from bot.alerts.allow_tag import TagAllowance
 from bot.alerts.codec import finding_dict, finding_from_json, finding_json
 from bot.alerts.events import AlertEvent, AlertEventKind, Notify, ignore
 from bot.alerts.lifecycle import (
@@ -38,7 +39,7 @@ from bot.core.clock import iso, utcnow
 from bot.core.exposure import ExposureVerdict
 from bot.core.record import Record
 from bot.store.database import Store
-from detections import evaluate
+from detections import BY_ID, evaluate
 from detections.base import SEVERITIES, Finding
 
 log = logging.getLogger(__name__)
@@ -207,10 +208,14 @@ class AlertService:
         if self.exceptions_fn is None:
             return None
         try:
-            return self.exceptions_fn(finding.bucket, finding.account, finding.access_point or None)
+            exception = self.exceptions_fn(finding.bucket, finding.account, finding.access_point or None)
         except Exception:
             log.exception("exception lookup failed for %s", finding.bucket)
             return None
+        detection = BY_ID.get(finding.detection)
+        if isinstance(exception, TagAllowance) and detection is not None and not detection.silenced_by_tag:
+            return None  # the tag cannot hide its own writing (detections/allow_tag_added.py)
+        return exception
 
     def _insert_finding(self, alert_id: int, finding: Finding) -> None:
         row = {"alert_id": alert_id, "event_id": finding.event_id, "detection": finding.detection,
@@ -261,6 +266,10 @@ class AlertService:
         if rows:
             alert_id = int(rows[0]["id"])
             self._insert_finding(alert_id, finding)
+            if tag:  # the tag leaves a trace: each later change goes under the quiet line
+                sql = "SELECT count(*) FROM alert_findings WHERE alert_id = ? AND detection = ?"
+                same = int(self.store.db.execute(sql, [alert_id, finding.detection]).fetchone()[0])
+                self.notify(AlertEvent(AlertEventKind.ACCEPTED_BY_TAG, alert_id, finding, same_detection=same))
         else:
             owner = getattr(exception, "owner", "?")
             until = getattr(exception, "expires_at", None)
@@ -270,6 +279,8 @@ class AlertService:
                 reason = f"Covered by the {tag}: the bucket's owner says it is public on purpose"
             alert_id = self._new_alert(key, finding, "accepted", closed_by=marker,
                                        closed_at=iso(self.clock()), close_reason=reason)
+            if tag:  # never silent: the channel gets one quiet line for it (bot.slack.notifier)
+                self.notify(AlertEvent(AlertEventKind.ACCEPTED_BY_TAG, alert_id))
         return AlertChange(alert_id, "suppressed", finding.event_id, finding.detection, "accepted")
 
     def _add(self, alert: Alert, finding: Finding, verdict: ExposureVerdict | None) -> AlertChange:

@@ -22,14 +22,17 @@ class AlertEventKind(StrEnum):
     RESOLVED = "resolved"  # a later event restored every block the alert reported
     REOPENED = "reopened"  # a closed alert is open again (an exception expired, a fix was undone)
     CHANGED = "changed"  # status or live verdict moved: say it where the alert is shown
+    # Accepted because the bucket carries bucketwatch:public=allowed: shown quietly, never hidden.
+    # Without a finding: a new accepted alert; with one: a later finding suppressed into it.
+    ACCEPTED_BY_TAG = "accepted_by_tag"
 
 
 @dataclass(frozen=True)
 class AlertEvent:
     kind: AlertEventKind
     alert_id: int
-    finding: Finding | None = None  # FINDING_ADDED, ESCALATED: the finding that was added
-    same_detection: int = 0  # FINDING_ADDED, ESCALATED: findings of this detection the alert now holds
+    finding: Finding | None = None  # FINDING_ADDED, ESCALATED, ACCEPTED_BY_TAG: the finding that was added
+    same_detection: int = 0  # the same three: findings of this detection the alert now holds
     reason: str = ""  # PARTLY_RESTORED, RESOLVED, REOPENED: why, in an AWS actor's or the bot's words
     still_open: tuple[str, ...] = ()  # PARTLY_RESTORED: detections not restored yet
     was_posted: bool = True  # REOPENED: whether the alert was ever shown (an exception may have hidden it)

@@ -16,8 +16,9 @@ import sqlite_utils
 from bot.core.bpa import FLAGS
 from bot.core.clock import iso
 from bot.core.policy import evaluate_policy
-from bot.core.record import Record, text
+from bot.core.record import Record, get_ci, text
 from bot.store.rows import unpack_raw
+from detections.allow_tag_added import tag_value
 from detections.base import (
     BPA_DETECTIONS,
     UNKNOWN,
@@ -95,6 +96,15 @@ def _access_point_before(change: Change, prev: Record) -> str | None:
     return ("public" if judged.public else "not public") if judged.readable else None
 
 
+def _tag_before(change: Change, prev: Record) -> str | None:
+    """A PutBucketTagging replaces the whole tag set: the tag's value in the last one, or not set."""
+    if prev.event_name == "DeleteBucketTagging":
+        return "no tags"
+    if get_ci(prev.params, "Tagging") is None:
+        return None  # a record that does not say which tags it set
+    return tag_value(prev) or "not set"
+
+
 _BUCKET_BPA = ({"PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock"}, _bpa_before)
 _ACCOUNT_BPA = ({"PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"}, _bpa_before)
 _POLICY = ({"PutBucketPolicy", "DeleteBucketPolicy"}, _policy_before)
@@ -108,6 +118,7 @@ RULES: dict[str, tuple[set[str], Describe]] = {
     "bucket_acl_public": ({"PutBucketAcl", "CreateBucket"}, _acl_before),
     "ownership_acls_enabled": ({"PutBucketOwnershipControls", "DeleteBucketOwnershipControls"}, _ownership_before),
     "website_enabled": ({"PutBucketWebsite", "DeleteBucketWebsite"}, _website_before),
+    "allow_tag_added": ({"PutBucketTagging", "DeleteBucketTagging"}, _tag_before),
     "access_point_policy_public": (
         {"PutAccessPointPolicy", "DeleteAccessPointPolicy", "CreateAccessPoint", "DeleteAccessPoint"},
         _access_point_before,

@@ -9,15 +9,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bot.aws.clients import DENIED, error_code
+from detections.allow_tag_added import TAG_KEY, TAG_VALUE
 
 log = logging.getLogger(__name__)
 
 
-# A bucket carrying this tag is public on purpose (static website, public dataset).
-ALLOW_TAG_KEY = "bucketwatch:public"
-
-
-ALLOW_TAG_VALUE = "allowed"
+# A bucket carrying this tag is public on purpose (static website, public dataset). Spelled once, by the
+# detection that reports every write of it (detections sit below bot.aws).
+ALLOW_TAG_KEY = TAG_KEY
+ALLOW_TAG_VALUE = TAG_VALUE
 
 
 def tag_allows(s3_client: Any, bucket: str, *, on_error: Callable[[str], None] | None = None) -> bool:

@@ -8,6 +8,8 @@ callable. The figures, as a reader can check them on cards:
 - fixed / accepted / resolved: alerts that moved to that status in the window (alert_history,
   or alerts.acknowledged_at / closed_at for alerts written without history).
 - time to acknowledge: opened_at → acknowledgement, over alerts acknowledged in the window.
+- accepted by tag: alerts the bucket's own tag bucketwatch:public=allowed accepted, with the changes
+  it accepted in the window (what changed, by whom); never silent, so never "all quiet" either.
 - time to fix: opened_at → fixed or resolved (the exposure ended, by the button or by a later
   event), over alerts fixed or resolved in the window. Accepted alerts were not fixed.
 - quiet: nothing opened, closed, open or expiring, at least one source configured and polled, and
@@ -31,7 +33,16 @@ from slack_sdk import WebClient
 
 # Rendering lives in bot.digest_render; QUIET_LINE, chart_lines and the rest stay importable from here.
 from bot.alerts.asks import AskStore, ask_figures
-from bot.alerts.digest import CHART_DAYS, FIX_STATUSES, MAX_RECHECKS, WINDOW, Figures, OpenAlert, Recheck
+from bot.alerts.digest import (
+    CHART_DAYS,
+    FIX_STATUSES,
+    MAX_RECHECKS,
+    WINDOW,
+    Figures,
+    OpenAlert,
+    Recheck,
+    accepted_by_tag,
+)
 from bot.alerts.exceptions import EXPIRING_WITHIN, ExceptionList, ExceptionRow
 from bot.alerts.lifecycle import CLOSED
 from bot.core.clock import iso, parse_iso, utcnow
@@ -159,6 +170,7 @@ class DigestService:
         self._recheck_open(fig)
         fig.asks = ask_figures(AskStore(self.store).since(since, now))
 
+        fig.by_tag = accepted_by_tag(self.store.db, since, now)
         fig.expiring = ExceptionList(self.store, clock=lambda: now).expiring(EXPIRING_WITHIN)
         fig.sources = self.sources() if self.sources is not None else None
         fig.pollers = source_health(self.store, now, fig.sources, stale_after=self.poller_stale_after)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bot.alerts.allow_tag import buckets_accepted_by_tag
 from bot.services import Services
 from bot.services.reply import Reply
 from bot.slack import messages as msg
+from bot.slack import tag_messages as tag_msg
 from bot.slack.blocks import sections
 from bot.sources.state import quarantine_counts, set_aside_counts
 
@@ -49,6 +51,9 @@ def status(services: Services) -> Reply:
     if s.handoff is not None and s.handoff.configured:
         counts = s.handoff.queue.counts()
         lines.append(msg.handoff_line(s.handoff.configured, counts["pending"], counts["failed"]))
+    by_tag = buckets_accepted_by_tag(s.store.db)
+    if by_tag:
+        lines.append(tag_msg.status_line(by_tag))
     quarantined = quarantine_counts(s.store)
     if quarantined:
         lines.append(msg.quarantine_line(quarantined))

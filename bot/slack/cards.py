@@ -353,6 +353,12 @@ def finding_reply(
     return truncate(text, SECTION_TEXT), fit_blocks(blocks)
 
 
+def quiet_line(message: str, fallback: str) -> tuple[str, list[Block]]:
+    """A line that asks nothing of anyone: one context block, no buttons (a change the bucket's tag accepted)."""
+    line = ContextBlock(elements=[MarkdownTextObject(text=truncate(message, SECTION_TEXT))])
+    return truncate(fallback, SECTION_TEXT), [line]
+
+
 def thread_note(message: str, *, context: str = "") -> tuple[str, list[Block]]:
     """A short line for the thread; `message` is mrkdwn whose caller-chosen parts are already escaped."""
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(message, SECTION_TEXT)))]

@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.alerts.digest import CHART_DAYS, MAX_RECHECKS, Figures, median_duration
+from bot.aws.tags import ALLOW_TAG_KEY, ALLOW_TAG_VALUE
 from bot.core.durations import format_duration
 from bot.slack.blocks import MAX_BLOCKS, SECTION_TEXT
 from bot.slack.mrkdwn import code, escape, slack_date, strip_controls, user
@@ -30,6 +31,8 @@ NOTHING_WATCHED = (
     " bucket could be seen. The figures below are only the alerts already stored."
 )
 NAMES_SHOWN = 5
+TAG_CHANGES_SHOWN = 4
+TAG = f"{ALLOW_TAG_KEY}={ALLOW_TAG_VALUE}"
 BAR, BAR_WIDTH = "▇", 20
 
 
@@ -87,9 +90,9 @@ def _span(values: list[timedelta], over: str) -> str:
     return f"median {format_duration(median)}, worst {format_duration(worst)} (over {over})"
 
 
-def _names(values: list[str], f: Fmt) -> str:
-    shown = ", ".join(f.esc(v) for v in values[:NAMES_SHOWN])
-    return shown + (f" and {len(values) - NAMES_SHOWN} more" if len(values) > NAMES_SHOWN else "")
+def _names(values: list[str], f: Fmt, most: int = NAMES_SHOWN) -> str:
+    shown = ", ".join(f.esc(v) for v in values[:most])
+    return shown + (f" and {len(values) - most} more" if len(values) > most else "")
 
 
 def checked_lines(fig: Figures, f: Fmt) -> list[str]:
@@ -110,6 +113,19 @@ def checked_lines(fig: Figures, f: Fmt) -> list[str]:
                      f" {_names(good, f)}.")
     if fig.open_alerts and not fig.rechecked:
         lines.append("⚠️ Open alerts were not re-checked against AWS (no AWS access for the digest).")
+    return lines
+
+
+def _tag_lines(fig: Figures, f: Fmt) -> list[str]:
+    """What each bucket's tag accepted in the window, and by whom (AWS names: text, never mentions)."""
+    lines = []
+    for t in fig.by_tag:
+        what = _names(list(t.what), f, TAG_CHANGES_SHOWN)
+        lines.append(f"• {f.where(t.account, t.bucket, t.region)} · {t.changes} change(s), latest {f.when(t.latest)}"
+                     f" · {what} · by {_names(list(t.actors), f)} · alert #{t.alert_id}")
+    tag = code(TAG) if f.slack else TAG
+    lines.append(f"The tag {tag} says these buckets are public on purpose. Remove it to be alerted; a responder's"
+                 " exception belongs in the allow list (Mark as expected).")
     return lines
 
 
@@ -145,6 +161,8 @@ def _sections(fig: Figures, f: Fmt) -> list[tuple[str, list[str], bool]]:
             why = f"more than {MAX_RECHECKS} buckets" if fig.rechecked else "no AWS access for the digest"
             lines.append(f"Not re-checked: {fig.recheck_skipped} ({why}).")
         out.append((f"Still public on a fresh re-check ({len(fig.still_public)})", lines or ["None."], False))
+    if fig.by_tag:
+        out.append((f"Not alerted: accepted by the bucket's own tag ({len(fig.by_tag)})", _tag_lines(fig, f), False))
     if fig.expiring:
         lines = [
             f"• {f.where(e.account, e.bucket, access_point=e.access_point)} · ends {f.when(e.expires_at)}"
@@ -197,7 +215,8 @@ def _fit(head: str, lines: list[str], limit: int = SECTION_TEXT) -> str:
 
 def _counts(fig: Figures) -> list[tuple[str, int]]:
     return [("New (24 h)", fig.new), ("Open", fig.open), ("Acknowledged", fig.acknowledged),
-            ("Fixed (24 h)", fig.fixed), ("Accepted (24 h)", fig.accepted), ("Resolved (24 h)", fig.resolved)]
+            ("Fixed (24 h)", fig.fixed), ("Accepted (24 h)", fig.accepted), ("Resolved (24 h)", fig.resolved),
+            ("Accepted by tag (24 h)", len(fig.by_tag))]
 
 
 def render(fig: Figures, zone: ZoneInfo) -> Digest:

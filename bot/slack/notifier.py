@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bot.alerts.allow_tag import accepted_by_tag
 from bot.alerts.engine import AlertService
 from bot.alerts.events import AlertEvent, AlertEventKind
 from bot.alerts.lifecycle import AlertNotFound
 from bot.slack import cards
 from bot.slack import messages as msg
+from bot.slack import tag_messages as tag_msg
 from bot.slack.outbox import Outbox
 from detections import BY_ID
 
@@ -73,10 +75,25 @@ class SlackNotifier:
                 self.note(alert_id, msg.reopened_note(event.reason))
             else:
                 self._card(alert_id)  # Accepted by an exception, never posted: post it now.
+        elif kind is AlertEventKind.ACCEPTED_BY_TAG:
+            self._accepted_by_tag(event)
         else:
             self.outbox.enqueue_update(alert_id)
         for listener in self.listeners:
             listener(event)
+
+    def _accepted_by_tag(self, event: AlertEvent) -> None:
+        """The quiet line is the alert's one top-level message (render_card); later changes go under it."""
+        self._card(event.alert_id)  # once per alert (also for one accepted before this existed)
+        alert, finding = self.alerts.get(event.alert_id), event.finding
+        if alert is None or finding is None:
+            return
+        if event.same_detection <= REPLY_CAP:
+            line = cards.quiet_line(tag_msg.tag_accepted_reply(finding), tag_msg.tag_accepted_fallback(alert, finding))
+            self.outbox.enqueue_thread(alert.id, *line)
+        elif event.same_detection == REPLY_CAP + 1:
+            name = BY_ID[finding.detection].name if finding.detection in BY_ID else finding.detection
+            self.note(alert.id, msg.reply_cap_note(name, REPLY_CAP))
 
     def _finding(self, event: AlertEvent) -> None:
         alert, finding = self.alerts.get(event.alert_id), event.finding
@@ -104,5 +121,9 @@ class SlackNotifier:
             raise AlertNotFound(f"alert {alert_id} does not exist")
         alias = self.alias_fn(alert.account) if self.alias_fn else None
         findings = self.alerts.finding_objects(alert_id)
+        if accepted_by_tag(alert):  # accepted by the bucket's own tag: one quiet line, never silence
+            first = findings[0] if findings else None
+            line = tag_msg.tag_accepted_line(alert, first, alias)
+            return cards.quiet_line(line, tag_msg.tag_accepted_fallback(alert, first))
         ask_line = self.ask_line(alert_id) if self.ask_line else ""
         return cards.alert_card(alert, findings, alert.exposure, account_alias=alias, ask_line=ask_line)

@@ -15,7 +15,7 @@ region. The strategy, per poll of one account-region:
    detections watch and the ones that restore a block (auto-resolve). That costs len(names) calls
    plus one per 50 matching writes, whatever the number of reads. So a poll costs about
    min(pages of all S3 events, len(names) + writes/50) + writes/25 + 1.
-Other S3 configuration writes (tagging, lifecycle…) reach the who-changed index in modes 1–2 only;
+Other S3 configuration writes (lifecycle, versioning…) reach the who-changed index in modes 1–2 only;
 the trail bucket source sees everything.
 """
 
