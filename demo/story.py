@@ -6,23 +6,22 @@ import json
 import logging
 import os
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from bot.cli.scan import format_finding
 from bot.core.record import Record
-from bot.sources.listener import QueueListener
 from bot.sources.worker import Worker
 from bot.sources.worker import run as run_worker
 from demo.ask_story import tell_ask
 from demo.handoff import tell_routing
+from demo.reach import tell_access_point, tell_eventbridge
 from demo.render import render_blocks
+from demo.slack_view import button_value, status_line, verdict_and_who, wait_reply
 from demo.world import ACCOUNT, ALICE, MALLORY, NAMES, ORG_TRAIL_BUCKET, Demo, Story, _isolate_environment
 from detections import evaluate
-from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off
-from standins.eventbridge import api_call_event
+from standins.cloudtrail import FakeCloudTrailServer
 from standins.slack import SlackStandin
 
 BRETT_BUCKET = "brett-public-test-bucket"
@@ -59,7 +58,7 @@ def tell(demo: Demo) -> int:
     releases = next((c for c in cards if "release-artifacts" in c.text), None)
     if releases is not None:
         story.say("  The ACL card names the layer that still holds, and the hostile user agent stays plain text:")
-        demo.show("#security-alerts · bucketwatch", releases.text, _verdict_and_who(releases.blocks))
+        demo.show("#security-alerts · bucketwatch", releases.text, verdict_and_who(releases.blocks))
 
     tell_ask(demo, brett, lambda bucket: _alert_id(demo, bucket))
 
@@ -80,7 +79,7 @@ def tell(demo: Demo) -> int:
     hr = next((c for c in demo.slack.top_level(demo.settings.alert_channel) if "hr-reports" in c.text), None)
     if hr is None:
         raise RuntimeError("the trail bucket's data event did not become a card")
-    demo.show("#security-alerts · bucketwatch", hr.text, _verdict_and_who(hr.blocks))
+    demo.show("#security-alerts · bucketwatch", hr.text, verdict_and_who(hr.blocks))
 
     story.title("An organisation trail announces its files on SQS (TRAIL_QUEUE_URLS): no listing at scale")
 
@@ -107,14 +106,14 @@ def tell(demo: Demo) -> int:
     demo.poll()
     story.say(f"  the bot read FINDINGS_QUEUE_URL: the hr-reports thread has {len(demo.slack.replies(hr.ts))} replies")
 
-    _eventbridge(demo)
+    tell_eventbridge(demo)
 
     alert_id = _alert_id(demo, BRETT_BUCKET)
     story.title("alice presses Acknowledge: the card's status line changes in place")
     updates = len(demo.slack.accepted("chat.update"))
     demo.press("ack", str(alert_id), ALICE, brett.ts)
     demo.wait("chat.update", updates + 1)
-    story.say("  " + _status_line(demo.slack.message(brett.ts)))
+    story.say("  " + status_line(demo.slack.message(brett.ts)))
 
     story.title("mallory (not a responder) presses Re-enable Block Public Access: refused and audited")
     ephemerals = len(demo.slack.calls_to("chat.postEphemeral"))
@@ -131,24 +130,24 @@ def tell(demo: Demo) -> int:
     story.title("alice presses Re-enable Block Public Access: snapshot, fix, read back, verdict")
     before_replies = len(demo.slack.replies(brett.ts))
     demo.press("fix", str(alert_id), ALICE, brett.ts)
-    fixed = _wait_reply(demo, brett.ts, before_replies, "Undo")
+    fixed = wait_reply(demo, brett.ts, before_replies, "Undo")
     demo.show("thread reply", fixed.text, fixed.blocks)
     story.say(f"  in AWS now: {demo.flags(BRETT_BUCKET)}")
-    story.say("  " + _status_line(demo.slack.message(brett.ts)))
+    story.say("  " + status_line(demo.slack.message(brett.ts)))
     for call in demo.assumed:  # the account's own CloudTrail shows this session and its SourceIdentity
         session = call.get("Arn") or call["RoleArn"]
         story.say(f"  AWS session of the fix: {session}, SourceIdentity={call['SourceIdentity']}")
 
     story.title("alice presses Undo: the exact snapshot is restored, then she fixes it again")
-    undo_value = _button_value(fixed.blocks, "undo")
+    undo_value = button_value(fixed.blocks, "undo")
     count = len(demo.slack.replies(brett.ts))
     demo.press("undo", undo_value, ALICE, fixed.ts)
-    undone = _wait_reply(demo, brett.ts, count)
+    undone = wait_reply(demo, brett.ts, count)
     demo.show("thread reply", undone.text, undone.blocks)
     story.say(f"  in AWS now: {demo.flags(BRETT_BUCKET)}")
     count = len(demo.slack.replies(brett.ts))
     demo.press("fix", str(alert_id), ALICE, brett.ts)
-    _wait_reply(demo, brett.ts, count, "Undo")
+    wait_reply(demo, brett.ts, count, "Undo")
     story.say(f"  fixed again: {demo.flags(BRETT_BUCKET)}")
 
     story.title("Who changed this bucket? (button) — the timeline, newest first, from the local index")
@@ -166,16 +165,16 @@ def tell(demo: Demo) -> int:
     demo._serve(demo.records[_SAM_EVENT], 0.5)
     demo.poll()
     analytics = next(c for c in cards if "analytics-exports" in c.text)
-    story.say("  " + _status_line(demo.slack.message(analytics.ts)))
+    story.say("  " + status_line(demo.slack.message(analytics.ts)))
 
     story.title("partner-drop is shared on purpose: alice allows it for 30 days (the alert closes as accepted)")
     answer = demo.slash("allow partner-drop 30d Partner upload box, reviewed in SEC-123")
     demo.show("/bucketwatch allow partner-drop 30d …", answer.get("text", ""), answer.get("blocks"))
     partner = next(c for c in cards if "partner-drop" in c.text)
-    story.say("  " + _status_line(demo.slack.message(partner.ts)))
+    story.say("  " + status_line(demo.slack.message(partner.ts)))
 
     story.title("An access point is given a public policy: its fix takes out only that statement, not account BPA")
-    _access_point_beat(demo)
+    tell_access_point(demo)
 
     story.title("mallory tags cdn-assets bucketwatch:public=allowed, then opens it: the tag cannot hide it")
     for record, ago in _tag_then_open(demo):
@@ -257,101 +256,6 @@ def _alert_id(demo: Demo, bucket: str) -> int:
         if alert.bucket == bucket:
             return int(alert.id)
     raise RuntimeError(f"no open alert for {bucket}")
-
-
-def _status_line(message: Any) -> str:
-    """The card's status section (the first section), as one line of text."""
-
-    blocks = json.loads(message.blocks) if isinstance(message.blocks, str) else list(message.blocks or [])
-    section = next((b for b in blocks if b.get("type") == "section"), None)
-    lines = render_blocks([section] if section else [], fallback=message.text, width=10_000, users=NAMES)
-    return "card now says: " + " ".join(line.strip() for line in lines if line.strip())
-
-
-def _verdict_and_who(blocks: Any) -> list[dict[str, Any]]:
-    blocks = json.loads(blocks) if isinstance(blocks, str) else list(blocks or [])
-    keep = [b for b in blocks if b.get("type") in ("section", "context")]
-    return keep[:4]
-
-
-def _wait_reply(demo: Demo, ts: str, count: int, containing: str = "") -> Any:
-
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        replies = demo.slack.replies(ts)
-        fresh = replies[count:]
-        for reply in fresh:
-            if not containing or containing in json.dumps(reply.blocks or []) + reply.text:
-                return reply
-        time.sleep(0.05)
-    raise RuntimeError("the bot did not reply in the thread")
-
-
-def _button_value(blocks: Any, action: str) -> str:
-    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
-    for block in blocks or []:
-        for element in block.get("elements", []) + ([block["accessory"]] if block.get("accessory") else []):
-            if isinstance(element, dict) and action in str(element.get("action_id", "")):
-                return str(element.get("value"))
-    raise RuntimeError(f"no {action} button")
-
-
-_POINT = "dashboards-ap"
-
-
-def _access_point_beat(demo: Demo) -> None:
-    """dana gives an access point a policy with a public statement beside her team's own grant."""
-    team = {"Sid": "Team", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/analytics"},
-            "Action": "s3:GetObject", "Resource": f"arn:aws:s3:us-east-1:{ACCOUNT}:accesspoint/{_POINT}/object/*"}
-    everyone = {**team, "Sid": "Everyone", "Principal": "*"}
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [team, everyone]})
-    off = dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), False)
-    demo.s3control.create_access_point(AccountId=ACCOUNT, Name=_POINT, Bucket="analytics-exports",
-                                       PublicAccessBlockConfiguration=off)  # its own guard off, on purpose
-    demo.s3control.put_access_point_policy(AccountId=ACCOUNT, Name=_POINT, Policy=policy)
-    record = json.loads(json.dumps(demo.records["5ample00-0000-4000-8000-000000000003"]))
-    record.update(eventID="appol000-0000-4000-8000-000000000012", eventName="PutAccessPointPolicy")
-    record["requestParameters"] = {"name": _POINT, "accountId": ACCOUNT, "policy": policy,
-                                   "Host": f"{ACCOUNT}.s3-control.us-east-1.amazonaws.com"}
-    demo._serve(record, 0.3)
-    demo.poll()
-    card = next(c for c in demo.slack.top_level(demo.settings.alert_channel) if _POINT in c.text)
-    alert_id = next(a.id for a in demo.services.alerts.open_alerts() if a.access_point == _POINT)
-    demo.show("#security-alerts · bucketwatch", card.text, _verdict_and_who(card.blocks))
-    account_bpa = demo.s3control.get_public_access_block(AccountId=ACCOUNT)["PublicAccessBlockConfiguration"]
-    count = len(demo.slack.replies(card.ts))
-    demo.press("fix", str(alert_id), ALICE, card.ts)
-    fixed = _wait_reply(demo, card.ts, count, "Undo")
-    demo.show("thread reply", fixed.text, fixed.blocks)
-    left = json.loads(demo.s3control.get_access_point_policy(AccountId=ACCOUNT, Name=_POINT)["Policy"])
-    story = demo.story
-    story.say(f"  {_POINT} policy now: {[s['Sid'] for s in left['Statement']]} (the team's grant stays)")
-    after = demo.s3control.get_public_access_block(AccountId=ACCOUNT)["PublicAccessBlockConfiguration"]
-    story.say(f"  account-wide Block Public Access unchanged: {'yes' if after == account_bpa else 'NO'}")
-
-
-def _eventbridge(demo: Demo) -> None:
-    """EVENT_QUEUE_URLS: the API call itself, seconds after it, through the running bot's queue listener."""
-    demo.story.title("EventBridge forwards the API call itself (EVENT_QUEUE_URLS): a card in seconds, not minutes")
-    demo.s3.create_bucket(Bucket="ml-training-data")
-    demo.s3.put_public_access_block(Bucket="ml-training-data", PublicAccessBlockConfiguration={
-        f: False for f in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")})
-    poller = demo.services.poller
-    [queue] = [q for q in poller.queues if q.url == demo.event_queue_url]
-    listener = QueueListener(poller, queue, wait_seconds=2)  # `run` starts one per queue, waiting 20 s
-    listener.start()
-    record = public_bpa_off(bucket="ml-training-data", user="dana")
-    posted = len(demo.slack.accepted("chat.postMessage"))
-    sent = time.monotonic()
-    demo.sqs.send_message(QueueUrl=demo.event_queue_url, MessageBody=json.dumps(api_call_event(record)))
-    card = demo.wait("chat.postMessage", posted + 1)[-1]
-    listener.stop(timeout=5)
-    demo.story.say(f"  on the queue → card in the channel: {card.at - sent:.1f} s (LookupEvents: 5–15 minutes)")
-    demo.story.say("   • " + " ".join(render_blocks([], fallback=card.params.get("text", ""), width=10_000)))
-    demo._serve(record, 0)  # minutes later LookupEvents serves the same event: its id is known, no second card
-    demo.poll()
-    cards = [c for c in demo.slack.top_level(demo.settings.alert_channel) if "ml-training-data" in c.text]
-    demo.story.say(f"  LookupEvents served the same event later: {len(cards)} card for ml-training-data")
 
 
 def _object_made_public(demo: Demo, key: str = "2026/salaries.xlsx",

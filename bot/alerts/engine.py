@@ -15,15 +15,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils.db import Table
-
 from bot.alerts.allow_tag import TagAllowance
-from bot.alerts.codec import finding_dict, finding_from_json, finding_json
+from bot.alerts.codec import finding_json
 from bot.alerts.events import AlertEvent, AlertEventKind, Notify, ignore
 from bot.alerts.lifecycle import (
     ALLOWED_FROM,
     CLOSED,
-    OPEN,
     SYSTEM,
     Alert,
     AlertChange,
@@ -34,6 +31,7 @@ from bot.alerts.lifecycle import (
     resource_key,
 )
 from bot.alerts.prior import with_before
+from bot.alerts.queries import AlertReader
 from bot.alerts.restore import Restoration, clear_covered, restoration, restored_later
 from bot.core.clock import iso, utcnow
 from bot.core.exposure import ExposureVerdict
@@ -58,13 +56,13 @@ AccessPointVerdictFn = Callable[[str, str, str], ExposureVerdict | None]
 ExceptionsFn = Callable[[str | None, str | None, str | None], Any]
 
 
-class AlertService:
+class AlertService(AlertReader):
     """Turns records into alerts and moves alerts through their lifecycle; reports each change to `notify`."""
 
     def __init__(self, store: Store, *, verdict_fn: VerdictFn | None = None,
                  exceptions_fn: ExceptionsFn | None = None, notify: Notify = ignore,
                  clock: Callable[[], datetime] = utcnow, access_point_verdict_fn: AccessPointVerdictFn | None = None):
-        self.store = store
+        super().__init__(store)
         self.verdict_fn = verdict_fn
         self.access_point_verdict_fn = access_point_verdict_fn
         self.exceptions_fn = exceptions_fn
@@ -72,53 +70,6 @@ class AlertService:
         self.clock = clock
         # One writer of alerts per process: a poll thread and a button press must not both open a card.
         self._lock = threading.RLock()
-
-    def _t(self, name: str) -> Table:
-        return self.store.db.table(name)
-
-    # ---- reading -------------------------------------------------------------------------------
-    def get(self, alert_id: int) -> Alert | None:
-        rows = list(self._t("alerts").rows_where("id = ?", [alert_id]))
-        return Alert.from_row(rows[0]) if rows else None
-
-    def open_alerts(self, *, limit: int | None = None) -> list[Alert]:
-        rows = self._t("alerts").rows_where("status IN (?, ?)", list(OPEN), order_by="opened_at desc", limit=limit)
-        return [Alert.from_row(r) for r in rows]
-
-    def count_open(self) -> int:
-        return self._t("alerts").count_where("status IN (?, ?)", list(OPEN))
-
-    def alerts_for(self, bucket: str | None, account: str | None = None, *, open_only: bool = True
-                   ) -> list[Alert]:
-        """Alerts on a bucket (None: account-level alerts), newest first."""
-        where = ["bucket IS NULL" if bucket is None else "bucket = ?"]
-        params: list[Any] = [] if bucket is None else [bucket]
-        if account:
-            where.append("account = ?")
-            params.append(account)
-        if open_only:
-            where.append("status IN ('open', 'acknowledged')")
-        rows = self._t("alerts").rows_where(" AND ".join(where), params, order_by="opened_at desc")
-        return [Alert.from_row(r) for r in rows]
-
-    def findings(self, alert_id: int) -> list[dict[str, Any]]:
-        """The alert's findings as `scan --format jsonl` dicts, plus added_at and cleared_by."""
-        out = []
-        for row in self._finding_rows(alert_id):
-            data = finding_dict(row["finding"])
-            out.append({**data, "added_at": row["added_at"], "cleared_by": row.get("cleared_by")})
-        return out
-
-    def finding_objects(self, alert_id: int) -> list[Finding]:
-        return [finding_from_json(r["finding"]) for r in self._finding_rows(alert_id)]
-
-    def _finding_rows(self, alert_id: int) -> list[dict[str, Any]]:
-        table = self._t("alert_findings")
-        return list(table.rows_where("alert_id = ?", [alert_id], order_by="added_at, rowid"))
-
-    def history(self, alert_id: int) -> list[dict[str, Any]]:
-        return list(self._t("alert_history").rows_where("alert_id = ?", [alert_id], order_by="id"))
-
 
     # ---- records in ----------------------------------------------------------------------------
     def process(self, records: Iterable[Record]) -> list[AlertChange]:

@@ -15,6 +15,7 @@ from bot.aws.remediation_outcomes import FixOutcome, Outcome, UndoOutcome
 from bot.aws.remediation_store import FixStatus
 from bot.services import Services
 from bot.services.reply import send_now
+from bot.slack import fix_messages as fix_msg
 from bot.slack import messages as msg
 from bot.slack.blocks import SECTION_TEXT
 from bot.slack.mrkdwn import truncate
@@ -53,14 +54,15 @@ def settle_outcome(services: Services, outcome: Outcome) -> None:
     services.audit.record(outcome.by or "bucketwatch", "reconcile", alert_id, outcome.status, outcome.message,
                           outcome.request_id)
     if isinstance(outcome, FixOutcome) and outcome.status == FixStatus.NO_CHANGE:
-        _moved(services, alert_id, "resolved", outcome.by, msg.already_on_note(), OPEN)
+        _moved(services, alert_id, "resolved", outcome.by, fix_msg.already_on_note(), OPEN)
     elif isinstance(outcome, FixOutcome) and outcome.status == FixStatus.APPLIED:
-        if not _moved(services, alert_id, "fixed", outcome.by, msg.fixed_note(outcome.changes, outcome.note), OPEN):
+        if not _moved(services, alert_id, "fixed", outcome.by, fix_msg.fixed_note(outcome.changes, outcome.note), OPEN):
             services.remediator.settled(outcome.remediation_id)
             services.outbox.enqueue_update(alert_id)
             send_now(services, alert_id)
             return  # the press closed it and announced it before it died
-        lines = [msg.finished_fix_line(outcome.by, outcome.message), *msg.flag_changes(outcome.before, outcome.after)]
+        lines = [msg.finished_fix_line(outcome.by, outcome.message),
+                 *fix_msg.flag_changes(outcome.before, outcome.after)]
         blocks = fixed_blocks(lines, outcome.request_id, outcome.remediation_id)
         services.outbox.enqueue_thread(alert_id, truncate(lines[0], SECTION_TEXT), blocks)
     elif isinstance(outcome, FixOutcome) and outcome.status == FixStatus.ABANDONED:
@@ -71,7 +73,7 @@ def settle_outcome(services: Services, outcome: Outcome) -> None:
             services.alerts.recheck(alert_id)
         except Exception:  # the undo stands; a failed re-read only costs the verdict line
             log.warning("live re-check after the interrupted undo on alert %s failed", alert_id, exc_info=True)
-        services.notifier.note(alert_id, msg.undone_line(outcome.by, outcome.message))
+        services.notifier.note(alert_id, fix_msg.undone_line(outcome.by, outcome.message))
     services.remediator.settled(outcome.remediation_id)
     services.outbox.enqueue_update(alert_id)
     send_now(services, alert_id)

@@ -11,6 +11,7 @@ from bot.aws.remediation_outcomes import FixOutcome, UndoOutcome
 from bot.aws.remediation_store import FixStatus
 from bot.services import Services
 from bot.services.reply import Reply, missing, refuse, send_now
+from bot.slack import fix_messages as fix_msg
 from bot.slack import messages as msg
 from bot.slack.blocks import SECTION_TEXT
 from bot.slack.cards import fixable
@@ -25,7 +26,7 @@ def fix_prompt(services: Services, bucket: str, user: str) -> Reply:
     found = services.alerts.alerts_for(bucket)
     if not found:
         return Reply(msg.no_open_alert_on(bucket))
-    refusal = refuse(services, user, "fix", msg.fix_label(found[0]), found[0].id)
+    refusal = refuse(services, user, "fix", fix_msg.fix_label(found[0]), found[0].id)
     if refusal is not None:
         return refusal
     alerts = [a for a in found if fixable(a, a.exposure)]
@@ -35,7 +36,7 @@ def fix_prompt(services: Services, bucket: str, user: str) -> Reply:
     blocks: list[Block] = []
     for alert in alerts[:10]:
         blocks += fix_prompt_blocks(alert, services.remediator.plan(alert, user).summary())
-    return Reply(msg.fix_prompt(alerts[0], ""), blocks)
+    return Reply(fix_msg.fix_prompt(alerts[0], ""), blocks)
 
 
 def fix(services: Services, alert_id: int, user: str) -> Reply:
@@ -43,7 +44,7 @@ def fix(services: Services, alert_id: int, user: str) -> Reply:
     alert = services.alerts.get(alert_id)
     if alert is None:
         return missing(services, user, "fix", alert_id)
-    label = msg.fix_label(alert)
+    label = fix_msg.fix_label(alert)
     refusal = refuse(services, user, "fix", label, alert_id)
     if refusal is not None:
         return refusal
@@ -59,17 +60,17 @@ def fix(services: Services, alert_id: int, user: str) -> Reply:
     if outcome.status in (FixStatus.APPLIED, FixStatus.UNVERIFIED):
         reply = _fixed(services, alert, user, outcome)
     elif outcome.status == FixStatus.DRY_RUN:
-        note(alert_id, msg.dry_run_line(user, outcome.message, label))
-        reply = Reply(":test_tube: " + msg.outcome_text(outcome.message))
+        note(alert_id, fix_msg.dry_run_line(user, outcome.message, label))
+        reply = Reply(":test_tube: " + fix_msg.outcome_text(outcome.message))
     elif outcome.status == FixStatus.NO_CHANGE:
-        _close(services, alert_id, "resolved", user, msg.already_on_note(alert))
-        note(alert_id, msg.press_line(user, label, msg.outcome_text(outcome.message)))
-        reply = Reply(msg.outcome_text(outcome.message))
+        _close(services, alert_id, "resolved", user, fix_msg.already_on_note(alert))
+        note(alert_id, msg.press_line(user, label, fix_msg.outcome_text(outcome.message)))
+        reply = Reply(fix_msg.outcome_text(outcome.message))
     elif outcome.status == FixStatus.FAILED:
-        note(alert_id, msg.failed_line(user, label, outcome.message))
-        reply = Reply(":x: " + msg.outcome_text(outcome.message))
+        note(alert_id, fix_msg.failed_line(user, label, outcome.message))
+        reply = Reply(":x: " + fix_msg.outcome_text(outcome.message))
     else:  # already_fixed, already_closed, in_progress: nothing changed twice
-        told = msg.outcome_text(outcome.message, outcome.by if outcome.by != user else "", outcome.at)
+        told = fix_msg.outcome_text(outcome.message, outcome.by if outcome.by != user else "", outcome.at)
         note(alert_id, msg.press_line(user, label, told))
         reply = Reply(told)
     if outcome.status in (FixStatus.APPLIED, FixStatus.UNVERIFIED, FixStatus.NO_CHANGE):
@@ -79,18 +80,19 @@ def fix(services: Services, alert_id: int, user: str) -> Reply:
 
 
 def _fixed(services: Services, alert: Alert, user: str, outcome: FixOutcome) -> Reply:
-    _close(services, alert.id, "fixed", user, msg.fixed_note(outcome.changes, outcome.note))
+    _close(services, alert.id, "fixed", user, fix_msg.fixed_note(outcome.changes, outcome.note))
     verdict_line = None
     try:
         verdict = services.alerts.recheck(alert.id)
         verdict_line = verdict.line if verdict is not None else None
     except Exception:  # the fix stands; a failed re-read only costs the verdict line
         log.warning("live re-check after fix of alert %s failed", alert.id, exc_info=True)
-    lines = [msg.fixed_line(user, outcome.message, outcome.verb), *msg.flag_changes(outcome.before, outcome.after)]
-    lines.append(msg.verdict_line(verdict_line))
+    lines = [fix_msg.fixed_line(user, outcome.message, outcome.verb),
+             *fix_msg.flag_changes(outcome.before, outcome.after)]
+    lines.append(fix_msg.verdict_line(verdict_line))
     blocks = fixed_blocks(lines, outcome.request_id, outcome.remediation_id)
     services.outbox.enqueue_thread(alert.id, truncate(lines[0], SECTION_TEXT), blocks)
-    return Reply(msg.fix_told(outcome.message))
+    return Reply(fix_msg.fix_told(outcome.message))
 
 
 def _close(services: Services, alert_id: int, status: str, user: str, note: str) -> None:
@@ -135,14 +137,14 @@ def undo(services: Services, user: str, *, remediation_id: int | None = None, al
             except AlertStateError:
                 pass
             _recheck(services, alert_id)
-            note(alert_id, msg.undone_line(user, outcome.message))
+            note(alert_id, fix_msg.undone_line(user, outcome.message))
         services.remediator.settled(outcome.remediation_id)  # the alert shows it: nothing left to reconcile
-        reply = Reply(":leftwards_arrow_with_hook: " + msg.outcome_text(outcome.message))
+        reply = Reply(":leftwards_arrow_with_hook: " + fix_msg.outcome_text(outcome.message))
     elif outcome.status == FixStatus.FAILED:
-        note(alert_id, msg.failed_line(user, "Undo", outcome.message))
-        reply = Reply(":x: " + msg.outcome_text(outcome.message))
+        note(alert_id, fix_msg.failed_line(user, "Undo", outcome.message))
+        reply = Reply(":x: " + fix_msg.outcome_text(outcome.message))
     else:
-        told = msg.outcome_text(outcome.message, outcome.by if outcome.by != user else "", outcome.at)
+        told = fix_msg.outcome_text(outcome.message, outcome.by if outcome.by != user else "", outcome.at)
         note(alert_id, msg.press_line(user, "Undo", told))
         reply = Reply(told)
     send_now(services, alert_id)

@@ -28,7 +28,8 @@ from bot.alerts.lifecycle import Alert
 from bot.core.bpa import FLAGS
 from bot.core.exposure import ExposureVerdict
 from bot.slack.blocks import CONFIRM_TEXT, FIELD_TEXT, HEADER_TEXT, SECTION_TEXT, fit_blocks
-from bot.slack.messages import closer, fix_label
+from bot.slack.fix_messages import fix_label
+from bot.slack.messages import closer
 from bot.slack.mrkdwn import code, escape, link, plain, quote_path, slack_date, truncate, truncate_plain, user
 from detections.base import Finding
 

@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.alerts.lifecycle import Alert
-from bot.slack import messages as msg
+from bot.slack import fix_messages as fix_msg
 from bot.slack.blocks import SECTION_TEXT
 from bot.slack.cards import fix_confirm
 from bot.slack.mrkdwn import truncate
@@ -33,7 +33,7 @@ def fix_button(alert: Alert) -> ButtonElement:
 def fix_prompt_blocks(alert: Alert, plan_summary: str) -> list[Block]:
     """`fix <bucket>`: what a fix would change for one alert, and its button."""
     return [
-        SectionBlock(text=MarkdownTextObject(text=truncate(msg.fix_prompt(alert, plan_summary), SECTION_TEXT))),
+        SectionBlock(text=MarkdownTextObject(text=truncate(fix_msg.fix_prompt(alert, plan_summary), SECTION_TEXT))),
         ActionsBlock(block_id=f"bw-fix-{alert.id}", elements=[fix_button(alert)]),
     ]
 
@@ -43,7 +43,8 @@ def undo_button(remediation_id: int) -> ButtonElement:
         text="Undo",
         action_id="undo",
         value=str(remediation_id),
-        confirm=ConfirmObject(title=msg.UNDO_CONFIRM_TITLE, text=msg.UNDO_CONFIRM_TEXT, confirm="Undo", deny="Cancel"),
+        confirm=ConfirmObject(title=fix_msg.UNDO_CONFIRM_TITLE, text=fix_msg.UNDO_CONFIRM_TEXT, confirm="Undo",
+                              deny="Cancel"),
     )
 
 
