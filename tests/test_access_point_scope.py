@@ -24,6 +24,7 @@ from bot.aws.remediation import Remediator
 from bot.core.clock import utcnow
 from bot.core.exposure import ExposureVerdict
 from bot.services.allow import accept
+from bot.slack.ask import dm as ask_dm
 from bot.store.database import Store
 from tests.remediation_world import ACCOUNT, BUCKET, REGION, Alert, MotoAws
 from tests.slack_requests import RESPONDER, BotApp, bot_app, eventually  # noqa: F401
@@ -281,3 +282,11 @@ def test_the_engine_takes_the_access_points_verdict_for_its_alert(store: Store) 
     unwired = alert_service(store, verdict_fn=bucket_or_account)
     other = unwired.process([_public_point_record("other-ap", 1)])[0].alert_id
     assert unwired.get(other).exposure is None  # not checked, rather than the account's verdict
+
+
+def test_the_actors_dm_names_the_access_point(store: Store) -> None:
+    service = alert_service(store)
+    alert = service.get(service.process([_public_point_record(POINT, 0)])[0].alert_id)
+    text, blocks = ask_dm(alert, service.finding_objects(alert.id)[0], None, "C0ALERTS")
+    shown = text + json.dumps([b.to_dict() for b in blocks])
+    assert f"access point {POINT}" in text and f"access point `{POINT}`" in shown and "Did you change" in text

@@ -67,7 +67,7 @@ def dm(alert: Alert, finding: Finding | None, verdict: ExposureVerdict | None, c
         ]),
         ContextBlock(elements=[MarkdownTextObject(text=say.dm_context(alert, channel))]),
     ]
-    target = alert.bucket or f"account {alert.account}"
+    target = alert.label  # the bucket, the access point, or the account
     return truncate(escape(f"Did you change {target}? {alert.title}"), SECTION_TEXT), blocks
 
 

@@ -13,7 +13,8 @@ from bot.alerts.exception_requests import ExceptionRequest
 from bot.alerts.lifecycle import Alert
 from bot.core.durations import format_duration
 from bot.core.shapes import GROUP_ID, USER_ID
-from bot.slack.mrkdwn import code, escape, slack_date, user
+from bot.slack.messages import target as alert_target
+from bot.slack.mrkdwn import escape, slack_date, user
 
 INTENDED_LABEL, NOT_ME_LABEL, APPROVE_LABEL = "Yes, intended", "Not me", "Approve exception"
 MODAL_TITLE, MODAL_SUBMIT = "Yes, intended", "Request"
@@ -37,7 +38,7 @@ def span(duration: timedelta) -> str:
 
 def dm_text(alert: Alert, change: str, when: str, where_from: str, public: str) -> str:
     """The DM's one line: bucket, what changed, when, from where, public now or not."""
-    target = code(alert.bucket) if alert.bucket else f"account {code(alert.account)}"
+    target = alert_target(alert)
     return (f":wave: Did you make this change? {target}: {change} · {when} · from {where_from} · {public}.\n"
             "If it was you and it is meant to be, say why and for how long; if it was not you, say so at once.")
 
