@@ -85,11 +85,6 @@ class Alert:
     access_point: str | None = None  # access-point alerts: scoped to it, not to the account
 
     @property
-    def target_kind(self) -> str:
-        """bucket | access_point | account: what the alert's exception and fix act on."""
-        return "access_point" if self.access_point else "bucket" if self.bucket else "account"
-
-    @property
     def is_open(self) -> bool:
         return self.status in OPEN
 
