@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         parts = store.db.execute("SELECT name, sum(pgsize), sum(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC")
         where = ", ".join(f"{name} {pages / added:,.0f} ({payload / added:,.0f} payload)"
                           for name, pages, payload in parts if pages >= added)  # fmt: skip
-        print(f"\n{added:,} events from {len(templates)} S3 writes of {args.trail.name}: {size / 1e6:,.0f} MB, "
+        facets = store.db.execute("SELECT count(*) FROM index_facets").fetchone()[0]
+        print(f"\n{added:,} events ({facets:,} facets) from {len(templates)} S3 writes of {args.trail.name}: "
+              f"{size / 1e6:,.0f} MB, "
               f"{size / added:,.0f} bytes per event ({raw:,.0f} of them the raw record); bytes per event by "
               f"table and index: {where}; insert {added / wall:,.0f} events/s wall, {added / cpu:,.0f} per CPU "
               f"second")  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import weakref
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -92,21 +94,40 @@ def who_changed(
     `bucket=''` is account-level writes, of every account unless `account` narrows it to one.
     """
     since = when((now or utcnow()) - timedelta(days=days))
-    where, params = "e.bucket = ? AND e.event_time >= ?", [bucket, since]
+    where, params = "bucket = ? AND event_time >= ?", [bucket, since]
     if account:
-        where += " AND f.account = ?"
+        where += " AND facet IN (SELECT id FROM index_facets WHERE account = ?)"
         params.append(account)
-    columns = ("e.event_id, e.event_time, f.event_name, f.account, f.region, f.actor, f.actor_arn, e.source_ip,"
-               " f.user_agent, f.agent_kind, f.summary, e.bucket")
-    sql = (f"SELECT {columns} FROM events e CROSS JOIN index_facets f ON f.id = e.facet WHERE {where}"  # noqa: S608
-           " ORDER BY e.event_time DESC LIMIT ?")
+    sql = (f"SELECT event_id, event_time, source_ip, facet FROM events WHERE {where}"  # noqa: S608
+           " ORDER BY event_time DESC LIMIT ?")
     rows = store.db.execute(sql, [*params, limit]).fetchall()
+    facets = _facets(store, {r[3] for r in rows})
     changes = []
-    for r in rows:
-        name, acct, region, actor, arn, ip, agent, kind = r[2:10]
-        changes.append(Change(event_id_of(r[0]), moment(r[1]), name, acct, region, actor, arn, ip, agent, kind,
-                              summary_of(r[10], r[11])))  # fmt: skip
+    for key, time, ip, facet in rows:
+        acct, region, name, actor, arn, _kind, agent, agent_kind, summary, _source = facets[facet]
+        changes.append(Change(event_id_of(key), moment(time), name, acct, region, actor, arn, ip, agent, agent_kind,
+                              summary_of(summary, bucket)))  # fmt: skip
     return changes
+
+
+# Facets never change once written (nothing updates or deletes them), so a store's are kept in memory
+# as they are read: a who-changed answer then costs one index range and its rows, not a look-up per
+# row in a second table (p99 at 10M events: docs/benchmarks.md section 3). Bounded: cleared when full.
+_FACET_CACHE: weakref.WeakKeyDictionary[Store, dict[int, tuple[str, ...]]] = weakref.WeakKeyDictionary()
+FACET_CACHE_SIZE = 50_000
+_FACET_ROWS = f"SELECT id, {', '.join(FACET)} FROM index_facets WHERE id IN (SELECT value FROM json_each(?))"  # noqa: S608
+
+
+def _facets(store: Store, ids: set[int]) -> dict[int, tuple[str, ...]]:
+    cache = _FACET_CACHE.setdefault(store, {})  # shared by the store's threads: read with get (never a KeyError)
+    found = {i: facet for i in ids if (facet := cache.get(i)) is not None}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        if len(cache) + len(missing) > FACET_CACHE_SIZE:
+            cache.clear()
+        for row in store.db.execute(_FACET_ROWS, [json.dumps(missing)]):
+            found[row[0]] = cache[row[0]] = tuple(row[1:])
+    return found
 
 
 def raw_record(store: Store, event_id: str) -> dict[str, Any] | None:
