@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     sets = {"random buckets": rng.choices(names, k=args.queries), "busiest 1% of buckets": rng.choices(
         names[: max(1, args.buckets // 100)], k=args.queries)}  # fmt: skip
     plan = store.db.execute(
-        "explain query plan select * from events e cross join index_facets f on f.id = e.facet"
-        " where e.bucket = ? and e.event_time >= ? order by e.event_time desc limit 50",
+        "explain query plan select event_id, event_time, source_ip, facet from events"
+        " where bucket = ? and event_time >= ? order by event_time desc limit 50",
         ["x", 0],
     ).fetchall()
     result: dict[str, Any] = {"machine": machine(), "events": args.events, "buckets": args.buckets, "db_bytes": size,
