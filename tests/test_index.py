@@ -14,7 +14,16 @@ from isal import isal_zlib
 
 from bot.core.record import Record
 from bot.store.database import Store
-from bot.store.index import ingest, is_config_write, raw_record, summarise, who_changed
+from bot.store.index import (
+    BULK_ROWS,
+    IndexRow,
+    ingest,
+    insert_rows,
+    is_config_write,
+    raw_record,
+    summarise,
+    who_changed,
+)
 from bot.store.packing import (
     RAW_DICT_V1,
     RAW_DICT_V2,
@@ -315,3 +324,13 @@ def test_times_read_back_to_the_microsecond(moment_: datetime | None) -> None:
 def test_summaries_share_facets_across_buckets_and_read_back_exactly(summary: str, bucket: str) -> None:
     assert summary_of(summary_key(summary, bucket), bucket) == summary
     assert summary_key("Bucket b1 policy made public", "b1") == summary_key("Bucket b2 policy made public", "b2")
+
+
+def test_a_bulk_insert_gives_back_the_page_cache_it_borrowed(store: Store) -> None:
+    facet = (ACCT, "us-east-2", "PutBucketPolicy", "ivan", "arn", "IAMUser", "aws-cli", "CLI", "Bucket policy set", "scan")
+    rows = [IndexRow(f"ev{i}", 1_700_000_000 + i, "b1", "198.51.100.4", facet, b"") for i in range(BULK_ROWS)]
+    before = store.db.execute("PRAGMA cache_size").fetchone()[0]
+    assert insert_rows(store, rows) == BULK_ROWS
+    assert insert_rows(store, rows) == 0
+    assert store.db.execute("PRAGMA cache_size").fetchone()[0] == before
+    assert store.db["index_facets"].count == 1
