@@ -327,7 +327,7 @@ def test_summaries_share_facets_across_buckets_and_read_back_exactly(summary: st
 
 
 def test_a_bulk_insert_gives_back_the_page_cache_it_borrowed(store: Store) -> None:
-    facet = (ACCT, "us-east-2", "PutBucketPolicy", "ivan", "arn", "IAMUser", "aws-cli", "CLI", "Bucket policy set", "scan")
+    facet = (ACCT, "us-east-2", "PutBucketPolicy", "ivan", "arn", "IAMUser", "aws-cli", "CLI", "Policy set", "scan")
     rows = [IndexRow(f"ev{i}", 1_700_000_000 + i, "b1", "198.51.100.4", facet, b"") for i in range(BULK_ROWS)]
     before = store.db.execute("PRAGMA cache_size").fetchone()[0]
     assert insert_rows(store, rows) == BULK_ROWS
