@@ -2,11 +2,13 @@
 
     python bench/bench_index.py [--trail bench/out/independent] [--events 1000000] [--repeat 3]
 
-1. Bytes per event: the trail's S3 configuration writes become index rows (as the scan workers build
-   them: summary from the findings, raw record deflated against the dictionary), cloned with fresh
-   event ids, buckets and times to EVENTS rows, inserted with `bot.store.index.insert_rows` into a
-   fresh database (its migrations, its indexes); file size after a checkpoint, divided by EVENTS.
-   The insert rate is events per second of wall and of CPU.
+1. Bytes per event: the trail's S3 configuration writes (their raw records) are cloned to EVENTS
+   records with fresh event ids, request ids, `x-amz-id-2` values, buckets (renamed everywhere in the
+   record) and times; each clone becomes an index row as a scan worker builds it (`index_row`:
+   summary, facet, the raw record packed), in 2 processes; the rows are inserted with
+   `bot.store.index.insert_rows` into a fresh database (its migrations, its tables and indexes); file
+   size after a checkpoint, divided by EVENTS, and where the bytes are (SQLite's dbstat). The insert
+   rate is events per second of wall and of CPU; the workers' cost per row is given beside it.
 2. End to end: `scan --index` against `scan` on the same trail, interleaved, into a fresh database
    each round: the extra time, and the events indexed per extra second.
 """
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import random
 import re
@@ -21,25 +24,57 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import gen_independent
+import orjson
 from measure import Series, machine, run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.core.record import Record  # noqa: E402
 from bot.sources.files import expand_paths, scan_file  # noqa: E402
 from bot.store.database import Store  # noqa: E402
-from bot.store.index import insert_rows  # noqa: E402
+from bot.store.index import IndexRow, index_row, insert_rows  # noqa: E402
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def rows_of(trail: Path, limit: int = 200) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    for path in expand_paths([str(trail)])[:limit]:
-        rows += scan_file(path, index=True).index_rows
-    return rows
+def records_of(trail: Path, limit: int = 200) -> list[dict[str, Any]]:
+    """The raw records the scan indexes in the trail's first `limit` files."""
+    paths = expand_paths([str(trail)])[:limit]
+    return [row.record() for path in paths for row in scan_file(path, index=True).index_rows]
+
+
+def clone(template: dict[str, Any], n: int, rng: random.Random) -> dict[str, Any]:
+    """Event `n`: the template with what differs from one real event to the next made fresh."""
+    bucket = str(Record(template).bucket or "")
+    text = orjson.dumps(template)
+    if bucket:
+        text = text.replace(bucket.encode(), f"bucket-{rng.randrange(20_000)}".encode())
+    raw: dict[str, Any] = orjson.loads(text)
+    raw["eventID"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    raw["eventTime"] = (START + timedelta(seconds=n * 30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if "requestID" in raw:
+        raw["requestID"] = rng.randbytes(8).hex().upper()
+    extra = raw.get("additionalEventData")
+    if isinstance(extra, dict) and isinstance(extra.get("x-amz-id-2"), str):
+        extra["x-amz-id-2"] = base64.b64encode(rng.randbytes(len(extra["x-amz-id-2"]) * 3 // 4)).decode()
+    return raw
+
+
+def build_rows(job: tuple[list[dict[str, Any]], int, int, int]) -> tuple[list[IndexRow], float]:
+    """Rows `first`…`first + count` (a worker's share) and the CPU seconds building them took."""
+    templates, first, count, seed = job
+    rng = random.Random(seed * 1_000_003 + first)
+    clones = [clone(templates[n % len(templates)], n, rng) for n in range(first, first + count)]
+    cpu = time.process_time()
+    rows = [index_row(Record(raw), "scan") for raw in clones]
+    return rows, time.process_time() - cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,16 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     print(f"machine: {machine()}")
-    templates = rows_of(args.trail)
-    rng = random.Random(3)
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    rows = []
-    for n in range(args.events):
-        row = dict(templates[n % len(templates)])
-        row["event_id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        row["bucket"] = f"bucket-{rng.randrange(20_000)}"
-        row["event_time"] = (start + timedelta(seconds=n * 30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        rows.append(row)
+    templates = records_of(args.trail)
+    step = 50_000
+    jobs = [(templates, first, min(step, args.events - first), 3) for first in range(0, args.events, step)]
+    rows: list[IndexRow] = []
+    build_cpu = 0.0
+    with ProcessPoolExecutor(2) as pool:
+        for part, cpu in pool.map(build_rows, jobs):
+            rows += part
+            build_cpu += cpu
+    print(f"{len(rows):,} rows built in 2 processes: {build_cpu / len(rows) * 1e6:.0f} µs of CPU per row",
+          file=sys.stderr)
     with tempfile.TemporaryDirectory(dir=ROOT / "bench" / "out") as tmp:
         db = Path(tmp) / "index.db"
         store = Store(db)
@@ -67,10 +103,16 @@ def main(argv: list[str] | None = None) -> int:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         size = db.stat().st_size
-        raw = sum(len(r["raw"]) for r in rows) / len(rows)  # type: ignore[arg-type]
-        print(f"\n{added:,} events from {len(templates)} S3 writes of {args.trail.name}: {size / 1e6:,.0f} MB, "
-              f"{size / added:,.0f} bytes per event ({raw:,.0f} of them the raw record); "
-              f"insert {added / wall:,.0f} events/s wall, {added / cpu:,.0f} per CPU second")  # fmt: skip
+        raw = sum(len(r.raw) for r in rows) / len(rows)
+        parts = store.db.execute("SELECT name, sum(pgsize), sum(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC")
+        where = ", ".join(f"{name} {pages / added:,.0f} ({payload / added:,.0f} payload)"
+                          for name, pages, payload in parts if pages >= added)  # fmt: skip
+        facets = store.db.execute("SELECT count(*) FROM index_facets").fetchone()[0]
+        print(f"\n{added:,} events ({facets:,} facets) from {len(templates)} S3 writes of {args.trail.name}: "
+              f"{size / 1e6:,.0f} MB, "
+              f"{size / added:,.0f} bytes per event ({raw:,.0f} of them the raw record); bytes per event by "
+              f"table and index: {where}; insert {added / wall:,.0f} events/s wall, {added / cpu:,.0f} per CPU "
+              f"second")  # fmt: skip
         del rows
         ours = [sys.executable, "-m", "bot", "scan", "--format", "jsonl", "--no-progress", str(args.trail)]
         plain, indexed, counts = Series(), Series(), []

@@ -37,8 +37,8 @@ import bench_who_changed as bwc
 import orjson
 from measure import machine
 
-from bot.core.clock import iso
 from bot.store.database import Store
+from bot.store.packing import when
 from standins.requests import SECRET, Reply, block_action, encode_form, encode_payload, post, slash_body
 from standins.slack import Call, SlackStandin
 
@@ -246,7 +246,7 @@ def ensure_index(db: Path, events: int, bucket_count: int, seed: int) -> float |
         have = store.db.execute("select count(*) from events").fetchone()[0]
         if have == events:
             # Reused: forget the alerts, audit rows, outbox … of earlier runs; keep the index and migrations.
-            keep = {"events", "_sqlite_migrations"}
+            keep = {"events", "index_facets", "_sqlite_migrations"}
             with store.atomic() as conn:
                 for table in conn.table_names():
                     if table not in keep and not table.startswith(("sqlite_", "events_")):
@@ -268,7 +268,7 @@ def query_sets(db: Path, bucket_count: int, count: int, seed: int) -> dict[str, 
     rng = random.Random(seed + 1)
     names = bwc.buckets(bucket_count)
     store = Store(db)
-    since = iso(bwc.NOW - timedelta(days=90))
+    since = when(bwc.NOW - timedelta(days=90))
 
     def has_rows(bucket: str) -> bool:
         sql = "select 1 from events where bucket = ? and event_time >= ? limit 1"

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from isal import isal_zlib
 
 from bot.core.record import Record
 from bot.store.database import Store
-from bot.store.index import ingest, is_config_write, raw_record, summarise, who_changed
-from bot.store.rows import pack_raw
+from bot.store.index import (
+    BULK_ROWS,
+    IndexRow,
+    ingest,
+    insert_rows,
+    is_config_write,
+    raw_record,
+    summarise,
+    who_changed,
+)
+from bot.store.packing import (
+    RAW_DICT_V1,
+    RAW_DICT_V2,
+    RAW_V1,
+    RAW_V2,
+    event_id_of,
+    event_key,
+    moment,
+    summary_key,
+    summary_of,
+    when,
+)
 from standins.cloudtrail import s3_record
 
 ACCT = "111122223333"
@@ -258,9 +281,56 @@ def test_raw_records_are_kept_small_and_older_rows_still_read(store: Store) -> N
     record["eventID"] = "new"
     ingest(store, [Record(record)])
     packed = store.db.execute("select raw from events where event_id = 'new'").fetchone()[0]
-    assert packed == pack_raw(record) and len(packed) < len(isal_zlib.compress(json.dumps(record).encode(), 1)) * 0.7
+    assert packed[:1] == RAW_V2 and len(packed) < len(isal_zlib.compress(json.dumps(record).encode(), 1)) * 0.7
     assert raw_record(store, "new") == record
     old = {**record, "eventID": "old"}  # a row written before the dictionary: plain zlib
     ingest(store, [Record(old)])
     store.db.execute("update events set raw = ? where event_id = 'old'", [isal_zlib.compress(json.dumps(old).encode())])
     assert raw_record(store, "old") == old
+    v1 = {**record, "eventID": "v1"}  # and one packed against the first dictionary
+    ingest(store, [Record(v1)])
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, RAW_DICT_V1)
+    store.db.execute("update events set raw = ? where event_id = 'v1'",
+                     [RAW_V1 + deflate.compress(json.dumps(v1).encode()) + deflate.flush()])
+    assert raw_record(store, "v1") == v1
+
+
+def test_the_v2_dictionary_never_changes() -> None:
+    # Rows are packed against it byte for byte: a better dictionary is a new version, not an edit.
+    assert hashlib.sha256(RAW_DICT_V2).hexdigest()[:16] == "e56fef408a1807a8"
+
+
+@pytest.mark.parametrize("event_id", ["0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D",
+                                      "1111", "", "0a1b2c3d4e5f4a6b8c7d9e0f1a2b3c4d"])
+def test_event_ids_read_back_as_written(event_id: str) -> None:
+    key = event_key(event_id)
+    assert event_id_of(key) == event_id
+    assert isinstance(key, bytes) == (event_id == "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
+
+
+@pytest.mark.parametrize("moment_", [datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 6, 30, 12, 0, 0, 1, tzinfo=UTC),
+                                     datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+                                     datetime(1999, 1, 1, 0, 0, 0, 500000, tzinfo=UTC), None])
+def test_times_read_back_to_the_microsecond(moment_: datetime | None) -> None:
+    stored = when(moment_)
+    assert moment(stored) == moment_
+    assert moment_ is None or isinstance(stored, int) == (moment_.microsecond == 0)
+
+
+@pytest.mark.parametrize(("summary", "bucket"), [
+    ("Bucket b1 policy made public", "b1"), ("b1 b1", "b1"), ("Put bucket tagging", "b1"), ("\0odd b1", "b1"),
+    ("\1odd", "b1"), ("\0", ""), ("ACL set", ""),
+])  # fmt: skip
+def test_summaries_share_facets_across_buckets_and_read_back_exactly(summary: str, bucket: str) -> None:
+    assert summary_of(summary_key(summary, bucket), bucket) == summary
+    assert summary_key("Bucket b1 policy made public", "b1") == summary_key("Bucket b2 policy made public", "b2")
+
+
+def test_a_bulk_insert_gives_back_the_page_cache_it_borrowed(store: Store) -> None:
+    facet = (ACCT, "us-east-2", "PutBucketPolicy", "ivan", "arn", "IAMUser", "aws-cli", "CLI", "Policy set", "scan")
+    rows = [IndexRow(f"ev{i}", 1_700_000_000 + i, "b1", "198.51.100.4", facet, b"") for i in range(BULK_ROWS)]
+    before = store.db.execute("PRAGMA cache_size").fetchone()[0]
+    assert insert_rows(store, rows) == BULK_ROWS
+    assert insert_rows(store, rows) == 0
+    assert store.db.execute("PRAGMA cache_size").fetchone()[0] == before
+    assert store.db["index_facets"].count == 1

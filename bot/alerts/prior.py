@@ -14,10 +14,9 @@ from collections.abc import Callable
 import sqlite_utils
 
 from bot.core.bpa import FLAGS
-from bot.core.clock import iso
 from bot.core.policy import evaluate_policy
 from bot.core.record import Record, get_ci, text
-from bot.store.rows import unpack_raw
+from bot.store.index import indexed_writes
 from detections.allow_tag_added import tag_value
 from detections.base import (
     BPA_DETECTIONS,
@@ -131,14 +130,10 @@ def previous_write(db: sqlite_utils.Database, finding: Finding, names: set[str],
     """The newest indexed write named in `names` on the finding's bucket (or account) before it."""
     if finding.event_time is None:
         return None
-    ordered = sorted(names)
-    sql = ("SELECT raw FROM events WHERE account = ? AND bucket = ? AND event_time < ? AND event_id != ?"  # noqa: S608
-           f" AND event_name IN ({', '.join('?' * len(ordered))}) ORDER BY event_time DESC LIMIT ?")
-    params = [finding.account, finding.bucket or "", iso(finding.event_time), finding.event_id, *ordered,
-              _CANDIDATES]
-    for (raw,) in db.execute(sql, params):
+    for raw in indexed_writes(db, finding.account, finding.bucket or "", names, before=finding.event_time,
+                              skip_id=finding.event_id, limit=_CANDIDATES):  # fmt: skip
         try:
-            record = Record(unpack_raw(raw))
+            record = Record(raw)
         except Exception:  # noqa: S112 - a damaged index row is skipped, not fatal
             continue
         if match is None or match(record):

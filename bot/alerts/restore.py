@@ -20,7 +20,7 @@ from bot.core.bpa import FLAGS
 from bot.core.clock import iso
 from bot.core.policy import evaluate_policy
 from bot.core.record import Record, get_ci, text
-from bot.store.rows import unpack_raw
+from bot.store.index import indexed_writes
 from detections import REGISTRY
 from detections.base import Finding, acl_said, acl_verdict, bpa_config, bpa_flags, find_key
 from detections.restores import ALL_RESTORE_EVENTS, DATA_RESTORE_EVENTS
@@ -207,13 +207,9 @@ def restored_later(db: sqlite_utils.Database, finding: Finding) -> tuple[str, st
     """A fix already in the who-changed index, newer than this (late-delivered) finding: (who, reason)."""
     if finding.event_time is None:
         return None
-    names = sorted(ALL_RESTORE_EVENTS)
-    sql = ("SELECT raw FROM events WHERE account = ? AND bucket = ? AND event_time > ? AND event_name IN "  # noqa: S608
-           f"({', '.join('?' * len(names))}) ORDER BY event_time")
-    params = [finding.account, finding.bucket or "", iso(finding.event_time), *names]
-    for (raw,) in db.execute(sql, params):
+    for raw in indexed_writes(db, finding.account, finding.bucket or "", ALL_RESTORE_EVENTS, after=finding.event_time):
         try:
-            record = Record(unpack_raw(raw))
+            record = Record(raw)
         except Exception:  # noqa: S112 - a damaged index row is skipped, not fatal
             continue
         restored = restoration(record)

@@ -22,7 +22,7 @@ from bot.cli.common import open_store
 from bot.core.config import load_settings
 from bot.slack.mrkdwn import strip_controls
 from bot.sources.files import FileResult, ScanError, ScanStats, find_log_files, scan, scan_stream
-from bot.store.index import insert_rows
+from bot.store.index import TRANSACTION_ROWS, IndexRow, insert_rows
 from detections import Finding
 from detections.base import UNKNOWN, card_changes
 
@@ -79,16 +79,23 @@ def cli_scan(args: argparse.Namespace) -> int:
         print(f"bucketwatch scan: {exc}", file=sys.stderr)
         return EXIT_NOTHING_TO_SCAN
     bar = _progress(total, not args.no_progress)
+    pending: list[IndexRow] = []
     for result in results:  # one file, or a batch of files from one worker
         # Files that could not be read are said once, below; a damaged file is not a malformed record.
         unreadable += [error for _path, error in result.errors]
         _emit(result, args.format, sys.stdout)
         stats.add(result.stats)
-        if store is not None and result.index_rows:
-            # Rows built in the workers from the findings they made: the parent only inserts.
-            stats.indexed += insert_rows(store, result.index_rows)
+        if store is not None:
+            # Rows built in the workers from the findings they made: the parent only inserts, in large
+            # transactions (a rerun after an interrupted scan adds what is missing: ids are unique).
+            pending += result.index_rows
+            if len(pending) >= TRANSACTION_ROWS:
+                stats.indexed += insert_rows(store, pending)
+                pending = []
         if bar is not None:
             bar.update(result.stats.files)
+    if store is not None and pending:
+        stats.indexed += insert_rows(store, pending)
     if bar is not None:
         bar.close()
     sys.stdout.flush()

@@ -19,12 +19,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from bot.core.record import S3_SOURCE, Record
 from bot.sources.inflate import InputError, Opener, bytes_opener, file_opener, inflate
 from bot.sources.reader import ScanStats, malformed, read_records
-from bot.store.rows import index_row, is_config_write, is_index_name
+from bot.store.rows import IndexRow, index_row, is_config_write, is_index_name
 from detections import WATCHED_EVENT_NAMES, Finding, evaluate
 
 _SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".gz", ".ndjson")
@@ -46,7 +46,7 @@ class FileResult:
 
     stats: ScanStats
     findings: list[Finding]
-    index_rows: list[dict[str, Any]] = field(default_factory=list)
+    index_rows: list[IndexRow] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, why it could not be read)
 
     def add(self, other: FileResult) -> None:
@@ -72,7 +72,7 @@ def scan_input(opener: Opener, label: str, index: bool = False) -> FileResult:
     `errors` (not counted as malformed: it is said once, as such); nothing read from it counts."""
     stats = ScanStats(files=1)
     findings: list[Finding] = []
-    rows: list[dict[str, Any]] = []
+    rows: list[IndexRow] = []
     try:
         for raw in read_records(opener, stats, label=label, wanted=wanted(index)):
             source = raw.get("eventSource")

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import weakref
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.clock import iso, parse_iso, utcnow
+import sqlite_utils
+
+from bot.core.clock import iso, utcnow
 from bot.core.record import Record
 from bot.store.database import Store
-from bot.store.rows import COLUMNS, index_row, is_config_write, is_index_name, summarise, unpack_raw
+from bot.store.packing import FACET, event_id_of, event_key, moment, summary_of, unpack_raw, when
+from bot.store.rows import IndexRow, index_row, is_config_write, is_index_name, raw_context, summarise
 
-__all__ = ["Change", "index_row", "ingest", "insert_rows", "is_config_write", "is_index_name", "raw_record",
-           "summarise", "who_changed"]  # fmt: skip
+__all__ = ["Change", "IndexRow", "index_row", "indexed_writes", "ingest", "insert_rows", "is_config_write",
+           "is_index_name", "raw_record", "summarise", "who_changed"]  # fmt: skip
 
-_INSERT = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
+_INSERT = "INSERT OR IGNORE INTO events (event_id, event_time, bucket, facet, source_ip, raw) VALUES (?, ?, ?, ?, ?, ?)"
+_FACET_INSERT = f"INSERT OR IGNORE INTO index_facets ({', '.join(FACET)}) VALUES ({', '.join('?' * len(FACET))})"  # noqa: S608
+_FACET_ID = f"SELECT id FROM index_facets WHERE {' AND '.join(f'{c} = ?' for c in FACET)}"  # noqa: S608
+# A row with what its raw record is packed against (bot.store.rows.raw_context), events first: the
+# (bucket, event_time) index drives every query and each row's facet is one primary-key look-up.
+_RAW_FROM = ("SELECT e.raw, e.event_id, e.event_time, e.bucket, e.source_ip, f.account, f.region, f.event_name,"
+             " f.actor_arn, f.user_agent FROM events e CROSS JOIN index_facets f ON f.id = e.facet")
 TRANSACTION_ROWS = 50_000
+BULK_ROWS = 10_000
+BULK_CACHE_KIB = 64 << 10
 
 
 def ingest(store: Store, records: Iterable[Record], *, source: str = "scan") -> int:
@@ -24,19 +37,39 @@ def ingest(store: Store, records: Iterable[Record], *, source: str = "scan") -> 
     return insert_rows(store, [index_row(r, source) for r in records if r.event_id and is_config_write(r)])
 
 
-def insert_rows(store: Store, rows: list[dict[str, Any]]) -> int:
+def insert_rows(store: Store, rows: list[IndexRow]) -> int:
     """Insert index rows (repeats ignored) in transactions of TRANSACTION_ROWS; how many were new.
 
-    One `executemany` per transaction: per-row work in Python is what limits an index build.
+    One `executemany` per transaction. A bulk insert (BULK_ROWS or more) borrows a larger page cache
+    for its duration, given back after: the event-id and (bucket, time) indexes take rows at random
+    places, and with SQLite's default 2 MB most of those pages are read again from the file (about
+    1.5× the rows per CPU second at 400k rows; sorting each transaction's rows did not help).
     """
     added = 0
-    for start in range(0, len(rows), TRANSACTION_ROWS):
-        chunk = rows[start : start + TRANSACTION_ROWS]
-        with store.atomic() as db:
-            before = db.conn.total_changes
-            db.conn.executemany(_INSERT, [tuple(row[c] for c in COLUMNS) for row in chunk])
-            added += db.conn.total_changes - before
+    conn = store.db.conn
+    cache = conn.execute("PRAGMA cache_size").fetchone()[0] if len(rows) >= BULK_ROWS else None
+    if cache is not None:
+        conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
+    try:
+        for start in range(0, len(rows), TRANSACTION_ROWS):
+            chunk = rows[start : start + TRANSACTION_ROWS]
+            with store.atomic() as db:
+                ids = _facet_ids(db, {row.facet for row in chunk})
+                before = db.conn.total_changes
+                db.conn.executemany(_INSERT, [(r.key, r.time, r.bucket, ids[r.facet], r.source_ip, r.raw)
+                                              for r in chunk])  # fmt: skip
+                added += db.conn.total_changes - before
+    finally:
+        if cache is not None:
+            conn.execute(f"PRAGMA cache_size = {int(cache)}")
     return added
+
+
+def _facet_ids(db: sqlite_utils.Database, facets: set[tuple[str, ...]]) -> dict[tuple[str, ...], int]:
+    """Ids of these facets, added where new (few: many rows share one)."""
+    conn = db.conn
+    conn.executemany(_FACET_INSERT, facets)
+    return {facet: conn.execute(_FACET_ID, facet).fetchone()[0] for facet in facets}
 
 
 @dataclass(frozen=True)
@@ -74,19 +107,72 @@ def who_changed(
 
     `bucket=''` is account-level writes, of every account unless `account` narrows it to one.
     """
-    since = iso((now or utcnow()) - timedelta(days=days))
-    where, params = "bucket = ? and event_time >= ?", [bucket, since]
+    since = when((now or utcnow()) - timedelta(days=days))
+    where, params = "bucket = ? AND event_time >= ?", [bucket, since]
     if account:
-        where += " and account = ?"
+        where += " AND facet IN (SELECT id FROM index_facets WHERE account = ?)"
         params.append(account)
-    columns = "event_id, event_time, event_name, account, region, actor, actor_arn, source_ip, user_agent, agent_kind"
-    sql = f"select {columns}, summary from events where {where} order by event_time desc limit ?"  # noqa: S608
+    sql = (f"SELECT event_id, event_time, source_ip, facet FROM events WHERE {where}"  # noqa: S608
+           " ORDER BY event_time DESC LIMIT ?")
     rows = store.db.execute(sql, [*params, limit]).fetchall()
-    return [
-        Change(r[0], parse_iso(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]) for r in rows
-    ]
+    facets = _facets(store, {r[3] for r in rows})
+    changes = []
+    for key, time, ip, facet in rows:
+        acct, region, name, actor, arn, _kind, agent, agent_kind, summary, _source = facets[facet]
+        changes.append(Change(event_id_of(key), moment(time), name, acct, region, actor, arn, ip, agent, agent_kind,
+                              summary_of(summary, bucket)))  # fmt: skip
+    return changes
+
+
+# Facets never change once written (nothing updates or deletes them), so a store's are kept in memory
+# as they are read: a who-changed answer then costs one index range and its rows, not a look-up per
+# row in a second table (p99 at 10M events: docs/benchmarks.md section 3). Bounded: cleared when full.
+_FACET_CACHE: weakref.WeakKeyDictionary[Store, dict[int, tuple[str, ...]]] = weakref.WeakKeyDictionary()
+FACET_CACHE_SIZE = 50_000
+_FACET_ROWS = f"SELECT id, {', '.join(FACET)} FROM index_facets WHERE id IN (SELECT value FROM json_each(?))"  # noqa: S608
+
+
+def _facets(store: Store, ids: set[int]) -> dict[int, tuple[str, ...]]:
+    cache = _FACET_CACHE.setdefault(store, {})  # shared by the store's threads: read with get (never a KeyError)
+    found = {i: facet for i in ids if (facet := cache.get(i)) is not None}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        if len(cache) + len(missing) > FACET_CACHE_SIZE:
+            cache.clear()
+        for row in store.db.execute(_FACET_ROWS, [json.dumps(missing)]):
+            found[row[0]] = cache[row[0]] = tuple(row[1:])
+    return found
 
 
 def raw_record(store: Store, event_id: str) -> dict[str, Any] | None:
-    row = store.db.execute("select raw from events where event_id = ?", [event_id]).fetchone()
-    return unpack_raw(row[0]) if row else None
+    row = store.db.execute(f"{_RAW_FROM} WHERE e.event_id = ?", [event_key(event_id)]).fetchone()
+    return _unpack(row) if row else None
+
+
+def indexed_writes(db: sqlite_utils.Database, account: str, bucket: str, names: Collection[str], *,
+                   before: datetime | None = None, after: datetime | None = None, skip_id: str = "",
+                   limit: int = -1) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Raw records of the writes named in `names` on one bucket (`''`: account level) of one account:
+    newest first before `before`, or oldest first after `after`. A damaged row is skipped."""
+    ordered = sorted(names)
+    where = f"e.bucket = ? AND f.account = ? AND f.event_name IN ({', '.join('?' * len(ordered))})"
+    params: list[Any] = [bucket, account, *ordered]
+    if skip_id:
+        where += " AND e.event_id != ?"
+        params.append(event_key(skip_id))
+    if before is not None:
+        where += " AND e.event_time < ? ORDER BY e.event_time DESC"
+        params.append(when(before))
+    else:
+        where += " AND e.event_time > ? ORDER BY e.event_time"
+        params.append(when(after))
+    for row in db.execute(f"{_RAW_FROM} WHERE {where} LIMIT ?", [*params, limit]):
+        try:
+            yield _unpack(row)
+        except Exception:  # noqa: S112 - a damaged index row is skipped, not fatal
+            continue
+
+
+def _unpack(row: Sequence[Any]) -> dict[str, Any]:
+    raw: dict[str, Any] = unpack_raw(row[0], raw_context(*row[1:]))
+    return raw

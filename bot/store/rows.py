@@ -1,17 +1,13 @@
 """Who-changed index rows, built where records are read (a scan worker): no database here, so the
-scanner's worker processes do not load SQLite's helpers."""
+scanner's worker processes do not load SQLite's helpers. Their stored forms: bot.store.packing."""
 
 from __future__ import annotations
 
 import re
-import zlib
-from typing import Any
+from typing import Any, NamedTuple
 
-import orjson
-from isal import isal_zlib
-
-from bot.core.clock import iso
 from bot.core.record import Record, text
+from bot.store.packing import EventKey, RowText, When, event_key, pack_raw, summary_key, unpack_raw, when
 from detections import WATCHED_EVENT_NAMES, Finding, evaluate
 from detections.base import acl_verdict, bpa_config, bpa_flags
 
@@ -62,70 +58,40 @@ def summarise(record: Record, findings: list[Finding] | None = None) -> str:
     return words[0].upper() + words[1:] if words else "?"
 
 
-COLUMNS = (
-    "event_id", "event_time", "account", "region", "bucket", "event_name", "actor", "actor_arn", "actor_type",
-    "source_ip", "user_agent", "agent_kind", "summary", "source", "raw",
-)  # fmt: skip
+class IndexRow(NamedTuple):
+    """One who-changed index row in its stored forms (bot.store.packing), built where the record was read.
 
-def index_row(record: Record, source: str, findings: list[Finding] | None = None) -> dict[str, Any]:
+    `facet` is what a row shares with many others (who, with what, the summary): stored once in
+    `index_facets`, referenced by id.
+    """
+
+    key: EventKey
+    time: When | None
+    bucket: str
+    source_ip: str
+    facet: tuple[str, ...]
+    raw: bytes
+
+    def record(self) -> Any:
+        """The raw record again (what the index gives back)."""
+        f = self.facet
+        context = raw_context(self.key, self.time, self.bucket, self.source_ip, f[0], f[1], f[2], f[4], f[6])
+        return unpack_raw(self.raw, context)
+
+
+def raw_context(key: EventKey, time: When | None, bucket: str, source_ip: str, account: str, region: str,
+                event_name: str, actor_arn: str, user_agent: str) -> RowText:  # fmt: skip
+    """The stored values the raw record is packed against (the order is part of the format)."""
+    return (user_agent, actor_arn, account, region, event_name, key, time, source_ip, bucket)
+
+
+def index_row(record: Record, source: str, findings: list[Finding] | None = None) -> IndexRow:
     """One index row; built where the record was read (a scan worker), from the findings already made."""
-    return {
-        "event_id": record.event_id,
-        "event_time": iso(record.event_time),
-        "account": record.account,
-        "region": record.region,
-        "bucket": record.bucket or "",
-        "event_name": record.event_name,
-        "actor": record.actor.display,
-        "actor_arn": record.actor.arn,
-        "actor_type": record.actor.kind,
-        "source_ip": record.source_ip,
-        "user_agent": record.user_agent,
-        "agent_kind": record.agent_kind,
-        "summary": summarise(record, findings),
-        "source": source,
-        # Raw records are kept for forensics, deflated against a dictionary of what such records share.
-        "raw": pack_raw(record.raw),
-    }
-
-
-# The raw record is deflated with a preset dictionary: the keys, and the values that repeat, of S3
-# configuration writes (written for this purpose, in our own fixtures' shapes). A record of about
-# 1.5 KB of JSON takes about 360 bytes instead of 860 with plain deflate. Rows written before it
-# hold plain zlib streams (first byte 0x78) and still read.
-RAW_V1 = b"\x01"
-RAW_DICT_V1 = (
-    b'{"eventVersion":"1.09","userIdentity":{"type":"AssumedRole","principalId":"AROA","arn":"arn:aws:sts::'
-    b':assumed-role/","accountId":"","accessKeyId":"ASIA","sessionContext":{"sessionIssuer":{"type":"Role",'
-    b'"principalId":"AROA","arn":"arn:aws:iam::","accountId":"","userName":""},"attributes":{"creationDate":"'
-    b'","mfaAuthenticated":"true"}}},"eventTime":"2025-","eventSource":"s3.amazonaws.com","eventName":"PutBucket'
-    b'","awsRegion":"us-east-1","sourceIPAddress":"","userAgent":"[aws-cli/2. md/awscrt# ua/2.0 os/linux#'
-    b' md/arch#x86_64 lang/python# cfg/retry-mode#standard Boto3/ md/Botocore# [S3Console/0.4, aws-internal/3 a'
-    b'ws-sdk-java/ Linux/'
-    b' APN/1.0 HashiCorp/1.0 Terraform/ (+https://www.terraform.io) terraform-provider-aws/ aws-sdk-go-v2/",'
-    b'"requestParameters":{"bucketName":"","Host":".s3.us-east-1.amazonaws.com","publicAccessBlock":"","PublicA'
-    b'ccessBlockConfiguration":{"xmlns":"http://s3.amazonaws.com/doc/2006-03-01/","BlockPublicAcls":true,"Ignor'
-    b'ePublicAcls":true,"BlockPublicPolicy":true,"RestrictPublicBuckets":false}},'
-    b'"bucketPolicy":{"Version":"2012-10-17","Statement":[{"Sid":"","Effect":"Allow","Principal":"*","Action":"'
-    b's3:GetObject","Resource":"arn:aws:s3:::/*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]},"polic'
-    b'y":"","acl":"","x-amz-acl":"public-read",'
-    b'"responseElements":null,"additionalEventData":{"SignatureVersion":"SigV4","CipherSuite":"TLS_AES_128_GCM_'
-    b'SHA256","bytesTransferredIn":0,"AuthenticationMethod":"AuthHeader","x-amz-id-2":"","bytesTransferredOut":'
-    b'0},"requestID":"","eventID":"","readOnly":false,'
-    b'"resources":[{"accountId":"","type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::"}],"eventType":"AwsApiCall","m'
-    b'anagementEvent":true,"recipientAccountId":"","eventCategory":"Management","tlsDetails":{"tlsVersion":"TLS'
-    b'v1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":""}}'
-)
-
-
-def pack_raw(raw: Any) -> bytes:
-    deflate = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, RAW_DICT_V1)
-    return RAW_V1 + deflate.compress(orjson.dumps(raw)) + deflate.flush()
-
-
-def unpack_raw(blob: bytes) -> Any:
-    """The record stored by `pack_raw` (or, in older rows, by plain zlib)."""
-    if blob[:1] == RAW_V1:
-        inflate = zlib.decompressobj(-15, RAW_DICT_V1)
-        return orjson.loads(inflate.decompress(blob[1:]) + inflate.flush())
-    return orjson.loads(isal_zlib.decompress(blob))
+    key, moment, bucket = event_key(record.event_id), when(record.event_time), record.bucket or ""
+    actor, summary = record.actor, summary_key(summarise(record, findings), bucket)
+    facet = (record.account, record.region, record.event_name, actor.display, actor.arn, actor.kind,
+             record.user_agent, record.agent_kind, summary, source)  # fmt: skip
+    context = raw_context(key, moment, bucket, record.source_ip, record.account, record.region, record.event_name,
+                          actor.arn, record.user_agent)  # fmt: skip
+    # Raw records are kept for forensics and the card's "before" values (bot.alerts.prior).
+    return IndexRow(key, moment, bucket, record.source_ip, facet, pack_raw(record.raw, context))
