@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import shutil
 import socket
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from bot.cli.common import CHATTY_LOGGERS, SECRET_BEARING_LOGGERS
 from bot.core.config import SETTINGS
 from bot.store.database import Store
 from tests.clocks import RetryClock
+from tests.migrated import migrated_copy
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -138,22 +138,12 @@ def moto_url(_moto_server: str) -> str:
     return _moto_server
 
 
-@pytest.fixture(scope="session")
-def _migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One freshly migrated database file per test process, closed (its WAL checkpointed away)."""
-    path = tmp_path_factory.mktemp("migrated") / "bucketwatch.db"
-    Store(path).close()
-    return path
-
-
 @pytest.fixture
-def store(tmp_path: Path, _migrated_database: Path) -> Store:
-    """A fresh, migrated database file for one test: a copy of the process's migrated file, opened by
-    Store as any existing database is (running every migration again cost ~25 ms of CPU a test).
-    Migrating a new file is still what every started bot and command does (start_bot, the CLI tests)."""
-    path = tmp_path / "bucketwatch.db"
-    shutil.copyfile(_migrated_database, path)
-    return Store(path)
+def store(tmp_path: Path) -> Store:
+    """A fresh, migrated database file for one test: a copy of one migrated file (tests/migrated.py)
+    (running every migration again cost ~25 ms of CPU a test). Migrating a new file is still what
+    every command started as a process does (the CLI, crash and process tests)."""
+    return Store(migrated_copy(tmp_path / "bucketwatch.db"))
 
 
 @pytest.fixture

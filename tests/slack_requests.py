@@ -34,6 +34,7 @@ from standins.requests import (
     slash_body,
     view_submission,
 )
+from tests.migrated import migrated_copy
 from tests.slack_standin import SlackStandin
 
 __all__ = ["SECRET", "TEAM", "Reply", "block_action", "encode_form", "encode_payload", "post", "sign",
@@ -143,6 +144,8 @@ def make_settings(standin: SlackStandin, tmp_path: Path, **overrides: Any) -> Se
 
 def start_bot(standin: SlackStandin, tmp_path: Path, **overrides: Any) -> BotApp:
     settings = make_settings(standin, tmp_path, **overrides)
+    if not settings.db_path.exists():
+        migrated_copy(settings.db_path)  # a new database, as the bot would migrate it, at a copy's cost
     app, services = create_app(settings)
     server, stop = start_http_thread(app, settings, store=services.store)
     url = f"http://127.0.0.1:{server.effective_port}/slack/events"
