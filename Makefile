@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python -m bot demo
 
+# PYTHONDONTWRITEBYTECODE off for the suite: each xdist worker and each `python -m bot` the tests start
+# would otherwise compile (and pytest re-rewrite) every module again, ~6 s of CPU a worker (docs/benchmarks.md §14).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot handlers detections tests bench demo standins

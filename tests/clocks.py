@@ -67,6 +67,19 @@ class QueueClock:
     def advance(self, seconds: float) -> None:
         self.offset += seconds
 
+    def long_polls_on_the_clock(self, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+        """An empty queue's long poll (ReceiveMessage WaitTimeSeconds) moves this clock on instead of
+        waiting: for tests where nothing arrives while a poll waits. Returns the seconds so waited."""
+        waited: list[float] = []
+
+        def wait_for_messages(queue: Any, timeout: int) -> None:
+            if not queue.messages:
+                waited.append(timeout)
+                self.advance(timeout)
+
+        monkeypatch.setattr(moto.sqs.models.Queue, "wait_for_messages", wait_for_messages)
+        return waited
+
 
 class RetryClock:
     """botocore's retry timing on a clock the test owns: back-offs and client-side rate limits are

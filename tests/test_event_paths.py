@@ -21,6 +21,7 @@ from bot.sources.poller import Poller
 from standins.cloudtrail import FakeCloudTrailServer, public_bpa_off
 from standins.eventbridge import api_call_event
 from standins.slack import SlackStandin
+from tests.clocks import QueueClock
 
 ACCT = "111122223333"
 CHANNEL = "C0ALERTS"
@@ -114,11 +115,15 @@ def test_the_running_bot_posts_a_card_seconds_after_the_message_arrives(world: W
             listener.stop(timeout=5)
 
 
-def test_with_a_queue_lookup_events_polls_every_safety_net_factor_cycles(world: World, tmp_path: Path) -> None:
+def test_with_a_queue_lookup_events_polls_every_safety_net_factor_cycles(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waited = QueueClock(monkeypatch).long_polls_on_the_clock(monkeypatch)  # the queue stays empty
     poller = world.services.poller
     assert poller.lookup_every == 3
     polled = [any(s.source.startswith("lookup:") for s in poller.poll_scheduled().sources) for _ in range(6)]
     assert polled == [True, False, False, True, False, False]
+    assert len(waited) == 6  # every cycle long-polled the queue
     every_cycle = world_settings(world.slack, world.queue_url, tmp_path, safety_net_factor=1)
     assert Poller(every_cycle, poller.store, poller.aws).lookup_every == 1
     no_queue = Settings(accounts=parse_accounts(ACCT), safety_net_factor=3)

@@ -4,6 +4,7 @@ trail files announced by S3 or EventBridge read, and a message that keeps failin
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import boto3
+import moto.sqs.models
 import pytest
 from moto import mock_aws
 
@@ -159,19 +161,30 @@ def test_a_message_that_keeps_failing_is_set_aside_and_does_not_hold_up_the_othe
     assert health.healthy and health.last_error == "1 message set aside in the last 24 h (see status)"
 
 
-def test_the_listener_thread_hands_over_within_its_long_poll(aws: Aws, store: Store) -> None:
+def test_the_listener_thread_hands_over_within_its_long_poll(
+    aws: Aws, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     handed: list[tuple[str, float]] = []
     poller = make_poller(aws, store, lambda records: handed.extend((r.bucket or "", time.monotonic()) for r in records))
+    waiting = threading.Event()
+    real_wait = moto.sqs.models.Queue.wait_for_messages
+
+    def wait_for_messages(queue: Any, timeout: int) -> None:
+        waiting.set()
+        real_wait(queue, timeout)
+
+    monkeypatch.setattr(moto.sqs.models.Queue, "wait_for_messages", wait_for_messages)
     listener = QueueListener(poller, poller.queues[0], wait_seconds=5)
     listener.start()
     try:
-        time.sleep(0.3)  # the listener is now waiting inside ReceiveMessage
+        assert waiting.wait(5)  # the listener is now waiting inside ReceiveMessage
         sent = time.monotonic()
         send(aws, api_call_event(public_bpa_off(bucket="right-away")))
         deadline = sent + 4
         while not handed and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
+        aws.clock.long_polls_on_the_clock(monkeypatch)  # its next 5 s long poll is not waited out by stop()
         listener.stop(timeout=10)
     assert [b for b, _ in handed] == ["right-away"]
     assert handed[0][1] - sent < 2  # answered on arrival, not at the end of the 5 s wait

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode
-
 import bot.aws.remediation  # noqa: F401  (its import registers every fix action)
 from bot.aws.fix_action import ACTIONS
 
@@ -16,6 +14,10 @@ DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
 
 def _template(name: str) -> dict[str, Any]:
+    # Imported here, not at the top: cfnlint brings sympy (~1 s of CPU), which every pytest-xdist worker
+    # would pay at collection even when it runs none of these tests.
+    from cfnlint.decode import decode
+
     template, problems = decode(str(DEPLOY / name))
     assert not problems and template is not None, problems
     # Plain data, with the partition as in the commercial regions (what the JSON files say).

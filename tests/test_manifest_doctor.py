@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import slack_sdk.http_retry.handler
 from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
@@ -21,6 +22,7 @@ from bot.cli.doctor import run_doctor
 from bot.cli.manifest import cli_manifest
 from bot.core.config import Settings, load_settings
 from bot.slack.manifest import BOT_SCOPES, REQUEST_URL, build_manifest
+from tests.clocks import recorded_sleeps
 from tests.slack_requests import ACCOUNT, make_settings
 from tests.slack_standin import SlackStandin, slack_standin
 
@@ -147,8 +149,12 @@ def test_doctor_without_settings_says_what_is_missing(slack_standin: SlackStandi
     assert slack_standin.calls == []
 
 
-def test_doctor_names_the_host_it_could_not_reach(slack_standin: SlackStandin, tmp_path: Path) -> None:
+def test_doctor_names_the_host_it_could_not_reach(
+    slack_standin: SlackStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import socket
+
+    retried = recorded_sleeps(monkeypatch, slack_sdk.http_retry.handler)  # slack-sdk's back-off, not waited
 
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -163,6 +169,7 @@ def test_doctor_names_the_host_it_could_not_reach(slack_standin: SlackStandin, t
     assert code == 1
     assert f"✗ Slack token: could not reach 127.0.0.1:{port}: Connection refused" in text
     assert "URLError" not in text and "Traceback" not in text
+    assert retried  # the refused connection was tried again before the doctor said so
 
 
 def test_doctor_warns_when_nobody_may_fix(slack_standin: SlackStandin, tmp_path: Path) -> None:

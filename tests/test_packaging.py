@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_wheel_holds_the_runtime_only_and_demo_says_where_it_is(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+    # With the venv's own setuptools (the dev extra pins it): no isolated build environment to fill.
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path), str(ROOT)], check=True, capture_output=True, cwd=tmp_path)
     wheel = next(tmp_path.glob("bucketwatch-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()

@@ -22,10 +22,11 @@ from slack_sdk import WebClient
 from bot.aws.clients import AwsClients
 from bot.core.config import Account, Settings
 from bot.slack.permissions import Permissions
-from bot.sources.lookup import LookupTarget
+from bot.sources.lookup import DEFAULT_RATE, LookupTarget
 from bot.sources.who_changed import FALLBACK_BURST, SPENT, LookupGuard, timeline
 from bot.store.database import Store
 from standins.cloudtrail import FakeCloudTrailServer
+from tests.clocks import VirtualClock
 from tests.slack_requests import BYSTANDER, BotApp, bot_app, eventually
 from tests.slack_standin import SlackStandin, slack_standin
 
@@ -99,7 +100,8 @@ def test_who_changed_of_unknown_buckets_cannot_spend_the_pollers_lookup_budget(
     account = cloudtrail.fake.default_account
     aws = AwsClients(Settings(accounts=(Account(account),), regions=("us-east-1",)))
     clock = Tick()
-    guard = LookupGuard(max_running=2, wait=0, clock=clock)
+    pacing = VirtualClock()  # LookupEvents' own pacing (1.8 calls/s) moves this clock on, not the budget's
+    guard = LookupGuard(max_running=2, wait=0, clock=clock, pace_clock=pacing.now, pace_sleep=pacing.sleep)
     now = datetime.now(UTC)
     targets = [LookupTarget(account, "us-east-1")]
     answers = [timeline(store, aws, f"nobody-{n:03d}", days=7, targets=targets, now=now, guard=guard)
@@ -113,3 +115,4 @@ def test_who_changed_of_unknown_buckets_cannot_spend_the_pollers_lookup_budget(
              for n in range(30)]
     assert len(cloudtrail.fake.requests(account)) - len(asked) == 10
     assert sum(1 for a in again if a.errors) == 20
+    assert pacing.now() == pytest.approx(19 / DEFAULT_RATE)  # the 20 calls were still paced, one slot apart

@@ -31,6 +31,7 @@ from bot.sources.poller import Poller
 from bot.sources.worker import Worker, WorkReport, decode, run
 from bot.store.database import Store
 from standins.cloudtrail import public_bpa_off, s3_record
+from tests.clocks import QueueClock
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
 from tests.test_sqs_source import s3_notification
 from tests.wiring import alert_service
@@ -209,6 +210,7 @@ def test_a_worker_killed_mid_file_leaves_the_file_to_be_read_again_and_nothing_i
     moto_url: str, monkeypatch: pytest.MonkeyPatch, store: Store, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    clock = QueueClock(monkeypatch)  # the moto server runs in this process: its SQS clock is ours
     q = _queues(boto3.client("s3", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1"),
                 visibility=2)  # fmt: skip
     now = datetime.now(UTC) - timedelta(minutes=1)
@@ -237,6 +239,8 @@ def test_a_worker_killed_mid_file_leaves_the_file_to_be_read_again_and_nothing_i
     assert proc.returncode == -signal.SIGKILL
     assert _left(q.sqs, q.findings) == 1  # only the first file's message was sent
     assert _left(q.sqs, q.notifications) == 1  # the notification was not deleted: it comes back
+    clock.advance(2)  # once the killed worker's visibility timeout (2 s) is over
+    clock.long_polls_on_the_clock(monkeypatch)  # and the drained queue's last long poll is not waited for
 
     again = run(Worker(lambda _r: q.s3, q.sqs, q.findings), q.notifications, wait_seconds=5, once=True)
     assert again.files == 2  # both files read again, the first one a second time

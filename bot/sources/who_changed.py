@@ -65,10 +65,13 @@ class LookupGuard:
 
     def __init__(self, *, max_running: int = MAX_FALLBACKS, wait: float = BUSY_WAIT,
                  miss_ttl: timedelta = MISS_TTL, burst: int = FALLBACK_BURST, rate: float = FALLBACK_RATE,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, pace_clock: Callable[[], float] = time.monotonic,
+                 pace_sleep: Callable[[float], None] = time.sleep):
         self.slots = threading.BoundedSemaphore(max_running)
         self.wait, self.miss_ttl = wait, miss_ttl
         self.burst, self.rate, self.clock = burst, rate, clock
+        # The clock and sleep of the clients' LookupEvents pacing (paced_client), e.g. a test's own.
+        self.pace_clock, self.pace_sleep = pace_clock, pace_sleep
         self._misses: dict[tuple[Any, ...], tuple[datetime, Timeline]] = {}
         self._budget: dict[str, tuple[float, float]] = {}  # source → (calls left, when counted)
         self._lock = threading.Lock()
@@ -194,7 +197,12 @@ def _lookup(
     def one(target: LookupTarget) -> tuple[LookupTarget, list[Record] | None, str]:
         spend = (lambda: guard.spend(target.source)) if guard is not None else None
         try:
-            client = paced_client(aws, target, DEFAULT_RATE)
+            if guard is None:
+                client = paced_client(aws, target, DEFAULT_RATE)
+            else:
+                client = paced_client(
+                    aws, target, DEFAULT_RATE, pace_clock=guard.pace_clock, pace_sleep=guard.pace_sleep
+                )
             return target, lookup_resource(client, bucket, start, now, spend=spend), ""
         except BudgetSpent:
             return target, None, SPENT
