@@ -40,7 +40,7 @@ def button_value(body: dict[str, Any]) -> str:
     return str(actions[0].get("value") or "")
 
 
-def _pressed(services: Services, body: dict[str, Any], client: WebClient, action: str) -> int | None:
+def pressed_id(services: Services, body: dict[str, Any], client: WebClient, action: str) -> int | None:
     """The id a button carries; a button whose value names nothing is audited and told it is stale."""
     value = int_value(button_value(body))
     if value is None:
@@ -53,7 +53,7 @@ def _pressed(services: Services, body: dict[str, Any], client: WebClient, action
 def on_ack(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
-    alert_id = _pressed(services, body, client, "ack")
+    alert_id = pressed_id(services, body, client, "ack")
     if alert_id is not None:
         reply = acknowledge_in(services, alert_id, user_of(body), channel_of(body))
         if not reply.silent:
@@ -63,7 +63,7 @@ def on_ack(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltConte
 def on_fix(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
-    alert_id = _pressed(services, body, client, "fix")
+    alert_id = pressed_id(services, body, client, "fix")
     if alert_id is not None:
         tell(client, body, fix(services, alert_id, user_of(body)).text)
 
@@ -71,7 +71,7 @@ def on_fix(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltConte
 def on_undo(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
-    remediation_id = _pressed(services, body, client, "undo")
+    remediation_id = pressed_id(services, body, client, "undo")
     if remediation_id is not None:
         tell(client, body, undo(services, user_of(body), remediation_id=remediation_id).text)
 
@@ -79,7 +79,7 @@ def on_undo(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltCont
 def on_who_changed(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
-    alert_id = _pressed(services, body, client, "who_changed")
+    alert_id = pressed_id(services, body, client, "who_changed")
     if alert_id is None:
         return
     alert = services.alerts.get(alert_id)
@@ -93,7 +93,7 @@ def on_who_changed(ack: Ack, body: dict[str, Any], client: WebClient, context: B
 def on_allow(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
-    alert_id = _pressed(services, body, client, "allow")
+    alert_id = pressed_id(services, body, client, "allow")
     if alert_id is None:
         return
     user = user_of(body)

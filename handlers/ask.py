@@ -15,32 +15,22 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.services import Services
-from bot.services.allow import parse_allow
 from bot.services.ask_answers import approve, check_actor, intended, not_me
 from bot.services.reply import Reply
 from bot.slack import ask_messages as say
 from bot.slack import messages as msg
 from bot.slack.ask import INTENDED_CALLBACK_ID, intended_modal
-from bot.slack.modals import EXPIRY, REASON, field_value
 from bot.slack.mrkdwn import inert_view
-from handlers.actions import action_pattern, button_value
-from handlers.payload import int_value, tell, user_of
+from handlers.actions import action_pattern, pressed_id
+from handlers.payload import submitted_exception, tell, user_of
 
 log = logging.getLogger(__name__)
-
-
-def _pressed(services: Services, body: dict[str, Any], client: WebClient, action: str) -> int | None:
-    value = int_value(button_value(body))
-    if value is None:
-        services.audit.record(user_of(body), action, None, "stale_button", button_value(body)[:100])
-        tell(client, body, msg.STALE_BUTTON)
-    return value
 
 
 def on_not_me(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
-    alert_id = _pressed(services, body, client, "not_me")
+    alert_id = pressed_id(services, body, client, "not_me")
     if alert_id is not None:
         reply = not_me(services, alert_id, user_of(body))
         if not reply.silent:
@@ -50,7 +40,7 @@ def on_not_me(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltCo
 def on_intended(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
-    alert_id = _pressed(services, body, client, "intended")
+    alert_id = pressed_id(services, body, client, "intended")
     if alert_id is None:
         return
     checked = check_actor(services, alert_id, user_of(body), "intended", say.INTENDED_LABEL)
@@ -69,20 +59,11 @@ def on_intended(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
 
 def on_intended_submit(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     services: Services = context["services"]
-    view = body.get("view") or {}
-    reason, expiry = field_value(view, REASON), field_value(view, EXPIRY).strip()
-    errors = parse_allow(reason, expiry)
-    if errors:
-        ack(response_action="errors", errors=errors)
+    submitted = submitted_exception(services, ack, body, client, "intended")
+    if submitted is None:
         return
-    ack()
-    user = user_of(body)
-    alert_id = int_value(view.get("private_metadata"))
-    if alert_id is None:
-        services.audit.record(user, "intended", None, "stale_button", str(view.get("private_metadata"))[:100])
-        tell(client, body, msg.STALE_BUTTON)
-        return
-    reply = intended(services, alert_id, user, reason, expiry)
+    alert_id, reason, expiry = submitted
+    reply = intended(services, alert_id, user_of(body), reason, expiry)
     if not reply.silent:
         tell(client, body, reply.text)  # a modal has no channel: this goes to the app's DM
 
@@ -90,7 +71,7 @@ def on_intended_submit(ack: Ack, body: dict[str, Any], client: WebClient, contex
 def on_approve(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
-    request_id = _pressed(services, body, client, "approve")
+    request_id = pressed_id(services, body, client, "approve")
     if request_id is not None:
         tell(client, body, approve(services, request_id, user_of(body)).text)
 

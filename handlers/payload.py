@@ -5,10 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from slack_bolt import Ack
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.services import Services
+from bot.services.allow import parse_allow
+from bot.slack import messages as msg
 from bot.slack.blocks import SECTION_TEXT
+from bot.slack.modals import EXPIRY, REASON, field_value
 from bot.slack.mrkdwn import inert, truncate
 from bot.slack.permissions import slack_error
 
@@ -50,3 +55,23 @@ def tell(client: WebClient, body: dict[str, Any], text: str, blocks: list[Any] |
     except (SlackApiError, SlackClientError, OSError) as exc:
         # The press itself was handled and audited; only the private reply was lost.
         log.warning("could not tell %s: %s", user, slack_error(exc))
+
+
+def submitted_exception(services: Services, ack: Ack, body: dict[str, Any], client: WebClient, action: str
+                        ) -> tuple[int, str, str] | None:
+    """A submitted reason-and-expiry modal ("Mark as expected…", "Yes, intended"): (alert id, reason,
+    expiry), the modal closed. None when its fields were refused (the modal shows why) or it names no alert
+    (audited, and the presser told)."""
+    view = body.get("view") or {}
+    reason, expiry = field_value(view, REASON), field_value(view, EXPIRY).strip()
+    errors = parse_allow(reason, expiry)
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return None
+    ack()  # closes the modal; the outcome shows on the card and in its thread
+    alert_id = int_value(view.get("private_metadata"))
+    if alert_id is None:
+        services.audit.record(user_of(body), action, None, "stale_button", str(view.get("private_metadata"))[:100])
+        tell(client, body, msg.STALE_BUTTON)
+        return None
+    return alert_id, reason, expiry
