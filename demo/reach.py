@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+from bot.core.bpa import FLAGS
 from bot.sources.listener import QueueListener
 from demo.render import render_blocks
 from demo.slack_view import verdict_and_who, wait_reply
@@ -22,7 +23,7 @@ def tell_access_point(demo: Demo) -> None:
             "Action": "s3:GetObject", "Resource": f"arn:aws:s3:us-east-1:{ACCOUNT}:accesspoint/{_POINT}/object/*"}
     everyone = {**team, "Sid": "Everyone", "Principal": "*"}
     policy = json.dumps({"Version": "2012-10-17", "Statement": [team, everyone]})
-    off = dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), False)
+    off = dict.fromkeys(FLAGS, False)
     demo.s3control.create_access_point(AccountId=ACCOUNT, Name=_POINT, Bucket="analytics-exports",
                                        PublicAccessBlockConfiguration=off)  # its own guard off, on purpose
     demo.s3control.put_access_point_policy(AccountId=ACCOUNT, Name=_POINT, Policy=policy)

@@ -21,6 +21,7 @@ from moto import mock_aws
 from bot.alerts.exceptions import ExceptionList
 from bot.aws.exposure import access_point_verdict
 from bot.aws.remediation import Remediator
+from bot.core.bpa import FLAGS
 from bot.core.clock import utcnow
 from bot.core.exposure import ExposureVerdict
 from bot.services.allow import accept
@@ -41,7 +42,7 @@ TEAM = {"Sid": "Team", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A
 
 
 # An access point's own Block Public Access is all on unless it is created otherwise (AWS's default).
-OPEN_POINT = dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), False)
+OPEN_POINT = dict.fromkeys(FLAGS, False)
 
 
 def _policy(*statements: dict[str, Any]) -> str:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -24,11 +20,11 @@ from bot.core.clock import utcnow
 from bot.core.config import ConfigError, Settings, load_settings
 from bot.slack.outbox import LEASE, Outbox
 from bot.store.database import Store
-from tests.slack_requests import eventually, make_settings
+from tests.killed import kill_once_slack_took_it
+from tests.slack_requests import make_settings
 from tests.slack_standin import SlackStandin, slack_standin
 
 FIXTURES = (slack_standin,)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(("env", "asks"), [
@@ -90,18 +86,7 @@ SENDER = textwrap.dedent(
 
 def test_killed_after_slack_took_the_dm_it_is_not_sent_twice(slack_standin: SlackStandin, tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
-    slack_standin.hold_next("chat.postMessage")  # Slack posts the DM, the answer never comes back
-    with subprocess.Popen([sys.executable, "-c", SENDER, str(db), slack_standin.url], cwd=ROOT,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}) as proc:
-        try:
-            assert eventually(lambda: slack_standin.top_level("DU0BRETT") or proc.poll() is not None, timeout=30)
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-        finally:
-            slack_standin.release()
-            proc.kill()
+    kill_once_slack_took_it(slack_standin, SENDER, db, "DU0BRETT")
     store = Store(db)
     assert store.db.execute("SELECT sent_at FROM outbox").fetchone()[0] is None  # outcome unknown
     outbox = Outbox(store, WebClient(token="xoxb-test", base_url=slack_standin.url), "C0ALERTS",

@@ -3,10 +3,6 @@ card but before the row was marked sent; the next flush finds the card by its me
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -16,12 +12,11 @@ from slack_sdk import WebClient
 from bot.core.clock import utcnow
 from bot.slack.outbox import LEASE, Outbox
 from bot.store.database import Store
+from tests.killed import kill_once_slack_took_it
 from tests.slack_standin import SlackStandin, slack_standin
-from tests.test_app_http import eventually
 from tests.wiring import alert_service
 
 FIXTURES = (slack_standin,)
-ROOT = Path(__file__).resolve().parents[1]
 SENDER = textwrap.dedent(
     """
     import sys
@@ -45,18 +40,7 @@ def test_killed_after_slack_took_the_card_the_card_is_adopted_not_reposted(
     slack_standin: SlackStandin, tmp_path: Path
 ) -> None:
     db = tmp_path / "bot.db"
-    slack_standin.hold_next("chat.postMessage")  # Slack posts the card, the answer never comes back
-    with subprocess.Popen([sys.executable, "-c", SENDER, str(db), slack_standin.url], cwd=ROOT,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}) as proc:
-        try:
-            assert eventually(lambda: slack_standin.top_level("C0ALERTS") or proc.poll() is not None, timeout=30)
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-        finally:
-            slack_standin.release()
-            proc.kill()
+    kill_once_slack_took_it(slack_standin, SENDER, db, "C0ALERTS")
     store = Store(db)
     row = store.db.execute("SELECT alert_id, sent_at, attempt_started_at FROM outbox").fetchone()
     assert row[1] is None and row[2] is not None  # claimed, outcome unknown
