@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.commands import SUBCOMMANDS
+from tests.ports import unused_port
 from tests.slack_requests import (
     BYSTANDER,
     RESPONDER,
@@ -133,11 +133,6 @@ def test_a_failing_listener_tells_the_user_briefly_and_logs(bot_app: BotApp, cap
     assert eventually(lambda: "secret internals" in caplog.text)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def test_python_m_bot_run_serves_signed_requests_and_stops_on_sigterm(
     slack_standin: SlackStandin, tmp_path: Path
@@ -157,7 +152,7 @@ def test_python_m_bot_run_serves_signed_requests_and_stops_on_sigterm(
     for attempt in range(3):
         # PORT must be a real port: a free one is picked and handed over. Another test process
         # (pytest-xdist) may bind it first; then the bot exits saying so, and another port is tried.
-        port = _free_port()
+        port = unused_port()
         url = f"http://127.0.0.1:{port}/slack/events"
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env={**env, "PORT": str(port)},

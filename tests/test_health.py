@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from bot.slack.outbox import MAX_ATTEMPTS
 from bot.slack.transport import start_http_thread
 from standins.cloudtrail import FakeCloudTrailServer
 from standins.socket_mode import SocketModeStandin
+from tests.ports import unused_port
 from tests.slack_requests import (
     ACCOUNT,
     BotApp,
@@ -185,9 +185,7 @@ def test_socket_mode_serves_health_and_metrics_on_port(slack_standin: SlackStand
     dyno or a container HEALTHCHECK would otherwise kill it)."""
     socket_mode = SocketModeStandin().start()
     slack_standin.respond("apps.connections.open", {"ok": True, "url": socket_mode.url})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = unused_port()
     env = {
         **os.environ,
         "SLACK_BOT_TOKEN": "xoxb-socket",
@@ -210,7 +208,7 @@ def test_socket_mode_serves_health_and_metrics_on_port(slack_standin: SlackStand
             return None
 
     try:
-        assert eventually(lambda: answer("/healthz"), timeout=20) == (200, "ok\n")
+        assert eventually(lambda: answer("/healthz") or proc.poll() is not None, timeout=20) == (200, "ok\n")
         socket_mode.wait_connected(timeout=20)
         # No sources configured, the database writable, auth.test answered by the stand-in: ready.
         assert eventually(lambda: answer("/readyz") == (200, "ready\n"), timeout=10)

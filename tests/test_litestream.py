@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from bot.core.config import ConfigError
 from bot.core.record import Record
 from bot.slack.outbox import Outbox
 from bot.store.database import Store
+from tests.ports import unused_port
 from tests.slack_requests import SECRET, bpa_record, eventually
 from tests.slack_standin import SlackStandin, slack_standin
 from tests.wiring import alert_service
@@ -45,11 +46,6 @@ def _litestream() -> str:
     return binary
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -71,7 +67,7 @@ class Serve:
     """`python -m bot serve` in a subprocess (HTTP mode, the Slack stand-in, no AWS sources)."""
 
     def __init__(self, folder: Path, replica: str, slack: SlackStandin, env: dict[str, str]):
-        self.port = _free_port()
+        self.port = unused_port()
         self.db = folder / "bucketwatch.db"
         self.log = folder.parent / f"{folder.name}.log"
         self._out = self.log.open("w")
@@ -114,7 +110,7 @@ def replica(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    prefix = f"bucketwatch-{os.getpid()}-{_free_port()}"
+    prefix = f"bucketwatch-{uuid.uuid4().hex}"  # a replica of its own in the shared server
     return f"s3://{BUCKET}/{prefix}?endpoint={moto_url}&forcePathStyle=true"
 
 

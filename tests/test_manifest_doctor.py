@@ -23,6 +23,7 @@ from bot.cli.manifest import cli_manifest
 from bot.core.config import Settings, load_settings
 from bot.slack.manifest import BOT_SCOPES, REQUEST_URL, build_manifest
 from tests.clocks import recorded_sleeps
+from tests.ports import unused_port
 from tests.slack_requests import ACCOUNT, make_settings
 from tests.slack_standin import SlackStandin, slack_standin
 
@@ -152,13 +153,9 @@ def test_doctor_without_settings_says_what_is_missing(slack_standin: SlackStandi
 def test_doctor_names_the_host_it_could_not_reach(
     slack_standin: SlackStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import socket
-
     retried = recorded_sleeps(monkeypatch, slack_sdk.http_retry.handler)  # slack-sdk's back-off, not waited
 
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = unused_port()  # a port nobody listens on
     url = f"http://127.0.0.1:{port}/api/"
     settings = replace(make_settings(slack_standin, tmp_path), slack_api_url=url)
     out = io.StringIO()

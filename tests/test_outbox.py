@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from bot.core.clock import parse_iso
 from bot.slack.outbox import CARD_FAILED, MAX_ATTEMPTS, Outbox
 from bot.slack.webclient import retry_handlers
 from bot.store.database import Store
+from tests.ports import unused_port
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
 from tests.test_alerts import ALL_OFF, PUBLIC_POLICY, bpa, make_record
 from tests.wiring import alert_service, notifier_of, render_card
@@ -206,9 +206,7 @@ def test_rejected_layout_falls_back_to_text(store: Store, slack_standin: SlackSt
 
 
 def test_unreachable_slack_never_raises(store: Store) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again before the call: connection refused
+    port = unused_port()  # nobody listens: connection refused
     service, outbox, _ = wire(store, f"http://127.0.0.1:{port}/api/")
     open_one(service)
     assert outbox.flush() == 0

@@ -20,6 +20,7 @@ from bot.cli import main
 from bot.cli.doctor import run_doctor
 from bot.core.problems import all_problems
 from standins.cloudtrail import FakeCloudTrailServer
+from tests.ports import unused_port
 from tests.slack_requests import eventually
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401
 
@@ -43,16 +44,10 @@ def _env(standin: SlackStandin, aws: FakeCloudTrailServer, tmp_path: Path, **set
         "AWS_ENDPOINT_URL": aws.url,
         "AWS_ACCOUNTS": ACCOUNT,
         "DB_PATH": str(tmp_path / "state" / "bw.db"),
-        "PORT": str(_free_port()),
+        "PORT": str(unused_port()),
         "PYTHONPATH": str(REPO),
         **settings,
     }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -97,6 +92,30 @@ def test_http_mode_without_a_signing_secret_posts_and_polls_nothing(
         " for Socket Mode)"
     ]
     assert slack_standin.calls == [] and aws.fake.requests() == []
+
+
+@pytest.mark.parametrize(
+    "mode", [{"SLACK_SIGNING_SECRET": "0123456789abcdef"}, {"SLACK_APP_TOKEN": "xapp-1-socket"}], ids=["http", "socket"]
+)
+def test_a_port_another_process_holds_stops_run_before_slack_or_aws(
+    slack_standin: SlackStandin, aws: FakeCloudTrailServer, tmp_path: Path, mode: dict[str, str]  # noqa: F811
+) -> None:
+    """Before, a held PORT was a traceback after Socket Mode had connected (and a platform's probe then
+    reached whoever held the port). Now it is one line and exit 2, with nothing connected, posted or polled."""
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))  # the bot listens on every interface: hold them all
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = _env(slack_standin, aws, tmp_path, SLACK_BOT_TOKEN="xoxb-1-good", ALERT_CHANNEL="C0ALERTS",
+                   DIGEST_TIME="00:00", PORT=str(port), **mode)
+        done = _run(env, tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"bucketwatch: configuration: PORT {port}: cannot listen on 0.0.0.0:{port} (Address already in use);"
+        " free it or set PORT"
+    )
+    assert "Traceback" not in done.stderr
+    assert slack_standin.calls == [] and aws.fake.requests() == []  # not even auth.test
 
 
 def test_the_same_harness_sees_a_good_configuration_post_and_poll(

@@ -43,16 +43,19 @@ def cli_run(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     paths = f"{HEALTHZ}, {READYZ}, {METRICS}"
     if settings.socket_mode:
+        # The probe port first: one another process holds stops here, before Slack is connected.
+        health_server = serve_health(health, settings)
         handler = socket_mode_handler(app, settings)
         try:
             # Connect before scheduling anything: a refused app token stops here, with nothing posted or polled.
             handler.connect()
         except (SlackApiError, SlackClientError) as exc:
             print(f"bucketwatch run: Socket Mode connection refused ({slack_failure(exc)})", file=sys.stderr)
+            health_server.close()
             return 1
         health.slack_auth.check()  # once now: a bad token is logged at start, and /readyz knows at once
         # Nothing else listens in Socket Mode: the health server keeps a platform's port check happy.
-        _, stop_health = start_thread(serve_health(health, settings))
+        _, stop_health = start_thread(health_server)
         scheduler, listeners = _start_jobs(settings, services)
         log.info("connected to Slack in Socket Mode; %s on port %s; scheduler running", paths, settings.port)
         try:
@@ -62,8 +65,8 @@ def cli_run(args: argparse.Namespace) -> int:
         finally:
             _stop_jobs(scheduler, listeners)
         return 0
+    server = serve_http(app, settings, health=health, store=services.store)  # the port first, as above
     health.slack_auth.check()
-    server = serve_http(app, settings, health=health, store=services.store)
     scheduler, listeners = _start_jobs(settings, services)
     log.info("listening on port %s at %s and %s; scheduler running", settings.port, EVENTS_PATH, paths)
     try:

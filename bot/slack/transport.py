@@ -76,11 +76,22 @@ def serve_health(
 
 
 def _server(wsgi: WSGIApp, host: str, port: int, adjustments: dict[str, Any]) -> BaseWSGIServer:
-    return create_server(wsgi, host=host, port=port, threads=8, ident="bucketwatch", **adjustments)
+    """Bound at once (waitress binds in create_server): a port someone else holds is a clear ConfigError
+    before anything is connected, posted or scheduled, not a traceback after."""
+    try:
+        return create_server(wsgi, host=host, port=port, threads=8, ident="bucketwatch", **adjustments)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"PORT {port}: cannot listen on {host}:{port} ({reason}); free it or set PORT") from exc
 
 
 def start_http_thread(
-    app: App, settings: Settings, *, host: str = "127.0.0.1", port: int = 0, health: WSGIApp | None = None,
+    app: App,
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    health: WSGIApp | None = None,
     store: Store | None = None,
 ) -> tuple[BaseWSGIServer, Callable[[], None]]:
     """Serve in a daemon thread (tests, demo); returns the server and a stop function."""
