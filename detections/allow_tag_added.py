@@ -20,6 +20,9 @@ from detections.base import Change, Detection
 # The tag bot.aws.tags reads (it imports them from here: detections sit below bot.aws).
 TAG_KEY = "bucketwatch:public"
 TAG_VALUE = "allowed"
+# The writes of a bucket's tag set: the sources fetch both even though only a Put can add the tag, because
+# either can remove it (bot.alerts.tag_removal).
+TAG_WRITES = frozenset({"PutBucketTagging", "DeleteBucketTagging"})
 _DEPTH = 6  # TagSet → Tag → [tags]: a little slack for wrappers, never a walk through hostile nesting
 
 

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from bot.core.clock import utcnow
 from bot.core.record import Record
+from bot.slack.outbox import MAX_ATTEMPTS
 from standins.requests import block_action
 from tests.slack_requests import (
     BYSTANDER,
@@ -187,6 +188,48 @@ def test_no_answer_within_ask_timeout_tells_the_thread_and_mentions_the_responde
     assert f"No answer from <@{ACTOR}> in 30 minutes" in thread and f"<!subteam^{GROUP}>" in thread
     assert "responders told" in _card(ask_bot, alert)
     assert ask.escalate_due() == 0  # said once
+
+
+def test_a_dm_slack_refuses_is_said_on_the_card_and_the_responders_are_told(ask_bot: BotApp) -> None:
+    """Before, a DM that could not be posted left the card saying "Asking … by DM…" while the outbox
+    retried it for hours, and ASK_TIMEOUT never fired (nothing was sent to time out)."""
+    ask_bot.bucket("locked-dm-bucket")
+    changes = ask_bot.services.alerts.process([Record(bpa_record("locked-dm-bucket", event_id="ev-locked"))])
+    ask_bot.services.outbox.flush()  # the card
+    ask_bot.standin.fail_next("chat.postMessage", status=200, error="restricted_action")  # the DM
+    ask_bot.services.ask.run()
+    alert = ask_bot.services.alerts.get(changes[0].alert_id)
+    card = _card(ask_bot, alert)
+    assert "Could not ask the actor: the DM to mallory" in card and "restricted_action" in card
+    assert "Asking" not in card
+    thread = _thread(ask_bot, alert)
+    assert "could not be delivered" in thread and f"<!subteam^{GROUP}>" in thread
+    assert not ask_bot.standin.top_level(DM)
+    ask_bot.services.outbox.retry_failed()
+    ask_bot.services.ask.run()  # withdrawn: no DM arrives late, and the thread is told once
+    assert not ask_bot.standin.top_level(DM)
+    assert sum("could not be delivered" in str(m.text) for m in ask_bot.standin.replies(alert.ts)) == 1
+
+
+def test_a_dm_the_outbox_gave_up_on_is_said_on_the_card(ask_bot: BotApp) -> None:
+    ask_bot.bucket("flaky-dm-bucket")
+    changes = ask_bot.services.alerts.process([Record(bpa_record("flaky-dm-bucket", event_id="ev-flaky"))])
+    outbox = ask_bot.services.outbox
+    outbox.flush()  # the card
+    ask_bot.standin.fail_next("chat.postMessage", times=MAX_ATTEMPTS, status=503)  # every try of the DM
+    ask = ask_bot.services.ask
+    ask.run()
+    alert = ask_bot.services.alerts.get(changes[0].alert_id)
+    assert "Asking <@" in _card(ask_bot, alert) and ask.settle_undelivered() == 0  # still being tried
+    start = utcnow()
+    for day in range(1, MAX_ATTEMPTS + 1):  # the back-off's hours, a day at a time
+        outbox.clock = lambda day=day: start + timedelta(days=day)
+        outbox.flush()
+    assert outbox.failed() == 1 and not ask_bot.standin.top_level(DM)
+    assert ask.settle_undelivered() == 1
+    outbox.flush()
+    assert "could not be delivered (Slack answered" in _card(ask_bot, alert)
+    assert ask.settle_undelivered() == 0 and outbox.failed() == 0  # withdrawn, not left as a dead letter
 
 
 @pytest.mark.parametrize(("identity", "why"), [

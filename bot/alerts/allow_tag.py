@@ -66,6 +66,11 @@ class AllowedPublic:
             return row  # account and access-point alerts have no bucket tag that speaks for them
         return TagAllowance(bucket, account) if self.tagged(bucket, account) else None
 
+    def forget(self, bucket: str, account: str) -> None:
+        """The bucket's tags were just written: read them again next time, not up to `ttl` later."""
+        with self._lock:
+            self._cache.pop((account, bucket), None)
+
     def tagged(self, bucket: str, account: str) -> bool:
         """Whether the bucket carries the tag; errors other than AccessDenied / NoSuchBucket propagate."""
         now, key = self.clock(), (account, bucket)

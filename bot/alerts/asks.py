@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import statistics
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,6 +116,9 @@ class Ask:
 
 _SELECT = ("SELECT a.*, o.sent_at AS sent_at, o.ts AS dm_ts FROM asks a"
            " LEFT JOIN outbox o ON o.id = a.dm_outbox_id")
+_UNDELIVERED = ("SELECT a.alert_id, o.last_error FROM asks a JOIN outbox o ON o.id = a.dm_outbox_id"
+                " WHERE a.state = ? AND o.sent_at IS NULL AND (o.failed_at IS NOT NULL OR o.last_error IN ({}))"
+                " ORDER BY a.alert_id")
 
 
 def _ask(row: dict[str, Any]) -> Ask:
@@ -164,6 +168,13 @@ class AskStore:
         cursor = self.store.db.execute(f"UPDATE asks SET {sets} WHERE alert_id = ? AND state = ?",  # noqa: S608
                                        [*values.values(), alert_id, expect])
         return cursor.rowcount == 1
+
+    def undelivered(self, hopeless: Collection[str]) -> list[tuple[int, str]]:
+        """(alert id, Slack's error) of each ask whose DM will not arrive: the outbox gave it up, or Slack
+        answered one of `hopeless` (an error no retry changes, such as a DM channel the bot may not post in)."""
+        codes = sorted(hopeless)
+        cursor = self.store.db.execute(_UNDELIVERED.format(", ".join("?" * len(codes))), [ASKED, *codes])
+        return [(int(alert_id), str(error or "unknown error")) for alert_id, error in cursor.fetchall()]
 
     def mark_escalated(self, alert_id: int, now: datetime) -> bool:
         cursor = self.store.db.execute(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from bot.alerts.allow_tag import TagAllowance
+from bot.alerts.allow_tag import TagAllowance, accepted_by_tag
 from bot.alerts.codec import finding_json
 from bot.alerts.events import AlertEvent, AlertEventKind, Notify, ignore
 from bot.alerts.lifecycle import (
@@ -33,6 +33,7 @@ from bot.alerts.lifecycle import (
 from bot.alerts.prior import with_before
 from bot.alerts.queries import AlertReader
 from bot.alerts.restore import Restoration, clear_covered, restoration, restored_later
+from bot.alerts.tag_removal import removes_allow_tag, reopen_reason, writes_tags
 from bot.core.clock import iso, utcnow
 from bot.core.exposure import ExposureVerdict
 from bot.core.record import Record
@@ -80,6 +81,8 @@ class AlertService(AlertReader):
         for record in ordered:
             if not record.event_id:
                 continue  # Without an event id a repeat could not be recognised.
+            if writes_tags(record):
+                changes += self._tags_written(record)
             restored = restoration(record)
             found = list(evaluate(record))
             if restored is not None:
@@ -91,6 +94,28 @@ class AlertService(AlertReader):
                 if change is not None:
                     changes.append(change)
         return changes
+
+    def _tags_written(self, record: Record) -> list[AlertChange]:
+        """A bucket's tag set was written: its cached tag is forgotten, and if the allow tag is gone the
+        latest alert it accepted re-opens unless the bucket is known not to be public (bot.alerts.tag_removal)."""
+        forget = getattr(self.exceptions_fn, "forget", None)
+        if callable(forget):
+            forget(record.bucket, record.account)
+        key = resource_key(record.account, record.bucket)
+        latest = list(self._t("alerts").rows_where("resource_key = ?", [key], order_by="id desc", limit=1))
+        if not removes_allow_tag(record) or not latest or not accepted_by_tag(alert := Alert.from_row(latest[0])):
+            return []
+        if self.exceptions_fn is not None and self.exceptions_fn(record.bucket, record.account, None) is not None:
+            return []  # tagged again since, or on the allow list: still accepted
+        verdict = self.recheck(alert.id)
+        public_now = verdict.public_now if verdict is not None else None
+        if public_now is False:
+            return []  # closed it stays: nothing is public to accept any more
+        try:
+            self.reopen(alert.id, reopen_reason(record, public_now))
+        except AlertStateError:
+            return []  # moved on meanwhile (a press, another process)
+        return [AlertChange(alert.id, "reopened", record.event_id, alert.detection, AlertStatus.OPEN)]
 
     def _seen(self, finding: Finding) -> bool:
         sql = "SELECT 1 FROM alert_findings WHERE event_id = ? AND detection = ? LIMIT 1"

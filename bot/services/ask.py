@@ -6,7 +6,9 @@ the scheduler and after each poll) finds the person's Slack user (ACTOR_MAP, els
 users.lookupByEmail), opens the DM (conversations.open) and queues the question in the outbox as one
 transaction; the outbox posts it once, even across a crash (message metadata, as cards). Both
 look-ups are safe to repeat, so a crash before that transaction only repeats them. `escalate_due`
-tells the card's thread, mentioning the responders, when ASK_TIMEOUT passes without an answer.
+tells the card's thread, mentioning the responders, when ASK_TIMEOUT passes without an answer;
+`settle_undelivered` does so at once when the DM will not arrive (the outbox gave it up, or Slack answered
+an error no retry changes), and the card says "could not ask" instead of "asking…" forever.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bot.slack.mrkdwn import inert
 from bot.slack.notifier import SlackNotifier
 from bot.slack.outbox import Outbox
 from bot.slack.permissions import slack_error
+from bot.slack.webclient import PERMANENT
 from bot.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,8 @@ class AskService:
                 # Rate limits, 5xx, a dropped connection: the ask stays resolving and the next run retries.
                 log.warning("asking the actor of alert %s: %s; retrying later", ask.alert_id, slack_error(exc),
                             extra={"alert_id": ask.alert_id})
+        self.outbox.flush()
+        self.settle_undelivered()
         self.escalate_due()
         self.outbox.flush()
 
@@ -139,6 +144,30 @@ class AskService:
         with self.store.atomic():
             if self.asks.move(ask.alert_id, RESOLVING, state=state, reason=reason):
                 self.outbox.enqueue_update(ask.alert_id)
+
+    def settle_undelivered(self) -> int:
+        """Each ask whose DM will not arrive (given up, or an error no retry changes) becomes "could not ask"
+        on the card, with a thread line mentioning the responders; the DM is withdrawn. How many."""
+        told = 0
+        for alert_id, error in self.asks.undelivered(PERMANENT):
+            ask = self.asks.get(alert_id)
+            if ask is None:
+                continue
+            with self.store.atomic():
+                reason = say.undelivered_reason(ask.actor_name or ask.email or ask.slack_user, error)
+                if not self.asks.move(alert_id, ASKED, state=UNREACHABLE, reason=reason):
+                    continue  # answered or settled meanwhile
+                if ask.dm_outbox_id is not None:
+                    self.outbox.withdraw(ask.dm_outbox_id)
+                alert = self.alerts.get(alert_id)
+                if alert is not None and alert.is_open:
+                    mention = say.responders(self.settings.responders)
+                    self.notifier.note(alert_id, say.undelivered_note(ask.slack_user, error, mention))
+                self.outbox.enqueue_update(alert_id)
+            log.warning("the DM asking the actor of alert %s could not be delivered: %s", alert_id, error,
+                        extra={"alert_id": alert_id})
+            told += 1
+        return told
 
     def escalate_due(self) -> int:
         """A thread line mentioning the responders for each ask unanswered after ASK_TIMEOUT; how many."""

@@ -111,6 +111,16 @@ def timeout_note(actor: str, timeout: timedelta, mention: str) -> str:
     return f":alarm_clock: No answer from {user(actor)} in {span(timeout)}. {mention}: please take a look."
 
 
+def undelivered_reason(actor: str, error: str) -> str:
+    """Why the ask stopped: the card's line after "Could not ask the actor:" (escaped there)."""
+    return f"the DM to {actor} could not be delivered (Slack answered {error})"
+
+
+def undelivered_note(actor: str, error: str, mention: str) -> str:
+    return (f":grey_question: The DM to {user(actor)} could not be delivered (Slack answered `{escape(error)}`),"
+            f" so nobody will answer it. {mention}: please take a look.")
+
+
 def own_request(describe: str) -> str:
     """The actor, not a responder, pressing Approve on their own request."""
     return f":no_entry: You asked for this exception, so someone else approves it. {describe}"

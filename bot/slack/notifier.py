@@ -72,7 +72,10 @@ class SlackNotifier:
             self.note(alert_id, msg.resolved_note(event.reason))
         elif kind is AlertEventKind.REOPENED:
             if event.was_posted:
-                self.note(alert_id, msg.reopened_note(event.reason))
+                # The message shown (a card that said "accepted", or a tag's quiet line) becomes the open card,
+                # and the reason goes to the channel too: a message far up the channel changing is easy to miss.
+                self.note(alert_id, msg.reopened_note(event.reason), broadcast=True)
+                self.outbox.enqueue_update(alert_id)
             else:
                 self._card(alert_id)  # Accepted by an exception, never posted: post it now.
         elif kind is AlertEventKind.ACCEPTED_BY_TAG:
@@ -108,11 +111,11 @@ class SlackNotifier:
             name = BY_ID[finding.detection].name if finding.detection in BY_ID else finding.detection
             self.note(alert.id, msg.reply_cap_note(name, REPLY_CAP))
 
-    def note(self, alert_id: int, mrkdwn_text: str) -> None:
+    def note(self, alert_id: int, mrkdwn_text: str, *, broadcast: bool = False) -> None:
         """A line in the card's thread (`mrkdwn_text` must already be escaped where caller-chosen)."""
         if self._silent(alert_id):
             return  # no card to reply under: the audit table still has the press
-        self.outbox.enqueue_thread(alert_id, *cards.thread_note(mrkdwn_text))
+        self.outbox.enqueue_thread(alert_id, *cards.thread_note(mrkdwn_text), broadcast=broadcast)
 
     def render_card(self, alert_id: int) -> tuple[str, list[Any]]:
         """The card as it should look now (the outbox calls this at send time)."""

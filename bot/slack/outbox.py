@@ -155,6 +155,12 @@ class Outbox:
         with self.store.atomic():
             return self._insert(None, ItemKind.DM, payload)
 
+    def withdraw(self, item_id: int) -> bool:
+        """Take back an item not sent (a DM whose question is settled another way): it is never sent, and
+        `retry_failed` cannot put it back. False if it was sent meanwhile."""
+        with self.store.atomic() as db:
+            return db.execute("DELETE FROM outbox WHERE id = ? AND sent_at IS NULL", [item_id]).rowcount == 1
+
     # ---- status --------------------------------------------------------------------------------
     def pending(self) -> list[dict[str, Any]]:
         """Unsent items still being tried, with attempts and last error, oldest first (status, doctor)."""

@@ -35,6 +35,7 @@ from bot.core.record import S3_SOURCE, Record
 from bot.sources.state import Quarantined, SourceResult
 from bot.store.index import is_config_write
 from detections import WATCHED_EVENT_NAMES
+from detections.allow_tag_added import TAG_WRITES
 from detections.restores import RESTORE_EVENTS
 
 PAGE_SIZE = 50
@@ -43,7 +44,9 @@ HISTORY = timedelta(days=90)  # LookupEvents serves the last 90 days only
 DATA_EVENT_NAMES = frozenset({"PutObject", "CopyObject", "PutObjectAcl", "CreateMultipartUpload"})
 # Writes that close an exposure: auto-resolve must see them even in a read-heavy window.
 RESTORE_EVENT_NAMES = RESTORE_EVENTS
-LOOKUP_EVENT_NAMES: tuple[str, ...] = tuple(sorted((WATCHED_EVENT_NAMES | RESTORE_EVENT_NAMES) - DATA_EVENT_NAMES))
+LOOKUP_EVENT_NAMES: tuple[str, ...] = tuple(
+    sorted((WATCHED_EVENT_NAMES | RESTORE_EVENT_NAMES | TAG_WRITES) - DATA_EVENT_NAMES)
+)
 # A page with fewer writes than this share of its events is "dominated by reads".
 WRITE_SHARE = 0.5
 # Just under CloudTrail's 2 requests/s: AWS counts on its side, and our request times jitter.
