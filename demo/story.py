@@ -19,6 +19,7 @@ from demo.handoff import tell_routing
 from demo.reach import tell_access_point, tell_eventbridge
 from demo.render import render_blocks
 from demo.slack_view import button_value, status_line, verdict_and_who, wait_reply
+from demo.tag_story import tell_tag_removal
 from demo.world import ACCOUNT, ALICE, MALLORY, NAMES, ORG_TRAIL_BUCKET, Demo, Story, _isolate_environment
 from detections import evaluate
 from standins.cloudtrail import FakeCloudTrailServer
@@ -184,6 +185,8 @@ def tell(demo: Demo) -> int:
     changed = [b for b in cdn.blocks if "What changed" in json.dumps(b)]
     demo.show("#security-alerts · bucketwatch", cdn.text, changed)
     story.say(f"  the tag write opened the card; the deletion raised it ({len(demo.slack.replies(cdn.ts))} reply)")
+
+    tell_tag_removal(demo)
 
     story.title("/bucketwatch status, alerts and allowlist")
     for text in ("status", "alerts", "allowlist"):
