@@ -20,6 +20,7 @@ import pytest
 
 from bot.alerts.engine import AlertService
 from bot.core.clock import parse_iso
+from bot.core.exposure import ExposureVerdict
 from bot.handoff.notifier import HandoffNotifier
 from bot.handoff.queue import LEASE, HandoffQueue
 from bot.handoff.sender import HandoffSender
@@ -101,6 +102,19 @@ def test_a_fix_pressed_in_slack_resolves_the_incident(wired: Wired) -> None:
     wired.alerts.transition(alert_id, "fixed", "U0RESP", "Block Public Access re-enabled", slack_user=True)
     wired.sender.flush()
     assert [b["event_action"] for b in wired.pd.bodies()] == ["trigger", "resolve"]
+
+
+def test_an_ack_in_slack_acknowledges_the_incident_so_the_page_stops_escalating(wired: Wired) -> None:
+    alert_id = wired.alerts.process([bpa(ALL_OFF)])[0].alert_id
+    wired.alerts.transition(alert_id, "acknowledged", "U0RESP", expect=("open",), slack_user=True)
+    wired.alerts.set_verdict(alert_id, ExposureVerdict(public_now=True, line="Public now"))  # same state: once
+    wired.alerts.process([bpa(ALL_ON, minutes=5, identity=sso("kim@example.com"))])
+    wired.sender.flush()
+    assert [b["event_action"] for b in wired.pd.bodies()] == ["trigger", "acknowledge", "resolve"]
+    assert wired.pd.bodies()[1] == {"routing_key": ROUTING_KEY, "event_action": "acknowledge",
+                                    "dedup_key": str(alert_id)}
+    assert [b["event"] for b in wired.hook.bodies()] == ["alert.opened", "alert.acknowledged", "alert.closed"]
+    assert wired.hook.bodies()[1]["alert"]["acknowledged_by"] == "U0RESP"
 
 
 def test_escalation_re_triggers_the_same_incident_with_the_new_severity(wired: Wired) -> None:

@@ -38,7 +38,8 @@ def accepted_by_tag(bot: BotApp, bucket: str) -> Any:
     bot.bucket(bucket, off=OFF)
     bot.s3.put_bucket_tagging(Bucket=bucket, Tagging=TAG)
     bot.s3.put_bucket_policy(Bucket=bucket, Policy=public_policy(bucket))
-    [change] = bot.services.alerts.process([write(bucket, "PutBucketPolicy", {"bucketPolicy": policy(bucket)}, minutes_ago=5)])
+    made_public = write(bucket, "PutBucketPolicy", {"bucketPolicy": policy(bucket)}, minutes_ago=5)
+    [change] = bot.services.alerts.process([made_public])
     assert change.kind == "suppressed"
     bot.services.outbox.flush()
     alert = bot.services.alerts.get(change.alert_id)

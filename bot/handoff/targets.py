@@ -25,7 +25,7 @@ from bot.core.clock import iso
 from bot.core.config import Settings
 
 PAGERDUTY, WEBHOOK = "pagerduty", "webhook"
-TRIGGER, RESOLVE = "trigger", "resolve"
+TRIGGER, ACKNOWLEDGE, RESOLVE = "trigger", "acknowledge", "resolve"
 SIGNATURE_HEADER, TIMESTAMP_HEADER, DELIVERY_HEADER = (
     "X-Bucketwatch-Signature", "X-Bucketwatch-Timestamp", "X-Bucketwatch-Delivery")
 # https://developer.pagerduty.com/docs/events-api-v2/trigger-events/: critical, error, warning or info.
@@ -34,7 +34,7 @@ SUMMARY_LIMIT = 1024  # PagerDuty truncates longer summaries
 
 
 def alert_facts(alert: Alert) -> dict[str, Any]:
-    """The alert as the receivers see it (no Slack ids beyond who closed it)."""
+    """The alert as the receivers see it (no Slack ids beyond who acknowledged and who closed it)."""
     return {
         "id": alert.id,
         "status": str(alert.status),
@@ -47,6 +47,8 @@ def alert_facts(alert: Alert) -> dict[str, Any]:
         "actor": alert.actor,
         "verdict": alert.verdict,
         "opened_at": iso(alert.opened_at),
+        "acknowledged_at": iso(alert.acknowledged_at),
+        "acknowledged_by": alert.acknowledged_by,
         "closed_at": iso(alert.closed_at),
         "closed_by": alert.closed_by,
         "close_reason": alert.close_reason,
@@ -56,8 +58,8 @@ def alert_facts(alert: Alert) -> dict[str, Any]:
 def pagerduty_body(action: str, alert: Alert) -> dict[str, Any]:
     """An Events API v2 event without its routing key: `dedup_key` is the alert id, so a re-trigger
     (escalation, re-open) updates the same incident and a resolve closes it."""
-    if action == RESOLVE:
-        return {"event_action": RESOLVE, "dedup_key": str(alert.id)}
+    if action in (ACKNOWLEDGE, RESOLVE):  # a responder took it in Slack / it closed: the same incident
+        return {"event_action": action, "dedup_key": str(alert.id)}
     where = f"s3://{alert.bucket}" if alert.bucket else f"AWS account {alert.account}"
     return {
         "event_action": TRIGGER,
@@ -76,7 +78,8 @@ def pagerduty_body(action: str, alert: Alert) -> dict[str, Any]:
 
 
 def webhook_body(delivery: str, event: str, alert: Alert, now: datetime) -> dict[str, Any]:
-    """`event` is alert.opened, alert.escalated, alert.reopened or alert.closed; `id` names the delivery."""
+    """`event` is alert.opened, alert.escalated, alert.acknowledged, alert.reopened or alert.closed; `id` names
+    the delivery."""
     return {"id": delivery, "event": event, "at": iso(now), "alert": alert_facts(alert)}
 
 
