@@ -11,7 +11,8 @@ from typing import Any
 from bot.app import create_app
 from bot.core.config import Route
 from bot.core.record import Record
-from demo.world import Demo
+from bot.services.acknowledge import acknowledge
+from demo.world import ALICE, Demo
 from standins.handoff import HandoffReceiver
 
 PAGERS = "C0PAGERS"
@@ -21,8 +22,8 @@ POLICY, CROSS_ACCOUNT, REENABLED = ("5ample00-0000-4000-8000-000000000003", "5am
 
 def tell_routing(demo: Demo) -> None:
     story = demo.story
-    story.title("ROUTES sends critical cards to #pagers, MIN_SEVERITY=high mutes the rest, PagerDuty opens and"
-                " closes an incident")
+    story.title("ROUTES sends critical cards to #pagers, MIN_SEVERITY=high mutes the rest, PagerDuty opens,"
+                " acknowledges and closes an incident")
     with HandoffReceiver("pagerduty") as pagerduty:
         settings = replace(demo.settings, db_path=demo.tmp / "routed.db", min_severity="high",
                            routes=(Route("severity", "critical", PAGERS),),
@@ -41,6 +42,13 @@ def tell_routing(demo: Demo) -> None:
         for body in pagerduty.bodies():
             story.say(f"  PagerDuty ← {body['event_action']} dedup_key={body['dedup_key']}"
                       f" severity={body['payload']['severity']}: {body['payload']['summary'][:70]}")
+        paged = [a for a in services.alerts.open_alerts() if a.severity == "critical"]
+        for alert in paged:  # alice presses Acknowledge on the card: the page stops escalating
+            acknowledge(services, alert.id, ALICE)
+        sender.flush()
+        for body in [b for b in pagerduty.bodies() if b["event_action"] == "acknowledge"]:
+            story.say(f"  PagerDuty ← {body['event_action']} dedup_key={body['dedup_key']} (alice acknowledged the"
+                      " card in Slack)")
         services.alerts.process([_dated(demo, REENABLED, 1)])  # sam turns Block Public Access back on
         sender.flush()
         last = pagerduty.bodies()[-1]

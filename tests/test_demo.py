@@ -48,6 +48,9 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     # Routing and hand-off: a critical card in #pagers, a muted one counted, PagerDuty trigger then resolve.
     assert "card in #pagers: CRITICAL" in out and "1 muted below MIN_SEVERITY" in out
     assert "PagerDuty ← trigger dedup_key=1 severity=critical" in out and "PagerDuty ← resolve dedup_key=1" in out
+    assert "PagerDuty ← acknowledge dedup_key=1 (alice acknowledged the card in Slack)" in out
+    # The tag taken away: the quiet line becomes the card, and the channel hears why.
+    assert "the bucket tag bucketwatch:public=allowed that accepted it was removed by" in out
     # The release-artifacts live check names the WRITE grant the card's header shows.
     assert "ACL grants AllUsers READ and WRITE, but account-level" in unwrapped
     # dana's user agent names the command she ran for the object ACL, not an earlier policy command.
