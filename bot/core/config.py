@@ -154,8 +154,8 @@ SETTINGS: tuple[Setting, ...] = (
             " else ALERT_CHANNEL.", parse_routes),
     Setting("MIN_SEVERITY", "low", "Alerts below this severity get no card and no hand-off (muted), but are"
             " stored, counted in the digest and in status.", _choice(*SEVERITIES)),
-    Setting("PAGERDUTY_ROUTING_KEY", "", "PagerDuty Events API v2 integration key: trigger on open, resolve on"
-            " close (docs/handoff.md).", secret=True),
+    Setting("PAGERDUTY_ROUTING_KEY", "", "PagerDuty Events API v2 integration key: trigger on open, acknowledge"
+            " on a Slack acknowledge, resolve on close (docs/handoff.md).", secret=True),
     Setting("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue",
             "PagerDuty Events API v2 endpoint (events.eu.pagerduty.com for EU service regions).", read_https_url),
     Setting("WEBHOOK_URL", "", "POST every alert event as JSON here, signed with WEBHOOK_SECRET (docs/handoff.md).",
