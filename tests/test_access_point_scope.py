@@ -18,6 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from bot.alerts.exception_requests import ExceptionRequests
 from bot.alerts.exceptions import ExceptionList
 from bot.aws.exposure import access_point_verdict
 from bot.aws.remediation import Remediator
@@ -83,6 +84,23 @@ def test_after_an_access_point_is_accepted_the_account_and_other_access_points_s
                                            bucket=None, minutes=2)])
     other = service.process([_public_point_record("other-ap", 3)])
     assert [c.kind for c in account] == ["opened"] and [c.kind for c in other] == ["opened"]
+
+
+def test_an_approved_yes_intended_on_an_access_point_covers_that_access_point_only(store: Store) -> None:
+    """Before, the actor's request approved by a responder made an exception with neither bucket nor access
+    point: it covered the account, and a later DeleteAccountPublicAccessBlock was accepted with no card."""
+    exceptions = ExceptionList(store)
+    service = alert_service(store, exceptions_fn=exceptions.active_for)
+    alert = service.get(service.process([_public_point_record(POINT, 0)])[0].alert_id)
+    requests = ExceptionRequests(store, exceptions)
+    request = requests.request(alert.id, alert.account, alert.bucket, "public site", timedelta(days=30), "U0ACTOR")
+    row = requests.approve(request.id, "U0RESP")
+    assert row is not None and row.label == f"access point {POINT} (account {RECORDS_ACCOUNT})"
+    service.transition(alert.id, "accepted", "U0RESP", "approved", slack_user=True)
+    account = service.process([make_record("DeleteAccountPublicAccessBlock", {"accountId": RECORDS_ACCOUNT},
+                                           bucket=None, minutes=2)])
+    assert [c.kind for c in account] == ["opened"]
+    assert [c.kind for c in service.process([_public_point_record(POINT, 3)])] == ["suppressed"]
 
 
 # ---- the fix and its undo, against moto's S3 Control --------------------------------------------

@@ -69,8 +69,12 @@ class ExceptionRequests:
                 return None
             request = self.get(request_id)
             assert request is not None
+            # The exception covers exactly what the alert is about: an access point's alert has no bucket,
+            # and without its access point the exception would cover the whole account.
+            found = db.execute("SELECT access_point FROM alerts WHERE id = ?", [request.alert_id]).fetchone()
             row = self.exceptions.add(request.bucket, request.reason, request.requested_by,
-                                      now + request.duration, account=request.account)
+                                      now + request.duration, account=request.account,
+                                      access_point=found[0] if found else None)
             db.execute("UPDATE exception_requests SET exception_id = ? WHERE id = ?", [row.id, request_id])
             return row
 
