@@ -56,6 +56,14 @@ def rule(record: Record) -> bool:
     return tag_value(record) == TAG_VALUE
 
 
+def removes_allow_tag(record: Record) -> bool:
+    """The write leaves the bucket without the allow tag: DeleteBucketTagging, or a PutBucketTagging whose
+    new tag set (the call replaces the whole set) lacks it or gives it another value."""
+    if record.event_name == "DeleteBucketTagging":
+        return True
+    return record.event_name == "PutBucketTagging" and tag_value(record) != TAG_VALUE
+
+
 def title(record: Record) -> str:
     return f"Bucket {record.bucket or '?'} tagged {TAG_KEY}={TAG_VALUE}"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 RESTORE_EVENTS = frozenset({"PutBucketPublicAccessBlock", "PutAccountPublicAccessBlock", "PutBucketAcl",
                             "DeleteBucketPolicy", "PutBucketPolicy", "PutBucketOwnershipControls",
                             "DeleteBucketWebsite", "DeleteBucket", "DeleteAccessPoint", "DeleteAccessPointPolicy",
-                            "PutAccessPointPolicy"})
+                            "PutAccessPointPolicy", "PutBucketTagging", "DeleteBucketTagging"})
 
 
 # S3 data events (trail bucket only; LookupEvents never returns them) that undo a public object ACL.

@@ -21,6 +21,8 @@ from tests.test_allow_tag import TAG, XMLNS, actions, write
 FIXTURES = (bot_app, slack_standin)
 OFF = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 OTHER_TAGS = {"tagging": "", "Tagging": {"xmlns": XMLNS, "TagSet": {"Tag": [{"Key": "team", "Value": "web"}]}}}
+TAG_PARAMS = {"tagging": "", "Tagging": {"xmlns": XMLNS, "TagSet": {"Tag": [
+    {"Key": "bucketwatch:public", "Value": "allowed"}]}}}
 REMOVALS = [("DeleteBucketTagging", {"tagging": ""}), ("PutBucketTagging", OTHER_TAGS)]
 
 
@@ -119,3 +121,38 @@ def test_a_card_accepted_by_an_exception_shows_open_again_when_it_reopens(bot_ap
 def test_the_lookup_poller_asks_for_tag_writes_by_name() -> None:
     """In a read-heavy window LookupEvents is asked by event name: a removal must be among the names."""
     assert TAG_WRITES <= set(LOOKUP_EVENT_NAMES)
+
+
+# ---- the card about the tag itself ---------------------------------------------------------------------
+
+
+def test_turning_block_public_access_on_does_not_close_the_tags_card(bot_app: BotApp) -> None:
+    """Before, an all-on PutBucketPublicAccessBlock "resolved" the card about the tag while the tag stayed on
+    the bucket: the next weakening and public policy were then quiet lines, and no card was open."""
+    bucket = "tag-then-lock"
+    bot_app.bucket(bucket, off=())
+    bot_app.s3.put_bucket_tagging(Bucket=bucket, Tagging=TAG)
+    alerts = bot_app.services.alerts
+    [tagged] = alerts.process([write(bucket, "PutBucketTagging", TAG_PARAMS, minutes_ago=4)])
+    all_on = {"PublicAccessBlockConfiguration": {**dict.fromkeys(OFF, True), "xmlns": XMLNS}}
+    assert alerts.process([write(bucket, "PutBucketPublicAccessBlock", all_on, minutes_ago=3)]) == []
+    assert alerts.get(tagged.alert_id).status == "open"
+    bot_app.s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=dict.fromkeys(OFF, False))
+    bot_app.s3.put_bucket_policy(Bucket=bucket, Policy=public_policy(bucket))
+    all_off = {"PublicAccessBlockConfiguration": {**dict.fromkeys(OFF, False), "xmlns": XMLNS}}
+    later = alerts.process([write(bucket, "PutBucketPublicAccessBlock", all_off, minutes_ago=2),
+                            write(bucket, "PutBucketPolicy", {"bucketPolicy": policy(bucket)}, minutes_ago=1)])
+    assert {c.alert_id for c in later} == {tagged.alert_id}  # they join the open card, not quiet lines
+    assert "suppressed" not in [c.kind for c in later]
+    assert alerts.get(tagged.alert_id).severity == "critical"
+
+
+def test_removing_the_tag_closes_the_card_about_writing_it(bot_app: BotApp) -> None:
+    bucket = "tag-undone"
+    bot_app.bucket(bucket, off=())
+    alerts = bot_app.services.alerts
+    [tagged] = alerts.process([write(bucket, "PutBucketTagging", TAG_PARAMS, minutes_ago=2)])
+    [removed] = alerts.process([write(bucket, "DeleteBucketTagging", {"tagging": ""}, minutes_ago=1, user="trent")])
+    assert (removed.alert_id, removed.kind) == (tagged.alert_id, "resolved")
+    closed = alerts.get(tagged.alert_id)
+    assert closed.status == "resolved" and closed.close_reason.startswith("Allow tag removed by trent")

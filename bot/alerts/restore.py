@@ -22,6 +22,7 @@ from bot.core.policy import evaluate_policy
 from bot.core.record import Record, get_ci, text
 from bot.store.index import indexed_writes
 from detections import REGISTRY
+from detections.allow_tag_added import TAG_WRITES, removes_allow_tag
 from detections.base import Finding, acl_said, acl_verdict, bpa_config, bpa_flags, find_key
 from detections.restores import ALL_RESTORE_EVENTS, DATA_RESTORE_EVENTS
 
@@ -54,8 +55,10 @@ class Restoration:
 
 _HOW = {"Console": " in the console", "CLI": " with the AWS CLI", "Terraform": " with Terraform",
         "CloudFormation": " with CloudFormation", "SDK": " through an AWS SDK"}
-# Bucket-level BPA with all four flags on neutralises every bucket finding except cross-account grants.
-_BUCKET_WIDE = frozenset(d.id for d in REGISTRY if d.id != "bucket_policy_cross_account"
+# Bucket-level BPA with all four flags on neutralises every bucket finding except cross-account grants and
+# the allow tag: the tag is still on the bucket, ready to make the next weakening a quiet line, so only
+# removing it (or deleting the bucket) closes that finding.
+_BUCKET_WIDE = frozenset(d.id for d in REGISTRY if d.id not in ("bucket_policy_cross_account", "allow_tag_added")
                          and not d.id.startswith("account_"))
 # A deleted bucket exposes nothing: every bucket finding on it is closed, cross-account grants too.
 _WHOLE_BUCKET = frozenset(d.id for d in REGISTRY if not d.id.startswith("account_"))
@@ -148,6 +151,10 @@ def restoration(record: Record) -> Restoration | None:
         return _object(record, by)
     if name == "DeleteBucket":
         return Restoration(_WHOLE_BUCKET, f"Bucket deleted {by}")
+    if name in TAG_WRITES:
+        if not removes_allow_tag(record):
+            return None
+        return Restoration(frozenset({"allow_tag_added"}), f"Allow tag removed {by}")
     if name in ("DeleteAccessPoint", "DeleteAccessPointPolicy", "PutAccessPointPolicy"):
         point = text(find_key(record.params, "name"))
         if not point:

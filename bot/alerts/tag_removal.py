@@ -6,6 +6,7 @@ ends that acceptance, as an expiring exception does:
 
 - the bucket's cached tag is dropped at once, so the next change is judged without it (not up to
   TAG_TTL later);
+- an open alert about the tag being written (allow_tag_added) is resolved by it (bot.alerts.restore);
 - the latest alert the tag accepted re-opens if the bucket is still public, or if that cannot be
   told (checked live), saying who removed the tag. Its quiet line becomes the card, and the reason is
   broadcast (bot.slack.notifier).
@@ -15,19 +16,12 @@ from __future__ import annotations
 
 from bot.alerts.allow_tag import TAG_LABEL
 from bot.core.record import Record
-from detections.allow_tag_added import TAG_KEY, TAG_VALUE, TAG_WRITES, tag_value
+from detections.allow_tag_added import TAG_KEY, TAG_VALUE, TAG_WRITES, removes_allow_tag
 
 
 def writes_tags(record: Record) -> bool:
     """A successful write of a bucket's tag set (which may add, keep or remove the allow tag)."""
     return record.event_name in TAG_WRITES and record.succeeded and bool(record.bucket)
-
-
-def removes_allow_tag(record: Record) -> bool:
-    """The write leaves the bucket without `bucketwatch:public=allowed` (whether or not it had it)."""
-    if record.event_name == "DeleteBucketTagging":
-        return True
-    return record.event_name == "PutBucketTagging" and tag_value(record) != TAG_VALUE
 
 
 def reopen_reason(record: Record, public_now: bool | None) -> str:
