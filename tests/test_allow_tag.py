@@ -17,14 +17,14 @@ from slack_sdk import WebClient
 from bot.alerts.allow_tag import TagAllowance
 from bot.core.record import Record
 from bot.services.digest import DigestService
-from bot.slack.notifier import REPLY_CAP
+from bot.slack.notifier import REPLY_CAP, SlackNotifier
 from bot.slack.outbox import METADATA_TYPE, Outbox
 from bot.store import index
 from bot.store.database import Store
 from standins.cloudtrail import s3_record
 from tests.slack_requests import ACCOUNT, BotApp, bot_app, bpa_record
 from tests.slack_standin import SlackStandin, slack_standin
-from tests.test_alerts import ALL_OFF, CHANNEL, bpa, make_record, wired
+from tests.test_alerts import ALL_OFF, CHANNEL, PUBLIC_POLICY, bpa, make_record, wired
 from tests.wiring import alert_service
 
 # pytest fixtures used by parameter name in this module
@@ -171,6 +171,23 @@ def test_replies_under_the_quiet_line_are_capped(store: Store, slack_standin: Sl
     assert len(replies) == REPLY_CAP
     assert all("Also accepted by the tag" in json.dumps(r.blocks) for r in replies[:-1])
     assert "no longer posted one by one" in replies[-1].text
+
+
+def test_with_min_severity_a_public_policy_after_a_muted_precursor_still_gets_its_quiet_line(
+        store: Store, slack_standin: SlackStandin) -> None:
+    """Before, the tag-accepted alert kept its first finding's severity: a low website change (muted by
+    MIN_SEVERITY=medium) then a public policy on the same bucket posted nothing at all."""
+    w = _tag_accepting(store, slack_standin)
+    ranks = ("critical", "high", "medium", "low")
+    w.service.notify = SlackNotifier(w.service, w.outbox, muted=lambda s: ranks.index(s) > ranks.index("medium"))
+    w.service.process([make_record("PutBucketWebsite", {"WebsiteConfiguration": {}})])
+    w.outbox.flush()
+    assert slack_standin.top_level(CHANNEL) == []  # low: muted
+    [change] = w.service.process([make_record("PutBucketPolicy", {"bucketPolicy": PUBLIC_POLICY}, minutes=5)])
+    w.outbox.flush()
+    assert w.service.get(change.alert_id).severity == "critical"
+    [line] = slack_standin.top_level(CHANNEL)
+    assert "policy made public" in line.text and "Not alerted (bucket tag" in line.text
 
 
 def test_an_alert_accepted_by_the_tag_before_this_existed_gets_its_line_at_the_next_change(

@@ -242,6 +242,10 @@ class AlertService(AlertReader):
         if rows:
             alert_id = int(rows[0]["id"])
             self._insert_finding(alert_id, finding)
+            if _worse(Alert.from_row(rows[0]), finding):  # as _add: the alert is as bad as its worst finding,
+                # so MIN_SEVERITY judges a critical change as critical, though a low precursor came first
+                self._t("alerts").update(alert_id, {"detection": finding.detection, "title": finding.title,
+                                                    "severity": finding.severity, "updated_at": iso(self.clock())})
             if tag:  # the tag leaves a trace: each later change goes under the quiet line
                 sql = "SELECT count(*) FROM alert_findings WHERE alert_id = ? AND detection = ?"
                 same = int(self.store.db.execute(sql, [alert_id, finding.detection]).fetchone()[0])
