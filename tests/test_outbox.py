@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -166,6 +167,27 @@ def test_a_card_answered_too_late_is_adopted_not_posted_twice(store: Store, slac
     service.transition(alert_id, "acknowledged", "U0ALICE")
     assert outbox.flush() == 1
     assert slack_standin.accepted("chat.update")[0].params["ts"] == service.get(alert_id).ts
+
+
+def test_an_adopted_card_shows_what_happened_while_its_outcome_was_unknown(
+    store: Store, slack_standin: SlackStandin  # noqa: F811
+) -> None:
+    """Before, an acknowledge made between the lost answer and the adoption never reached the card: it still
+    said Open, with the Acknowledge button, while the alert was acknowledged."""
+    clock = Clock()
+    outbox = Outbox(store, WebClient(token=TOKEN, base_url=slack_standin.url, timeout=1), CHANNEL, clock=clock)
+    service = alert_service(store, outbox=outbox, clock=clock)
+    alert_id = open_one(service)
+    slack_standin.delay_next("chat.postMessage", 2.5)
+    assert outbox.flush() == 0
+    service.transition(alert_id, "acknowledged", "U0ALICE")  # while the card's outcome is unknown
+    clock.now = parse_iso(outbox.pending()[0]["next_attempt_at"])
+    outbox.flush()
+    outbox.flush()
+    [card] = slack_standin.top_level(CHANNEL)
+    status = json.dumps(card.blocks)
+    assert "Acknowledged" in status and '"action_id": "ack"' not in status
+    assert len(slack_standin.calls_to("chat.postMessage")) == 1 and outbox.pending() == []
 
 
 def test_a_card_not_found_after_an_unknown_outcome_is_posted(store: Store, slack_standin: SlackStandin) -> None:  # noqa: F811

@@ -365,7 +365,12 @@ class Outbox:
                 card_channel, card_ts = response["channel"] or target, response["ts"]
             if not card_ts:
                 raise Retry("Slack returned no ts for the card", backoff(row))
-            self.store.db.table("alerts").update(alert_id, {"channel": card_channel, "ts": card_ts})
+            with self.store.atomic():
+                self.store.db.table("alerts").update(alert_id, {"channel": card_channel, "ts": card_ts})
+                if found is not None:
+                    # The adopted card shows the alert as it was at the lost attempt, and updates made since
+                    # were dropped (an unsent card needs none): re-render it now.
+                    self._pending(alert_id, ItemKind.UPDATE) or self._insert(alert_id, ItemKind.UPDATE)
             return str(card_ts)
         channel, ts = self._alert_message(alert_id)
         if not ts:
