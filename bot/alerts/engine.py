@@ -280,6 +280,17 @@ class AlertService(AlertReader):
         return AlertChange(alert.id, "added", finding.event_id, finding.detection, alert.status)
 
     def _restore(self, record: Record, restored: Restoration, opens: list[str]) -> list[AlertChange]:
+        changes = self._restore_locked(record, restored, opens)
+        for change in changes:
+            # The card must not keep saying "public now" under "Resolved": read the live state again (AWS,
+            # outside the lock). If that fails the card says its verdict predates the change (bot.slack.cards).
+            try:
+                self.recheck(change.alert_id)
+            except Exception:
+                log.warning("live re-check after a restore on alert %s failed", change.alert_id, exc_info=True)
+        return changes
+
+    def _restore_locked(self, record: Record, restored: Restoration, opens: list[str]) -> list[AlertChange]:
         key = resource_key(record.account, record.bucket, restored.access_point, record.region)
         with self._lock, self.store.atomic() as db:
             alert = self._open_for(key)

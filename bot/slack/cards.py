@@ -25,9 +25,9 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.alerts.lifecycle import Alert
-from bot.core.bpa import FLAGS
 from bot.core.exposure import ExposureVerdict
 from bot.slack.blocks import CONFIRM_TEXT, FIELD_TEXT, HEADER_TEXT, SECTION_TEXT, fit_blocks
+from bot.slack.card_text import changed_after_check, changes_text, headline, lead_finding, verdict_text
 from bot.slack.fix_messages import fix_label
 from bot.slack.messages import closer
 from bot.slack.mrkdwn import code, escape, link, plain, quote_path, slack_date, truncate, truncate_plain, user
@@ -112,21 +112,6 @@ def _fields(alert: Alert, finding: Finding | None, alias: str | None) -> list[Ma
     ]
 
 
-def _public_word(verdict: ExposureVerdict | None) -> str:
-    if verdict is None:
-        return ":grey_question: not checked"
-    if verdict.public_now:
-        return ":unlock: *public now*"
-    return ":lock: not public now" if verdict.public_now is False else ":grey_question: could not tell if public now"
-
-
-def headline(alert: Alert, finding: Finding | None, verdict: ExposureVerdict | None) -> str:
-    """The first line: who did what to which bucket, and whether it is public now."""
-    if finding is None:
-        return f"{escape(alert.title)} · {_public_word(verdict)}"
-    return f"*{escape(finding.actor.display)}*: {escape(finding.title)} · {_public_word(verdict)}"
-
-
 def _details(finding: Finding | None) -> list[str]:
     """The long values, as context: the caller's ARN and user agent."""
     if finding is None:
@@ -135,56 +120,6 @@ def _details(finding: Finding | None) -> list[str]:
     if finding.user_agent:
         out.append(f"{escape(finding.agent_kind)} {code(truncate_plain(finding.user_agent, _AGENT_SHOWN))}")
     return out
-
-
-def _flags_line(name: str, flags: dict[str, bool] | None, state: str) -> str:
-    if state == "denied":
-        return f"{name}: _not readable (AccessDenied)_"
-    if state == "absent" or flags is None:
-        return f"{name}: _no configuration (all off)_"
-    if all(flags.get(f) for f in FLAGS):
-        return f"{name}: all four on"
-    return f"{name}: " + ", ".join(f"{f} {'on' if flags.get(f) else '*off*'}" for f in FLAGS)
-
-
-def changes_text(findings: Sequence[Finding], verdict: ExposureVerdict | None) -> str:
-    """`What changed`: before → after per finding, then the Block Public Access flags seen now."""
-    lines = ["*What changed*"]
-    for finding in findings[:20]:
-        lines.append(f"• {escape(finding.title)}")
-        lines += [f"    {code(c.what)}: {escape(c.before)} → {escape(c.after)}" for c in finding.changes[:8]]
-    tail = []
-    if len(findings) > 20:
-        tail.append(f"_…and {len(findings) - 20} more findings in the thread_")
-    if verdict is not None and verdict.checked_at is not None:
-        tail.append("*Block Public Access now* (" + slack_date(verdict.checked_at, "{time}") + ")")
-        if verdict.bucket:
-            tail.append("    " + _flags_line("bucket", verdict.bucket_bpa, verdict.bucket_bpa_state))
-        tail.append("    " + _flags_line("account", verdict.account_bpa, verdict.account_bpa_state))
-    # The tail is short and always shown; the list of changes gives way when space runs out.
-    end = "\n".join(tail)
-    body = truncate("\n".join(lines), SECTION_TEXT - len(end) - 1)
-    return f"{body}\n{end}" if end else body
-
-
-def verdict_text(verdict: ExposureVerdict | None, findings: Sequence[Finding] = ()) -> str:
-    """The live check, when it was made, and whether a change it shows came after it."""
-    if verdict is None:
-        return ":grey_question: *Live check:* not done (no read access to this account's current settings)."
-    emoji = (
-        ":unlock:" if verdict.public_now else ":lock:" if verdict.public_now is False else ":grey_question:"
-    )
-    when = f" ({slack_date(verdict.checked_at)})" if verdict.checked_at else ""
-    out = f"{emoji} *Live check*{when}: {escape(verdict.line)}"
-    checked = verdict.checked_at
-    later = [f.event_time for f in findings if f.event_time and checked and f.event_time > checked]
-    if later:
-        # A card never passes off a verdict as newer than the changes it lists (re-checks are capped per alert).
-        out += (f"\n:warning: _Checked before the latest change ({slack_date(max(later))}): it may be out of date;"
-                " the next change or the daily digest checks again._")
-    if verdict.denied:
-        out += "\n_Denied: " + ", ".join(code(d) for d in verdict.denied) + "_"
-    return truncate(out, SECTION_TEXT)
 
 
 def fixable(alert: Alert, verdict: ExposureVerdict | None) -> bool:
@@ -269,7 +204,8 @@ def alert_card(
     ask_line: str = "",
 ) -> tuple[str, list[Block]]:
     """(fallback text, blocks) of the one card per incident; `ask_line`: who was asked, what they said."""
-    first = findings[0] if findings else None
+    first = lead_finding(alert, findings)
+    stale = changed_after_check(verdict, findings, alert) is not None
     region = console_region or alert.region
     emoji = SEVERITY_EMOJI.get(alert.severity, ":red_circle:")
     header = truncate_plain(
@@ -285,13 +221,13 @@ def alert_card(
     context = " · ".join(
         [*links, f"alert #{alert.id}", f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"]
     )
-    top = headline(alert, first, verdict) + "\n" + status_line(alert) + (f"\n{ask_line}" if ask_line else "")
+    top = headline(alert, first, verdict, stale) + "\n" + status_line(alert) + (f"\n{ask_line}" if ask_line else "")
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=header, emoji=True)),
         SectionBlock(block_id=f"bw-status-{alert.id}", text=MarkdownTextObject(text=truncate(top, SECTION_TEXT))),
         SectionBlock(fields=_fields(alert, first, account_alias)),
         SectionBlock(text=MarkdownTextObject(text=changes_text(findings, verdict))),
-        SectionBlock(text=MarkdownTextObject(text=verdict_text(verdict, findings))),
+        SectionBlock(text=MarkdownTextObject(text=verdict_text(verdict, findings, alert))),
         ContextBlock(
             elements=[MarkdownTextObject(text=truncate(t, SECTION_TEXT))
                       for t in [*_details(first), context]]
@@ -319,7 +255,7 @@ def finding_reply(
     ]
     body += [f"• {code(c.what)}: {escape(c.before)} → {escape(c.after)}" for c in finding.changes[:10]]
     if verdict is not None:
-        body.append(verdict_text(verdict))
+        body.append(verdict_text(verdict, [finding]))  # says so when the check predates this change
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(body), SECTION_TEXT)))
     ]
@@ -366,11 +302,5 @@ def thread_note(message: str, *, context: str = "") -> tuple[str, list[Block]]:
     if context:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(context, SECTION_TEXT))]))
     return truncate(message, SECTION_TEXT), blocks
-
-
-
-
-
-
 
 
