@@ -119,7 +119,7 @@ def build_services(settings: Settings, slack: WebClient, store: Store, aws: AwsC
         # The digest names the configured sources (and says when there are none) before anything else.
         digest=DigestService(store, tz=settings.digest_tz, digest_time=settings.digest_time, recheck=recheck,
                              sources=poller.source_names, muted=settings.muted,
-                             min_severity=settings.min_severity),
+                             min_severity=settings.min_severity, poller_stale_after=poller.late_after),
         poller=poller,
         home=HomeTab(slack, alerts, exceptions, poller.health),
         who_changed_guard=LookupGuard(),

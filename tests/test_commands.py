@@ -212,7 +212,7 @@ def test_status_and_digest(bot_app: BotApp) -> None:
     blocks = digest["blocks"]
     assert blocks[0]["text"]["text"] == f"Daily digest · {now:%a %d %b %Y}"
     # What was watched comes first, before the figures.
-    watched = f"Watched: 1 source(s) polled successfully within the last 30 minutes: {source}."
+    watched = f"Watched: 1 source(s) polled successfully within the last 5 minutes: {source}."
     assert blocks[1]["text"]["text"] == watched
     fields = [f["text"] for f in blocks[2]["fields"]]
     assert fields[:3] == ["*New (24 h)*\n1", "*Open*\n1", "*Acknowledged*\n0"]

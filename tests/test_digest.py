@@ -101,7 +101,7 @@ def test_all_quiet_says_what_was_watched_first(store: Store) -> None:
     add_exception(store, "later", NOW + timedelta(days=30))
     digest = DigestService(store, tz="UTC", sources=lambda: ["lookup:111122223333:us-east-1"]).build(NOW)
     assert digest.figures.quiet
-    watched = "Watched: 1 source(s) polled successfully within the last 30 minutes: lookup:111122223333:us-east-1."
+    watched = "Watched: 1 source(s) polled successfully within the last 5 minutes: lookup:111122223333:us-east-1."
     assert digest.plain == f"{watched}\n{QUIET_LINE}"
     assert digest.text == f"{watched} {QUIET_LINE}"
     assert len(digest.blocks) == 1 and digest.blocks[0].to_dict()["text"]["text"] == f"{watched}\n{QUIET_LINE}"

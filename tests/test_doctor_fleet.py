@@ -58,7 +58,8 @@ def test_doctor_names_the_queues_and_the_safety_net(slack_standin: SlackStandin,
     late = make_settings(slack_standin, tmp_path, event_queue_urls=(QUEUE,), safety_net_factor=60)
     with mock_aws():
         _code, out = _doctor(late, slack_standin)
-    assert "✗ LookupEvents: safety net: LookupEvents polls every 3600 s" in out and "calls a source late" in out
+    assert "✓ LookupEvents: safety net: LookupEvents polls every 3600 s" in out
+    assert "call a source late after 180 minutes without a successful poll" in out  # the same rule as /readyz
 
 
 def test_doctor_lists_the_organisations_accounts(slack_standin: SlackStandin, tmp_path: Path) -> None:

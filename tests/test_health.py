@@ -10,6 +10,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.app import build_health, create_app
 from bot.core.clock import utcnow
 from bot.slack.health import Health
+from bot.slack.messages import health_line
 from bot.slack.outbox import MAX_ATTEMPTS
 from bot.slack.transport import start_http_thread
 from standins.cloudtrail import FakeCloudTrailServer
@@ -66,17 +68,16 @@ def value(base: str, name: str, **labels: str) -> float:
     return samples(base).get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-@pytest.fixture
-def served(
-    slack_standin: SlackStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[BotApp, Health, str]]:
+@contextmanager
+def serving(slack_standin: SlackStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+            **overrides: Any) -> Iterator[tuple[BotApp, Health, str]]:
     """HTTP mode on a random port: /slack/events and the health paths on one server; moto and a
     CloudTrail LookupEvents stand-in behind it."""
     with FakeCloudTrailServer() as cloudtrail:
         cloudtrail.fake.default_account = ACCOUNT
         monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", cloudtrail.url)
         with mock_aws():
-            settings = make_settings(slack_standin, tmp_path)
+            settings = make_settings(slack_standin, tmp_path, **overrides)
             app, services = create_app(settings)
             health = build_health(services)
             server, stop = start_http_thread(app, settings, health=health)
@@ -85,6 +86,14 @@ def served(
                 yield BotApp(settings, app, services, slack_standin, base + "/slack/events"), health, base
             finally:
                 stop()
+
+
+@pytest.fixture
+def served(
+    slack_standin: SlackStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[BotApp, Health, str]]:
+    with serving(slack_standin, tmp_path, monkeypatch) as found:
+        yield found
 
 
 def test_liveness_answers_and_readiness_waits_for_a_poll_and_slack_auth(
@@ -136,6 +145,26 @@ def test_readiness_says_why_when_the_database_is_locked_a_poll_is_late_or_the_to
     status, body = get(base + "/readyz")
     assert status == 503 and "Slack auth.test failed: token_revoked" in body
     assert "xoxb" not in body
+
+
+def test_status_app_home_and_the_digest_call_a_source_late_when_readyz_does(
+    slack_standin: SlackStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, /readyz said "last successful poll 20 minutes ago" (503) while `status`, App Home and the
+    digest showed the same source with a green check for up to 30 minutes. One rule now: three missed
+    POLL_SECONDS cycles (here 3 × 200 s), at least 5 minutes."""
+    with serving(slack_standin, tmp_path, monkeypatch, poll_seconds=200) as (bot, health, base):
+        services = bot.services
+        services.poller.poll_once()
+        health.slack_auth.check()
+        for minutes, late in ((8, False), (12, True), (31, True)):
+            later = utcnow() + timedelta(minutes=minutes)
+            health.clock = services.poller.clock = lambda later=later: later
+            assert (get(base + "/readyz")[0] == 503) is late
+            [polled] = services.poller.health()
+            assert polled.stale is late and health_line(polled).startswith(":warning:") is late
+            [in_digest] = services.digest.figures(later).pollers
+            assert in_digest.healthy is not late
 
 
 def test_metrics_count_polls_fix_outcomes_and_open_alerts(served: tuple[BotApp, Health, str]) -> None:

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from bot.core.metrics import (
     SOURCE_LAST_SUCCESS,
 )
 from bot.slack.outbox import Outbox
-from bot.sources.health import source_health
+from bot.sources.health import late_after, source_health
 from bot.store.database import Store
 from detections.base import SEVERITIES
 
@@ -49,11 +49,6 @@ PATHS = frozenset({HEALTHZ, READYZ, METRICS})
 # Listed in a 503 at most; the rest are counted ("… and 40 more").
 MAX_REASONS = 10
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-def poll_deadline(poll_seconds: int) -> timedelta:
-    """How old a source's last successful poll may be for /readyz: three missed cycles, at least 5 minutes."""
-    return timedelta(seconds=max(3 * poll_seconds, 300))
 
 
 class SlackAuth:
@@ -152,7 +147,7 @@ class Health:
         db_timeout: float = 2.0,
     ):
         self.store, self.outbox, self.slack_auth, self.source_names = store, outbox, slack_auth, source_names
-        self.deadline = poll_deadline(poll_seconds)
+        self.deadline = late_after(poll_seconds)  # the rule `status`, App Home and the digest use
         self.clock, self.db_timeout = clock, db_timeout
         self._metrics_app = make_wsgi_app(REGISTRY)
 

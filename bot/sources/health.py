@@ -8,8 +8,16 @@ from datetime import datetime, timedelta
 from bot.sources.state import SourceState, all_states
 from bot.store.database import Store
 
-# A source whose last success is older than this is "late" (several POLL_SECONDS cycles missed).
-STALE_AFTER = timedelta(minutes=30)
+
+def late_after(poll_seconds: int) -> timedelta:
+    """How old a source's last successful poll may be before it is "late", on every screen alike (`status`,
+    App Home, the digest, `doctor` and /readyz): three missed cycles, and at least 5 minutes.
+    `poll_seconds`: how often the slowest source is polled (POLL_SECONDS × SAFETY_NET_FACTOR behind a queue)."""
+    return timedelta(seconds=max(3 * poll_seconds, 300))
+
+
+# Where POLL_SECONDS is not known (a digest built from a database alone): the rule at its default.
+STALE_AFTER = late_after(60)
 # Account and region discovery (bot.sources.fleet, `accounts:…`) runs daily: late after two missed runs.
 DISCOVERY_PREFIX = "accounts:"
 DISCOVERY_STALE_AFTER = timedelta(days=2)

@@ -30,6 +30,7 @@ from bot.core.record import Record
 from bot.sources.findings import findings_source_name, poll_findings
 from bot.sources.fleet import FleetReport, fleet_source, refresh_fleet
 from bot.sources.health import SourceHealth, source_health
+from bot.sources.health import late_after as late_after_polls
 from bot.sources.lookup import DEFAULT_RATE, HISTORY, LookupTarget, poll_target
 from bot.sources.sqs import QueueResult, SqsQueue, poll_queue
 from bot.sources.state import (
@@ -299,9 +300,14 @@ class Poller:
         prune_seen(self.store, cutoff)
         prune_read_files(self.store)
 
+    @property
+    def late_after(self) -> timedelta:
+        """When a source counts as late: the one rule of every screen and /readyz (bot.sources.health)."""
+        return late_after_polls(self.settings.poll_seconds * self.lookup_every)
+
     def health(self) -> list[SourceHealth]:
         """Every configured source, polled or not yet, judged (and its lag measured) now."""
-        return source_health(self.store, self.clock(), self.source_names())
+        return source_health(self.store, self.clock(), self.source_names(), stale_after=self.late_after)
 
     def backfill(self, days: int, progress: Callable[[str, int, str | None], None] | None = None) -> BackfillReport:
         """Fill the who-changed index from LookupEvents history (≤ 90 days); alerts nothing, moves no watermark."""
