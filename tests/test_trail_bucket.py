@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from bot.aws.clients import AwsClients
@@ -33,11 +34,11 @@ def s3() -> Iterator[Any]:
         yield client
 
 
-def put_log(s3: Any, records: list[Any], *, when: datetime, suffix: str, org: bool = True) -> str:
-    base = f"trails/AWSLogs/o-abc123def4/{ACCT}" if org else f"trails/AWSLogs/{ACCT}"
+def put_log(s3: Any, records: list[Any], *, when: datetime, suffix: str, org: bool = True, account: str = ACCT) -> str:
+    base = f"trails/AWSLogs/o-abc123def4/{account}" if org else f"trails/AWSLogs/{account}"
     key = (
         f"{base}/CloudTrail/us-east-1/{when:%Y/%m/%d}/"
-        f"{ACCT}_CloudTrail_us-east-1_{when:%Y%m%dT%H%MZ}_{suffix}.json.gz"
+        f"{account}_CloudTrail_us-east-1_{when:%Y%m%dT%H%MZ}_{suffix}.json.gz"
     )
     body = gzip.compress(json.dumps({"Records": records}, separators=(",", ":")).encode())
     s3.put_object(Bucket=BUCKET, Key=key, Body=body)
@@ -147,6 +148,44 @@ def test_corrupt_log_file_is_skipped_once_and_the_trail_goes_on(s3: Any, store: 
     uri = f"s3://{BUCKET}/{bad}"
     assert row["source"] == f"trail:{BUCKET}/trails" and row["raw"] == uri
     assert row["reason"].startswith(f"{uri}: unreadable log file")
+
+
+def test_one_accounts_unreadable_file_holds_back_that_account_region_only(s3: Any, store: Store) -> None:
+    """Before, one file AWS would not hand over (another account's KMS key) failed the whole poll at every
+    cycle: no account's changes came through, and `status` named neither the file nor the account."""
+    now = datetime.now(UTC)
+    denied_account, other = "111111111111", "222222222222"
+    def change(minutes: int, account: str) -> dict[str, Any]:
+        return {**public_bpa_off(when=now - timedelta(minutes=minutes)), "recipientAccountId": account}
+
+    denied = put_log(s3, [change(8, denied_account)], when=now - timedelta(minutes=8), suffix="kms0",
+                     account=denied_account)
+    later = put_log(s3, [change(6, denied_account)], when=now - timedelta(minutes=6), suffix="kms1",
+                    account=denied_account)
+    put_log(s3, [change(4, other)], when=now - timedelta(minutes=4), suffix="fine", account=other)
+    calls: list[list[Record]] = []
+    poller = make_poller(store, calls)
+    allowed = [False]
+
+    def kms(params: dict[str, Any], **_: Any) -> None:
+        if denied_account in params["Key"] and not allowed[0]:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+
+    gets = count_gets(poller)
+    poller.aws.ambient_client("s3", "us-east-1").meta.events.register("before-parameter-build.s3.GetObject", kms)
+    report = poller.poll_once()
+    [source] = report.sources
+    assert [r.account for batch in calls for r in batch] == [other]  # the other account came through
+    assert source.error == (f"could not read s3://{BUCKET}/{denied}: AccessDenied: Access Denied; the other"
+                            " account-regions were read")
+    assert later not in gets  # the denied account-region waits behind its file, in order
+    [health] = poller.health()
+    assert not health.healthy and denied_account in (health.last_error or "")
+    allowed[0] = True  # the key policy is fixed: the next poll reads both files, in order, once
+    report = poller.poll_once()
+    assert report.sources[0].error is None
+    assert [r.account for batch in calls for r in batch] == [other, denied_account, denied_account]
+    assert poller.health()[0].healthy
 
 
 def test_malformed_records_are_quarantined_and_the_good_ones_flow(s3: Any, store: Store) -> None:

@@ -29,8 +29,9 @@ from typing import Any
 
 import orjson
 import sqlite_utils
+from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.aws.clients import AwsClients, error_message
+from bot.aws.clients import AwsClients, error_code, error_message
 from bot.core.clock import iso
 from bot.core.config import ConfigError
 from bot.core.record import Record
@@ -218,6 +219,10 @@ def _oldest_first(item: tuple[str, list[str]]) -> tuple[datetime, str]:
     return (_stamp(keys[0]) if keys else None) or datetime.min.replace(tzinfo=UTC), prefix
 
 
+class UnreadFiles(Exception):
+    """Some log files could not be read (their account-regions wait behind them); the rest were."""
+
+
 def poll_location(
     aws: AwsClients,
     store: Store,
@@ -247,18 +252,37 @@ def poll_location(
         # Every prefix gets its share of max_files, so a busy account-region cannot starve a quiet one.
         pending.sort(key=_oldest_first)
         shares = fair_shares([len(k) for _, k in pending], max_files)
+        unread: list[str] = []  # files AWS would not hand over: "s3://…: AccessDenied: …"
         for (prefix, keys), share in zip(pending, shares, strict=True):
             for key in keys[:share]:
                 calls[0] += 1
-                records, bad = read_log_file(s3, location.bucket, key, stats)
+                uri, progress = f"s3://{location.bucket}/{key}", f"s3://{location.bucket}/{prefix}"
+                try:
+                    records, bad = read_log_file(s3, location.bucket, key, stats)
+                except (ClientError, BotoCoreError, OSError) as exc:
+                    if error_code(exc) == "NoSuchKey":  # deleted between the listing and the read: nothing to wait for
+                        result.quarantine.append(Quarantined(f"{uri}: gone before it could be read", uri))
+                        read.append((progress, uri))
+                        continue
+                    # One account's file under a KMS key the bot may not use must not stop the trail: the other
+                    # account-regions go on, and this one waits behind the file (its progress must not pass it)
+                    # until the next polls can read it.
+                    unread.append(f"{uri}: {error_message(exc)}")
+                    logger.warning("%s: %s; its account-region waits behind it", uri, error_message(exc))
+                    break
                 collect(result, records, ids)
                 result.quarantine += bad
-                read.append((f"s3://{location.bucket}/{prefix}", f"s3://{location.bucket}/{key}"))
+                read.append((progress, uri))
+        if unread:
+            more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
+            raise UnreadFiles(f"could not read {unread[0]}{more}; the other account-regions were read")
         left = sum(len(k) for _, k in pending) - len(read)
         if left:
             # Not an error: what was read is handled and committed, the rest is read by the next polls.
             result.warning = f"backlog: {left} file{'s' if left != 1 else ''} left to read"
             logger.info("%s: %s (max %d per poll)", location.source, result.warning, max_files)
+    except UnreadFiles as exc:  # a failure of the source (status, the digest, /readyz say so), not a stop
+        result.error = str(exc)[:500]
     except Exception as exc:  # recorded per source; files read before the error are still committed
         result.error = error_message(exc)
     else:
