@@ -28,6 +28,8 @@ from bot.core.record import Record
 from bot.slack.outbox import Outbox
 from bot.sources import worker as worker_module
 from bot.sources.poller import Poller
+from bot.sources.sqs import MAX_RECEIVES
+from bot.sources.state import set_aside_counts
 from bot.sources.worker import Worker, WorkReport, decode, run
 from bot.store.database import Store
 from standins.cloudtrail import public_bpa_off, s3_record
@@ -248,3 +250,37 @@ def test_a_worker_killed_mid_file_leaves_the_file_to_be_read_again_and_nothing_i
     _drain(poller)
     assert sorted(r.event_id for r in handed) == sorted([first[0]["eventID"], second_exposure["eventID"]])
     assert _left(q.sqs, q.notifications) == 0 and _left(q.sqs, q.findings) == 0
+
+
+def test_a_findings_message_with_a_bad_field_never_stalls_the_queue(queues: Queues, store: Store) -> None:
+    """Before, a findings message whose `newest` was not a time failed every poll (ValueError out of the
+    receive loop): the messages behind it were never handled and nothing was set aside."""
+    now = datetime.now(UTC)
+    bad_time = public_bpa_off(when=now, bucket="odd-newest")
+    after = public_bpa_off(when=now, bucket="behind-it")
+    send = queues.sqs.send_message
+    send(QueueUrl=queues.findings, MessageBody=worker_module.encode(
+        {"v": worker_module.FORMAT, "records": [bad_time], "seen": 1, "newest": "yesterday"}))
+    send(QueueUrl=queues.findings, MessageBody=worker_module.encode(
+        {"v": worker_module.FORMAT, "records": [{"eventTime": {"not": "a time"}, "eventID": ["x"]}], "seen": "1",
+         "quarantine": "nope"}))
+    send(QueueUrl=queues.findings, MessageBody=worker_module.encode({"v": worker_module.FORMAT, "records": [after]}))
+    poller, handed = _bot(queues, store)
+    _drain(poller)
+    assert {r.bucket for r in handed} == {"odd-newest", "behind-it"}  # a bad lag figure loses no record
+    assert _left(queues.sqs, queues.findings) == 0
+
+
+def test_a_findings_message_that_keeps_coming_back_is_set_aside_and_shown(queues: Queues, store: Store) -> None:
+    body = worker_module.encode({"v": worker_module.FORMAT, "records": [public_bpa_off(bucket="again")]})
+    queues.sqs.send_message(QueueUrl=queues.findings, MessageBody=body)
+    for _ in range(MAX_RECEIVES):  # handed out and never deleted (a bot that crashed while handling it)
+        queues.sqs.receive_message(QueueUrl=queues.findings, VisibilityTimeout=0)
+    poller, handed = _bot(queues, store)
+    poller.poll_once()
+    assert handed == [] and _left(queues.sqs, queues.findings) == 0
+    [row] = store.db["quarantine"].rows
+    assert row["reason"].startswith("set aside after 6 receives (findings message")
+    assert set_aside_counts(store) == {"findings:trail-findings": 1}  # what `status` counts
+    [health] = poller.health()
+    assert "1 message set aside in the last 24 h" in (health.last_error or "")

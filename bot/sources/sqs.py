@@ -173,7 +173,7 @@ def poll_queue(
             messages = reply.get("Messages") or []
             main.result.receives += 1
             for message in messages:
-                reading = main if _receives(message) <= 1 else _alone(main.result, readings)
+                reading = main if receive_count(message) <= 1 else _alone(main.result, readings)
                 if _read_message(aws, message, reading, read, home, most, last_error):
                     reading.result.done.append(message["ReceiptHandle"])
             if len(messages) < BATCH:
@@ -188,7 +188,8 @@ def poll_queue(
     return [r.result for r in readings]
 
 
-def _receives(message: dict[str, Any]) -> int:
+def receive_count(message: dict[str, Any]) -> int:
+    """How many times SQS has handed this message out (ApproximateReceiveCount; 1 when not asked for)."""
     try:
         return int((message.get("Attributes") or {}).get("ApproximateReceiveCount") or 1)
     except ValueError:
@@ -214,7 +215,7 @@ def _read_message(
     result = reading.result
     body = str(message.get("Body") or "")
     label = f"message {message.get('MessageId')}"
-    receives = _receives(message)
+    receives = receive_count(message)
     if receives > max_receives:
         # Set aside unread: it failed (or brought the bot down) that many times already.
         why = f"; last error: {last_error}" if last_error else ""
