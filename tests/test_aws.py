@@ -107,7 +107,10 @@ def test_injected_factories_are_used() -> None:
 
 def test_role_names_become_arns() -> None:
     assert role_arn_for("Fix", ROLE) == f"arn:aws:iam::{ROLE}:role/Fix"
-    assert role_arn_for("arn:aws:iam::1:role/X", ROLE) == "arn:aws:iam::1:role/X"
+    assert role_arn_for(f"arn:aws:iam::{ROLE}:role/X", ROLE) == f"arn:aws:iam::{ROLE}:role/X"
+    # Another account's role is never assumed for a fix here (settings refuse it; this is the last guard).
+    with pytest.raises(NoWriteAccess, match="is a role of account 1, not of"):
+        role_arn_for("arn:aws:iam::1:role/X", ROLE)
 
 
 def test_error_helpers() -> None:

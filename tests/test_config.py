@@ -152,6 +152,15 @@ def test_the_whole_organisation_and_every_enabled_region_are_no_problem(tmp_path
         ({"AWS_REGIONS": "all,eu-west-1"}, "AWS_REGIONS: all stands alone"),
         ({"SAFETY_NET_FACTOR": "0"}, "SAFETY_NET_FACTOR: must be at least 1"),
         ({"POLL_SECONDS": "1"}, "POLL_SECONDS: must be at least 5, got 1"),
+        # Accepted before, then ignored: nothing was polled, and fixes assumed another account's role.
+        ({"LOOKUP_POLLING": "false", "TRAIL_BUCKETS": "", "TRAIL_QUEUE_URLS": ""},
+         "LOOKUP_POLLING: false, and no TRAIL_BUCKETS, TRAIL_QUEUE_URLS, EVENT_QUEUE_URLS or FINDINGS_QUEUE_URL"),
+        ({"AWS_ACCOUNTS": "111122223333:arn:aws:iam::444455556666:role/r"},
+         "AWS_ACCOUNTS: 111122223333 is to be read through a role of account 444455556666; the role must be in"),
+        ({"REMEDIATION_ROLE": "arn:aws:iam::111122223333:role/bucketwatch-remediation"},
+         "REMEDIATION_ROLE: an ARN names a role of account 111122223333 only, and fixes in 444455556666 would"),
+        ({"AWS_ACCOUNTS": "org:bucketwatch-readonly", "REMEDIATION_ROLE": "arn:aws:iam::111122223333:role/fix"},
+         "REMEDIATION_ROLE: an ARN names a role of account 111122223333 only, and fixes in the organisation's"),
     ],
 )
 def test_each_problem_is_one_clear_line(env: dict[str, str], line: str, tmp_path: Path) -> None:
@@ -170,6 +179,12 @@ def test_every_problem_at_once_in_table_order_and_no_secret_shown(tmp_path: Path
     assert names == ["SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ALERT_CHANNEL", "AWS_REGIONS", "POLL_SECONDS"]
     assert settings.poll_seconds == 60  # an unreadable value keeps its default, so the other checks still run
     assert not any("secret" in p for p in problems)
+
+
+def test_a_remediation_role_arn_of_the_one_account_watched_is_fine(tmp_path: Path) -> None:
+    env = {**GOOD, "DB_PATH": str(tmp_path / "bw.db"), "AWS_ACCOUNTS": "111122223333",
+           "REMEDIATION_ROLE": "arn:aws:iam::111122223333:role/bucketwatch-remediation"}
+    assert checked_settings(env).remediation_role.endswith(":role/bucketwatch-remediation")
 
 
 def test_db_path_that_cannot_be_written_is_a_problem(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ from botocore.credentials import (
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.core.config import Account, Settings
+from bot.core.shapes import arn_account
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,9 @@ def write_session_name(actor: str) -> str:
 def role_arn_for(role: str, account_id: str) -> str:
     """REMEDIATION_ROLE as an ARN: a role name (or path/name) becomes arn:aws:iam::<account>:role/<name>."""
     if role.startswith("arn:"):
+        if arn_account(role) != account_id:  # settings_problems refuses this; never assume another account's role
+            raise NoWriteAccess(f"REMEDIATION_ROLE {role} is a role of account {arn_account(role)}, not of"
+                                f" {account_id}: give the role's name to fix in every account")
         return role
     return f"arn:aws:iam::{account_id}:role/{role.removeprefix('role/')}"
 

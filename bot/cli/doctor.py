@@ -72,6 +72,22 @@ def _guard(name: str, essential: bool, run: Callable[[], Check], host: str = "")
         return Check(False, name, error_code(exc), essential)
 
 
+def _sources(s: Settings) -> tuple[bool, str, str]:
+    """What will be read, counting only what will be: accounts are not a source with LOOKUP_POLLING off."""
+    polled = s.lookup_polling and s.has_accounts
+    if polled:
+        who = f"{len(s.accounts)} account(s)"
+        if s.organization:
+            who = "the organisation's accounts" + (f" and {len(s.accounts)} more" if s.accounts else "")
+        where = "their enabled regions" if s.all_regions else f"{len(s.regions)} region(s)"
+        lookup = f"LookupEvents in {who} × {where}"
+    else:
+        lookup = "LookupEvents off (LOOKUP_POLLING=false)" if s.has_accounts else "LookupEvents: no AWS_ACCOUNTS"
+    detail = (f"{lookup}, {len(s.trail_buckets)} trail bucket(s), {len(s.event_queue_urls)} event queue(s),"
+              f" {len(s.trail_queue_urls)} trail queue(s), {1 if s.findings_queue_url else 0} findings queue(s)")
+    return bool(polled or s.trail_buckets or s.queue_urls or s.findings_queue_url), "sources", detail
+
+
 def check_settings(settings: Settings, problems: Sequence[str] | None = None) -> list[Check]:
     """Every problem `run` would refuse to start on (one ✗ line each), then what is set up."""
     problems = settings_problems(settings) if problems is None else problems
@@ -82,14 +98,7 @@ def check_settings(settings: Settings, problems: Sequence[str] | None = None) ->
     checks += [
         Check(True, "transport", transport, essential=False),
         Check(True, "database", str(settings.db_path.absolute()), essential=False),
-        Check(
-            bool(settings.has_accounts or settings.trail_buckets or settings.queue_urls),
-            "sources",
-            f"{'the organisation' if settings.organization else len(settings.accounts)} + account(s) × "
-            f"{'enabled regions' if settings.all_regions else len(settings.regions)} region(s), "
-            f"{len(settings.trail_buckets)} trail bucket(s), {len(settings.event_queue_urls)} event queue(s),"
-            f" {len(settings.trail_queue_urls)} trail queue(s)",
-        ),
+        Check(*_sources(settings)),
         Check(
             bool(settings.responders),
             "RESPONDERS",

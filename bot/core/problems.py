@@ -27,6 +27,7 @@ from bot.core.shapes import (
     ROLE_NAME,
     TOKEN_KINDS,
     USER_ID,
+    arn_account,
 )
 
 
@@ -108,16 +109,29 @@ def settings_problems(settings: Settings) -> list[str]:
     for account in s.accounts:
         if account.role_arn is not None and not ROLE_ARN.match(account.role_arn):
             out.append(f"AWS_ACCOUNTS: {account.role_arn!r} is not a role ARN (arn:aws:iam::<account>:role/<name>)")
+        elif account.role_arn is not None and arn_account(account.role_arn) != account.account_id:
+            # LookupEvents answers for the account whose role asks: this would read another account's events.
+            out.append(f"AWS_ACCOUNTS: {account.account_id} is to be read through a role of account"
+                       f" {arn_account(account.role_arn)}; the role must be in the account it reads")
     bad = [r for r in s.regions if not REGION.match(r)]
     if bad:
         out.append(f"AWS_REGIONS: {', '.join(map(repr, bad))} not a region name (like us-east-1)")
     role = s.remediation_role
     if role and not (ROLE_ARN.match(role) or ROLE_NAME.match(role)):
         out.append(f"REMEDIATION_ROLE: {role!r} is neither a role name nor a role ARN")
+    elif role and ROLE_ARN.match(role):
+        others = sorted({a.account_id for a in s.accounts} - {arn_account(role)})
+        if others or s.organization:
+            where = "the organisation's accounts" if s.organization else ", ".join(others)
+            out.append(f"REMEDIATION_ROLE: an ARN names a role of account {arn_account(role)} only, and fixes in"
+                       f" {where} would assume it; give the role's name, which each account has")
     for trail in s.trail_buckets:
         bucket = trail[5:].split("/", 1)[0] if trail.startswith("s3://") else ""
         if not BUCKET.match(bucket):
             out.append(f"TRAIL_BUCKETS: {trail!r} is not s3://bucket/prefix")
+    if not s.lookup_polling and s.has_accounts and not (s.trail_buckets or s.queue_urls or s.findings_queue_url):
+        out.append("LOOKUP_POLLING: false, and no TRAIL_BUCKETS, TRAIL_QUEUE_URLS, EVENT_QUEUE_URLS or"
+                   " FINDINGS_QUEUE_URL is set: AWS_ACCOUNTS would be watched by nothing")
     out.extend(_queue_problem("EVENT_QUEUE_URLS", url) for url in s.event_queue_urls)
     out.extend(_queue_problem("TRAIL_QUEUE_URLS", url) for url in s.trail_queue_urls)
     if s.findings_queue_url:

@@ -19,3 +19,9 @@ COMMAND = re.compile(r"^/[a-z0-9_-]{1,31}$")  # Slack: lower case, no spaces, 32
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 ROLE_NAME = re.compile(r"^[\w+=,.@/-]{1,512}$")  # a name, with its path if it has one
+
+
+def arn_account(arn: str) -> str:
+    """The account id in an IAM ARN (arn:aws:iam::<account>:role/…); '' when there is none."""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 else ""
