@@ -188,6 +188,20 @@ def test_one_accounts_unreadable_file_holds_back_that_account_region_only(s3: An
     assert poller.health()[0].healthy
 
 
+def test_a_write_without_an_event_id_is_counted_and_set_aside_not_dropped(s3: Any, store: Store) -> None:
+    now = datetime.now(UTC)
+    nameless = public_bpa_off(when=now - timedelta(minutes=4))
+    del nameless["eventID"]
+    put_log(s3, [nameless, public_bpa_off(when=now - timedelta(minutes=3))], when=now - timedelta(minutes=4),
+            suffix="noid")
+    calls: list[list[Record]] = []
+    make_poller(store, calls).poll_once()
+    assert len([r for batch in calls for r in batch]) == 1  # the good one flows
+    [row] = store.db["quarantine"].rows
+    assert row["reason"] == "PutBucketPublicAccessBlock without an eventID: set aside"
+    assert row["source"] == f"trail:{BUCKET}/trails" and '"eventName":"PutBucketPublicAccessBlock"' in row["raw"]
+
+
 def test_malformed_records_are_quarantined_and_the_good_ones_flow(s3: Any, store: Store) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     acl = public_object_acl(now - timedelta(minutes=3))

@@ -166,7 +166,13 @@ def collect(result: SourceResult, records: list[Record], ids: set[str]) -> None:
         when = record.event_time
         if when is not None and (result.newest_event is None or when > result.newest_event):
             result.newest_event = when  # lag: see bot.sources.event_lag
-        if record.event_id and record.event_id not in ids and is_config_write(record):
+        if not is_config_write(record):
+            continue
+        if not record.event_id:  # a write no path can deduplicate or cite: counted and set aside, not dropped
+            result.malformed += 1
+            shown = orjson.dumps(record.raw).decode()[:4000]
+            result.quarantine.append(Quarantined(f"{record.event_name} without an eventID: set aside", shown))
+        elif record.event_id not in ids:
             ids.add(record.event_id)
             result.records.append(record)
 
