@@ -97,6 +97,27 @@ def test_an_eventbridge_object_created_for_a_log_file_reads_the_file(aws: Aws, s
     assert store.db["quarantine"].count == 0
 
 
+@pytest.mark.parametrize("wrap", ["raw", "sns"])
+def test_cloudtrails_own_sns_notification_of_a_log_file_reads_the_file(aws: Aws, store: Store, wrap: str) -> None:
+    """The trail's own SNS topic ({"s3Bucket", "s3ObjectKey": [...]}) is a common way to feed a trail queue;
+    before, it was quarantined as "neither an S3 event notification nor an EventBridge event"."""
+    now = datetime.now(UTC)
+    first = put_log(aws, [public_bpa_off(bucket="by-sns-1", when=now)], log_key(now, "sns1"))
+    second = put_log(aws, [public_bpa_off(bucket="by-sns-2", when=now)], log_key(now, "sns2"))
+    digest = put_log(aws, [], log_key(now, "sns3", kind="CloudTrail-Digest"))
+    delivered = {"s3Bucket": BUCKET, "s3ObjectKey": [first, second, digest]}
+    send(aws, sns_wrapped(delivered) if wrap == "sns" else delivered)
+    send(aws, {"s3Bucket": BUCKET, "s3ObjectKey": []})  # says nothing: set aside
+    calls: list[list[Record]] = []
+    poller = make_poller(aws, store, calls.append)
+    files = gets(poller)
+    report = poller.poll_once()
+    assert sorted(r.bucket or "" for batch in calls for r in batch) == ["by-sns-1", "by-sns-2"]
+    assert report.sources[0].error is None and messages_left(aws) == 0 and digest not in files
+    [row] = store.db["quarantine"].rows
+    assert row["reason"].endswith("CloudTrail notification without s3Bucket or s3ObjectKey")
+
+
 def test_malformed_eventbridge_events_are_quarantined_and_deleted(aws: Aws, store: Store) -> None:
     no_detail = {"version": "0", "id": "e-1", "detail-type": "AWS API Call via CloudTrail", "source": "aws.s3"}
     not_a_record = api_call_event({"hello": "<!channel>"})

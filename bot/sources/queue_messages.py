@@ -7,7 +7,9 @@ delivery needs none):
 - an S3 event notification (`Records[].eventName` "ObjectCreated:*", "Amazon S3 Event Notifications"):
   the CloudTrail log file it names is read;
 - an EventBridge S3 event (`detail-type` "Object Created", S3's EventBridge delivery): the log file
-  it names is read.
+  it names is read;
+- CloudTrail's own SNS notification of a delivered log file (the trail's SNS topic: `s3Bucket` and
+  `s3ObjectKey`, a list of keys): each log file is read.
 Only CloudTrail log files are read (not CloudTrail-Digest or -Insight files, not other keys).
 S3 test events, SNS subscription confirmations, other S3 events and other EventBridge detail types
 carry nothing to act on. Anything else is `MalformedMessage`: the caller quarantines it.
@@ -89,6 +91,8 @@ def parse_message(body: str) -> QueueMessage:
         return _eventbridge(document)
     if document.get("Event") == "s3:TestEvent":  # S3 sends one when the notification is configured
         return QueueMessage()
+    if "s3ObjectKey" in document:
+        return _cloudtrail_delivery(document)
     records = document.get("Records")
     if not isinstance(records, list) or not records:
         raise MalformedMessage("no Records list and no detail-type: neither an S3 event notification nor an"
@@ -110,6 +114,17 @@ def _notification_files(records: list[Any]) -> list[LogObject]:
         if _LOG_KEY.search(key):
             out.append(LogObject(bucket, key, _region(deep_get(record, "awsRegion"))))
     return out
+
+
+def _cloudtrail_delivery(document: dict[str, Any]) -> QueueMessage:
+    """CloudTrail's SNS message for delivered log files: {"s3Bucket": …, "s3ObjectKey": [keys]} (not encoded)."""
+    bucket, keys = document.get("s3Bucket"), document.get("s3ObjectKey")
+    if isinstance(keys, str):
+        keys = [keys]
+    if not (isinstance(bucket, str) and bucket and isinstance(keys, list) and keys
+            and all(isinstance(k, str) and k for k in keys)):
+        raise MalformedMessage("CloudTrail notification without s3Bucket or s3ObjectKey")
+    return QueueMessage(files=[LogObject(bucket, key, None) for key in keys if _LOG_KEY.search(key)])
 
 
 def _eventbridge(event: dict[str, Any]) -> QueueMessage:
