@@ -42,6 +42,8 @@ S3_VALUE = b'"s3.amazonaws.com"'
 _ES_COMPACT = b'"eventSource":"'
 _NAME_AFTER = b',"eventName":"'
 _NAME_KEY = b'"eventName":"'
+_NAME_ANY = b'"eventName"'
+_COMPACT_KEY = len(_ES_COMPACT) - 1  # from the key to its value's opening quote
 _ES_BEFORE = re.compile(rb'"eventSource"\s*:[\s\[]*"$')
 _NAME = re.compile(rb'"eventName"\s*:\s*(?:"([^"\\]*)"|.)')
 _SEP = re.compile(rb"\}\s*,\s*\{")
@@ -132,23 +134,23 @@ class LogScanner:
         """The records whose `eventSource` keys lie in [lo, cut) of the buffer."""
         buf, text = self._buf, self._text
         self.records += text.count(ES, lo, cut)
-        find = text.find
+        find, startswith, adjacent, wanted = text.find, buf.startswith, self._adjacent_name, self.wanted
         stop = min(len(buf), cut + 128)  # the value of a key before `cut` starts within a few bytes of it
-        startswith = buf.startswith
-        compact = len(_ES_COMPACT) - 1
         at = find(S3_VALUE, lo, stop)
         while at != -1:
             # The key before the value (`"s3.amazonaws.com"` is a whole string: a host name never matches).
-            if startswith(_ES_COMPACT, at - compact):
-                key = at - compact
+            if startswith(_ES_COMPACT, at - _COMPACT_KEY):
+                key = at - _COMPACT_KEY
             else:
                 key = self._key_before(at)
             if key >= cut:
                 break
             if key >= lo:
-                record = self._record(key, at, final)
-                if record is not None:
-                    yield record
+                name = adjacent(key, at)  # most S3 records are reads: ruled out by the name beside the value
+                if name is None or wanted(name):
+                    record = self._record(key, name, final)
+                    if record is not None:
+                        yield record
             at = find(S3_VALUE, at + len(S3_VALUE), stop)
 
     def _key_before(self, at: int) -> int:
@@ -156,21 +158,15 @@ class LogScanner:
         match = _ES_BEFORE.search(self._buf, max(0, at - 64), at + 1)
         return match.start() if match else -1
 
-    def _record(self, key: int, at: int, final: bool) -> dict[str, Any] | None:
-        buf = self._buf
-        name = self._adjacent_name(key, at)
-        if name is not None and not self.wanted(name):
-            return None
-        prev = buf.rfind(ES, 0, key)
-        nxt = buf.find(ES, key + len(ES))
+    def _record(self, key: int, name: bytes | None, final: bool) -> dict[str, Any] | None:
+        """The record whose key is at `key`, parsed; None when no name near it is wanted (`name` unknown)."""
+        buf, text = self._buf, self._text
+        prev = text.rfind(ES, 0, key)
+        nxt = text.find(ES, key + len(ES))
         left = prev + len(ES) if prev != -1 else 0
         right = nxt if nxt != -1 else len(buf)
-        if name is None:
-            # Any other order or spacing: every eventName between the neighbouring records' keys (a
-            # superset of this record's); None stands for a value that is not a plain string.
-            names: list[bytes | None] = [_plain(m.group(1)) for m in _NAME.finditer(buf, left, right)] or [None]
-            if not any(n is None or self.wanted(n) for n in names):
-                return None
+        if name is None and not any(n is None or self.wanted(n) for n in self._names(left, right)):
+            return None
         starts = [m.end() - 1 for m in _SEP.finditer(buf, left, key)][::-1]
         if prev == -1 and self._head is not None:
             starts.append(self._head)
@@ -208,6 +204,19 @@ class LogScanner:
                 if b'"' not in name:
                     return _plain(name)
         return None
+
+    def _names(self, left: int, right: int) -> list[bytes | None]:
+        """Any other order or spacing: every eventName between the neighbouring records' keys (a superset
+        of this record's); None stands for a value that is not a plain string."""
+        buf, find = self._buf, self._text.find
+        names: list[bytes | None] = []
+        at = find(_NAME_ANY, left, right)
+        while at != -1:
+            match = _NAME.match(buf, at, right)
+            if match is not None:
+                names.append(_plain(match.group(1)))
+            at = find(_NAME_ANY, at + len(_NAME_ANY), right)
+        return names or [None]
 
 
 def _ends_like_log(buf: bytes) -> bool:
