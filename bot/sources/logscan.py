@@ -165,7 +165,7 @@ class LogScanner:
         nxt = text.find(ES, key + len(ES))
         left = prev + len(ES) if prev != -1 else 0
         right = nxt if nxt != -1 else len(buf)
-        if name is None and not any(n is None or self.wanted(n) for n in self._names(left, right)):
+        if name is None and not self._any_wanted(left, right):
             return None
         starts = [m.end() - 1 for m in _SEP.finditer(buf, left, key)][::-1]
         if prev == -1 and self._head is not None:
@@ -205,18 +205,26 @@ class LogScanner:
                     return _plain(name)
         return None
 
-    def _names(self, left: int, right: int) -> list[bytes | None]:
-        """Any other order or spacing: every eventName between the neighbouring records' keys (a superset
-        of this record's); None stands for a value that is not a plain string."""
-        buf, find = self._buf, self._text.find
-        names: list[bytes | None] = []
+    def _any_wanted(self, left: int, right: int) -> bool:
+        """Any other order or spacing: whether any eventName between the neighbouring records' keys (a
+        superset of this record's) is wanted, or is not a plain string, or there is none."""
+        buf, find, wanted = self._buf, self._text.find, self.wanted
+        seen = False
         at = find(_NAME_ANY, left, right)
         while at != -1:
-            match = _NAME.match(buf, at, right)
-            if match is not None:
-                names.append(_plain(match.group(1)))
+            start = at + len(_NAME_ANY) + 2
+            if buf.startswith(b':"', start - 2):  # compact: the value is read in place
+                end = buf.find(b'"', start, right)
+                name: bytes | None = _plain(buf[start:end]) if end != -1 else None
+                seen = True
+            else:
+                match = _NAME.match(buf, at, right)
+                seen = seen or match is not None
+                name = b"" if match is None else _plain(match.group(1))
+            if name is None or (name and wanted(name)):
+                return True
             at = find(_NAME_ANY, at + len(_NAME_ANY), right)
-        return names or [None]
+        return not seen
 
 
 def _ends_like_log(buf: bytes) -> bool:
