@@ -156,3 +156,17 @@ def test_json_lines_with_a_long_first_line_are_read_line_by_line() -> None:
     stats = ScanStats()
     raws = list(read_records(bytes_opener(blob, label="l"), stats, label="l", wanted=wanted(False)))
     assert stats.malformed == 0 and stats.records == len(raws) == len(lines)
+
+
+@pytest.mark.parametrize("how", ["canonical", "random"])
+def test_every_seam_between_pieces(how: str) -> None:
+    """Pieces are scanned where they lie and only the seam is joined: cut the file at every offset of a
+    stretch around a record boundary (a key, the S3 value, a separator split in two) and in even pieces of
+    sizes that put zero, one, two or many keys in a piece."""
+    blob = _file(CASE_RECORDS[:30], how, "compact", seed=5)
+    full = _full(blob)
+    middle = blob.index(b'"eventSource"', len(blob) // 2)
+    for cut in range(middle - 700, middle + 700, 7):
+        assert _byte_scan(blob, [cut, cut + 900])[:2] == full
+    for size in (97, 1000, 1500, 2500, 4000, 9000):
+        assert _byte_scan(blob, list(range(size, len(blob), size)))[:2] == full

@@ -13,16 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from tqdm import tqdm
 
-from bot.cli.common import open_store
-from bot.core.config import load_settings
 from bot.slack.mrkdwn import strip_controls
 from bot.sources.files import FileResult, ScanError, ScanStats, find_log_files, scan, scan_stream
-from bot.store.index import TRANSACTION_ROWS, IndexRow, insert_rows
+from bot.store.rows import IndexRow
 from detections import Finding
 from detections.base import UNKNOWN, card_changes
 
@@ -54,8 +52,22 @@ def _progress(total: int, enabled: bool) -> Any:
     return tqdm(total=total, unit="file", file=sys.stderr, leave=False)
 
 
+class _Index(Protocol):
+    def add(self, rows: list[IndexRow]) -> int: ...
+
+    def finish(self) -> int: ...
+
+
+def _open_index() -> _Index:
+    # Imported only for --index, as bot.cli imports each command only when chosen: the store brings
+    # sqlite-utils, about 0.25 CPU s of start-up a plain scan does not need (docs/benchmarks.md §1).
+    from bot.cli.scan_index import IndexWriter
+
+    return IndexWriter()
+
+
 def cli_scan(args: argparse.Namespace) -> int:
-    store = open_store(load_settings(dotenv=Path(".env"))) if args.index else None
+    index = _open_index() if args.index else None
     stats = ScanStats()
     unreadable: list[str] = []
     digests, side = 0, []
@@ -79,23 +91,17 @@ def cli_scan(args: argparse.Namespace) -> int:
         print(f"bucketwatch scan: {exc}", file=sys.stderr)
         return EXIT_NOTHING_TO_SCAN
     bar = _progress(total, not args.no_progress)
-    pending: list[IndexRow] = []
     for result in results:  # one file, or a batch of files from one worker
         # Files that could not be read are said once, below; a damaged file is not a malformed record.
         unreadable += [error for _path, error in result.errors]
         _emit(result, args.format, sys.stdout)
         stats.add(result.stats)
-        if store is not None:
-            # Rows built in the workers from the findings they made: the parent only inserts, in large
-            # transactions (a rerun after an interrupted scan adds what is missing: ids are unique).
-            pending += result.index_rows
-            if len(pending) >= TRANSACTION_ROWS:
-                stats.indexed += insert_rows(store, pending)
-                pending = []
+        if index is not None:  # rows built in the workers from the findings they made: the parent only inserts
+            stats.indexed += index.add(result.index_rows)
         if bar is not None:
             bar.update(result.stats.files)
-    if store is not None and pending:
-        stats.indexed += insert_rows(store, pending)
+    if index is not None:
+        stats.indexed += index.finish()
     if bar is not None:
         bar.close()
     sys.stdout.flush()

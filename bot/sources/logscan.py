@@ -6,7 +6,7 @@ fresh, for what rules a record in or out, whatever the key order and spacing:
 
 - every record has exactly one `"eventSource"` key: counting that key counts the records (one pass);
 - an S3 record holds `"eventSource":"s3.amazonaws.com"` (spaces allowed, or the value in a list):
-  a second pass finds `s3.amazonaws.com"` and looks back for the key;
+  a second pass finds the string `"s3.amazonaws.com"` and looks back for the key;
 - its `"eventName"` is read next to it (CloudTrail's order puts it just after, alphabetical order
   just before) or else searched between the neighbouring records' `eventSource` keys;
 - only a record whose name a detection watches (or, for the index, an S3 configuration write) is
@@ -20,7 +20,12 @@ a record larger than MAX_WINDOW, a file that does not end like a log file, recor
 `eventSource` key) raises `Unscannable` and the caller reads the file the slow, exact way. Not
 recognised: JSON `\\u` escapes of plain letters inside these two keys or their values (no JSON writer
 produces them). Hand-written because no JSON library skips unneeded records at these speeds: every
-parser here (orjson, ijson, msgspec) builds or validates all of them.
+parser here (orjson, ijson, msgspec) builds or validates all of them. The two passes use StringZilla's
+SIMD `count` and `find` (2-4× CPython's `bytes.count`/`bytes.find` here, on the same memory): with
+them the scan costs a small fraction of the decompression.
+
+Chunks are scanned where they lie: only the seam between the held tail and the next chunk (up to its
+second key) is joined, so the bytes are not copied again.
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
+from stringzilla import Str
 
 ES = b'"eventSource"'
-S3_VALUE = b's3.amazonaws.com"'
+S3_VALUE = b'"s3.amazonaws.com"'
 _ES_COMPACT = b'"eventSource":"'
 _NAME_AFTER = b',"eventName":"'
 _NAME_KEY = b'"eventName":"'
+_NAME_ANY = b'"eventName"'
+_COMPACT_KEY = len(_ES_COMPACT) - 1  # from the key to its value's opening quote
 _ES_BEFORE = re.compile(rb'"eventSource"\s*:[\s\[]*"$')
 _NAME = re.compile(rb'"eventName"\s*:\s*(?:"([^"\\]*)"|.)')
 _SEP = re.compile(rb"\}\s*,\s*\{")
@@ -61,6 +69,7 @@ class LogScanner:
         self.records = 0
         self.parsed = 0
         self._buf = b""
+        self._text = Str(b"")
         self._lo = 0  # `eventSource` keys before this offset are done
         self._head: int | None = None  # offset of the first record while the buffer starts at the file start
 
@@ -70,75 +79,94 @@ class LogScanner:
             if match is None:
                 raise Unscannable("not a log file")
             self._head = match.end()
-        self._buf = self._buf + chunk if self._buf else chunk
-        cut = self._buf.rfind(ES, self._lo)
-        if cut <= self._lo:
-            if len(self._buf) - self._lo > MAX_WINDOW:
+        lo = self._lo
+        if not self._buf:
+            self._use(chunk)
+        else:
+            # The held record (its key at `lo` in the tail) ends in this chunk or later. Only the seam is
+            # joined: the tail and the chunk up to its second key, which holds the records on either side
+            # of the seam with their neighbours' keys; the rest of the chunk is scanned where it lies.
+            text = Str(chunk)
+            first = text.find(ES)
+            second = text.find(ES, first + len(ES)) if first != -1 else -1
+            if second == -1:  # fewer than two keys: a record near the chunk's size; hold it all
+                self._use(self._buf + chunk)
+            else:
+                self._use(self._buf + chunk[: second + len(ES)])
+                yield from self._scan(lo, len(self._buf) - len(ES), final=False)
+                self._use(chunk)
+                self._head = None
+                lo = second
+        buf = self._buf
+        cut = self._text.rfind(ES, lo)
+        if cut <= lo:
+            if len(buf) - lo > MAX_WINDOW:
                 raise Unscannable("a record larger than the scan window")
-            return
-        yield from self._scan(cut, final=False)
+            if cut == -1:  # no key yet (the file's start): hold everything
+                self._lo = lo
+                return
+        else:
+            yield from self._scan(lo, cut, final=False)
         # Keep from the key before the cut: the held record's start lies between the two keys.
-        keep = self._buf.rfind(ES, 0, cut)
-        keep = max(keep, 0)
-        self._buf = self._buf[keep:]
+        keep = max(self._text.rfind(ES, 0, cut), 0)
+        self._buf = buf[keep:]
         self._lo = cut - keep
         if keep:
             self._head = None
 
     def finish(self) -> Iterator[dict[str, Any]]:
+        self._use(self._buf)
         buf = self._buf
-        if self._head is not None and self._lo == 0 and ES not in buf:
+        if self._head is not None and self._lo == 0 and self._text.find(ES) == -1:
             if _EMPTY_TAIL.match(buf, self._head):
                 return  # {"Records":[]}
             raise Unscannable("records without an eventSource key")
         if not _ends_like_log(buf):
             raise Unscannable("does not end like a log file")
-        yield from self._scan(len(buf), final=True)
+        yield from self._scan(self._lo, len(buf), final=True)
 
-    def _scan(self, cut: int, *, final: bool) -> Iterator[dict[str, Any]]:
-        buf, lo = self._buf, self._lo
-        self.records += buf.count(ES, lo, cut)
-        find = buf.find
+    def _use(self, buf: bytes) -> None:
+        """Scan `buf` from now on (StringZilla's view of it shares its memory: no copy)."""
+        self._buf = buf
+        self._text = Str(buf)
+
+    def _scan(self, lo: int, cut: int, *, final: bool) -> Iterator[dict[str, Any]]:
+        """The records whose `eventSource` keys lie in [lo, cut) of the buffer."""
+        buf, text = self._buf, self._text
+        self.records += text.count(ES, lo, cut)
+        find, startswith, adjacent, wanted = text.find, buf.startswith, self._adjacent_name, self.wanted
         stop = min(len(buf), cut + 128)  # the value of a key before `cut` starts within a few bytes of it
-        startswith = buf.startswith
-        compact = len(_ES_COMPACT)
         at = find(S3_VALUE, lo, stop)
         while at != -1:
-            # The key before the value, or -1: `bucket.s3.amazonaws.com"` is a host name, not the value.
-            if buf[at - 1] != 0x22 or at == 0:
-                key = -1
-            elif startswith(_ES_COMPACT, at - compact):
-                key = at - compact
+            # The key before the value (`"s3.amazonaws.com"` is a whole string: a host name never matches).
+            if startswith(_ES_COMPACT, at - _COMPACT_KEY):
+                key = at - _COMPACT_KEY
             else:
                 key = self._key_before(at)
             if key >= cut:
                 break
             if key >= lo:
-                record = self._record(key, at, final)
-                if record is not None:
-                    yield record
+                name = adjacent(key, at)  # most S3 records are reads: ruled out by the name beside the value
+                if name is None or wanted(name):
+                    record = self._record(key, name, final)
+                    if record is not None:
+                        yield record
             at = find(S3_VALUE, at + len(S3_VALUE), stop)
 
     def _key_before(self, at: int) -> int:
         """Where the `"eventSource"` key (spaced, or its value in a list) whose value starts at `at` is, or -1."""
-        match = _ES_BEFORE.search(self._buf, max(0, at - 64), at)
+        match = _ES_BEFORE.search(self._buf, max(0, at - 64), at + 1)
         return match.start() if match else -1
 
-    def _record(self, key: int, at: int, final: bool) -> dict[str, Any] | None:
-        buf = self._buf
-        name = self._adjacent_name(key, at)
-        if name is not None and not self.wanted(name):
-            return None
-        prev = buf.rfind(ES, 0, key)
-        nxt = buf.find(ES, key + len(ES))
+    def _record(self, key: int, name: bytes | None, final: bool) -> dict[str, Any] | None:
+        """The record whose key is at `key`, parsed; None when no name near it is wanted (`name` unknown)."""
+        buf, text = self._buf, self._text
+        prev = text.rfind(ES, 0, key)
+        nxt = text.find(ES, key + len(ES))
         left = prev + len(ES) if prev != -1 else 0
         right = nxt if nxt != -1 else len(buf)
-        if name is None:
-            # Any other order or spacing: every eventName between the neighbouring records' keys (a
-            # superset of this record's); None stands for a value that is not a plain string.
-            names: list[bytes | None] = [_plain(m.group(1)) for m in _NAME.finditer(buf, left, right)] or [None]
-            if not any(n is None or self.wanted(n) for n in names):
-                return None
+        if name is None and not self._any_wanted(left, right):
+            return None
         starts = [m.end() - 1 for m in _SEP.finditer(buf, left, key)][::-1]
         if prev == -1 and self._head is not None:
             starts.append(self._head)
@@ -176,6 +204,27 @@ class LogScanner:
                 if b'"' not in name:
                     return _plain(name)
         return None
+
+    def _any_wanted(self, left: int, right: int) -> bool:
+        """Any other order or spacing: whether any eventName between the neighbouring records' keys (a
+        superset of this record's) is wanted, or is not a plain string, or there is none."""
+        buf, find, wanted = self._buf, self._text.find, self.wanted
+        seen = False
+        at = find(_NAME_ANY, left, right)
+        while at != -1:
+            start = at + len(_NAME_ANY) + 2
+            if buf.startswith(b':"', start - 2):  # compact: the value is read in place
+                end = buf.find(b'"', start, right)
+                name: bytes | None = _plain(buf[start:end]) if end != -1 else None
+                seen = True
+            else:
+                match = _NAME.match(buf, at, right)
+                seen = seen or match is not None
+                name = b"" if match is None else _plain(match.group(1))
+            if name is None or (name and wanted(name)):
+                return True
+            at = find(_NAME_ANY, at + len(_NAME_ANY), right)
+        return not seen
 
 
 def _ends_like_log(buf: bytes) -> bool:
