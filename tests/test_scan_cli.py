@@ -210,6 +210,17 @@ def test_malformed_lines_are_counted_and_skipped(tmp_path: Path) -> None:
     assert "mixed.jsonl:2" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_log_file_with_no_records_is_empty_not_malformed(tmp_path: Path) -> None:
+    (tmp_path / "quiet.json.gz").write_bytes(gzip.compress(b'{"Records":[]}'))
+    (tmp_path / "none.json").write_text('{"Records": []}')
+    (tmp_path / "odd.json").write_text('{"no": "record"}')
+    done = _run("scan", str(tmp_path / "quiet.json.gz"), str(tmp_path / "none.json"), str(tmp_path / "odd.json"),
+                tmp=tmp_path)
+    assert done.returncode == 0
+    assert "scanned 3 file(s), 0 record(s): 0 finding(s); 1 malformed input(s) skipped" in done.stderr
+    assert "odd.json" in done.stderr and "quiet.json.gz" not in done.stderr and "none.json" not in done.stderr
+
+
 def test_corrupt_gzip_in_a_tree_is_skipped_and_exits_1(tmp_path: Path) -> None:
     tree = _trail_tree(tmp_path, chunks=1)
     bad = next(tree.rglob("*.json.gz")).with_name("broken.json.gz")

@@ -294,6 +294,14 @@ class Record:
         return self.bucket or f"account {self.account or '?'}"
 
 
+def empty_envelope(document: Any) -> bool:
+    """A document that holds no records by its own account (`{"Records": []}`, `{"Events": []}`, `[]`):
+    nothing to read, and nothing malformed either (CloudTrail delivers such files)."""
+    if isinstance(document, list):
+        return not document
+    return isinstance(document, dict) and any(document.get(key) == [] for key in ("Records", "Events"))
+
+
 def unwrap(document: Any) -> list[Any]:
     """The CloudTrail records inside a parsed JSON document, whatever the envelope.
 

@@ -15,7 +15,7 @@ from typing import Any
 import ijson
 import orjson
 
-from bot.core.record import unwrap
+from bot.core.record import empty_envelope, unwrap
 from bot.sources.inflate import BOM, Chunks, Opener
 from bot.sources.logscan import HEAD, LogScanner, Unscannable
 
@@ -194,7 +194,7 @@ def _items(chunks: Chunks, prefix: str, stats: ScanStats, label: str, *, envelop
         for item in ijson.items(_Stream(chunks), prefix, use_float=True):
             number += 1
             records = unwrap(item) if envelope else [item]
-            if not records:
+            if not records and not empty_envelope(item):
                 malformed(stats, label, "is not a CloudTrail record or envelope", where=f"item {number}", raw=item)
             for raw in records:
                 stats.records += 1
@@ -219,7 +219,7 @@ def whole(blob: bytes, stats: ScanStats, label: str) -> Iterator[Any]:
 def _documents(documents: list[Any], stats: ScanStats, label: str, where: str) -> Iterator[Any]:
     for document in documents:
         records = unwrap(document)
-        if not records:
+        if not records and not empty_envelope(document):
             malformed(stats, label, "not a CloudTrail record or envelope", where=where, raw=document)
         for number, raw in enumerate(records, 1):
             stats.records += 1
