@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from bot.cli import main
 from bot.core.record import Record
+from bot.sources.files import find_log_files
 from detections import REGISTRY, evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -399,3 +401,39 @@ def test_a_closed_pipe_ends_policy_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()
     proc.stderr.close()
     assert proc.wait(timeout=60) == 141 and err == "", err
+
+
+def test_a_trail_folder_made_of_links_is_followed_once_even_with_a_loop(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    _trail_tree(real, chunks=2)
+    linked = tmp_path / "linked"
+    (linked / "AWSLogs").mkdir(parents=True)
+    (linked / "AWSLogs" / ACCT).symlink_to(real / "AWSLogs" / ACCT, target_is_directory=True)
+    (real / "AWSLogs" / ACCT / "loop").symlink_to(real / "AWSLogs", target_is_directory=True)  # back up
+    found = find_log_files([str(linked)])
+    assert len(found.files) == 2 and found.unreadable == []
+    done = _run("scan", str(linked), "--format", "jsonl", tmp=tmp_path)
+    assert done.returncode == 0 and len(_findings(done.stdout)) == len(EXPECTED)
+
+
+def test_a_folder_that_cannot_be_listed_is_said_and_fails_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, an unreadable day folder was skipped without a word (exit 0), and an unreadable trail
+    folder ended in a PermissionError traceback. (Simulated: the suite may run as root, who reads all.)"""
+    tree = _trail_tree(tmp_path, chunks=2)
+    other_day = tree / ACCT / "CloudTrail" / "us-east-1" / "2025" / "03" / "05"
+    other_day.mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if os.fspath(path) == str(other_day):
+            raise PermissionError(13, "Permission denied", str(other_day))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setenv("DB_PATH", str(tmp_path / "index.db"))
+    assert main(["scan", str(tmp_path), "--format", "jsonl", "--no-progress", "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "scanned 2 file(s)" in err and "1 file(s) could not be read" in err
+    assert f"bucketwatch scan: {other_day}: cannot be read (Permission denied)" in err

@@ -38,10 +38,10 @@ def cli_poll(args: argparse.Namespace, *, on_records: OnRecords | None = None) -
         return 2
     settings = load_settings(dotenv=Path(".env"))
     configure(settings, one_shot=True)
-    if not settings.has_accounts and not settings.trail_buckets and not settings.queue_urls:
+    if not (settings.has_accounts or settings.trail_buckets or settings.queue_urls or settings.findings_queue_url):
         print(
-            "bucketwatch poll: nothing to poll: set AWS_ACCOUNTS (and AWS_REGIONS), TRAIL_BUCKETS, EVENT_QUEUE_URLS"
-            " or TRAIL_QUEUE_URLS.",
+            "bucketwatch poll: nothing to poll: set AWS_ACCOUNTS (and AWS_REGIONS), TRAIL_BUCKETS, EVENT_QUEUE_URLS,"
+            " TRAIL_QUEUE_URLS or FINDINGS_QUEUE_URL.",
             file=sys.stderr,
         )
         return 2

@@ -82,8 +82,8 @@ def cli_scan(args: argparse.Namespace) -> int:
             total = 1
         else:
             found = find_log_files(args.paths)
-            digests, side = found.digests, found.side
-            if not found.files:
+            digests, side, unreadable = found.digests, found.side, list(found.unreadable)
+            if not found.files and not unreadable:
                 raise ScanError(f"nothing to scan: {digests} CloudTrail-Digest file(s) only (hashes, not records)")
             total = len(found.files)
             results = scan(found.files, index=args.index, workers=args.workers)

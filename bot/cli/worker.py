@@ -7,7 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from bot.aws.clients import AwsClients
+from botocore.exceptions import BotoCoreError, ClientError
+
+from bot.aws.clients import AwsClients, error_message
 from bot.cli.common import configure
 from bot.core.config import ConfigError, load_settings
 from bot.sources.sqs import SqsQueue
@@ -37,8 +39,12 @@ def cli_worker(args: argparse.Namespace) -> int:
         for error in report.errors:
             logger.warning("%s (the notification will come back)", error)
 
-    total = run(worker, queue.url, once=args.once, wait_seconds=args.wait, visibility=args.visibility,
-                stop=stop_on_signals(), on_batch=progress)  # fmt: skip
+    try:
+        total = run(worker, queue.url, once=args.once, wait_seconds=args.wait, visibility=args.visibility,
+                    stop=stop_on_signals(), on_batch=progress)  # fmt: skip
+    except (BotoCoreError, ClientError) as exc:  # --once: SQS could not be asked; running, it retries
+        print(f"bucketwatch worker: cannot receive from {queue.url}: {error_message(exc)}", file=sys.stderr)
+        return 1
     print(f"worker: {total.files} file(s), {total.records} record(s): {total.forwarded} S3 write(s), "
           f"{total.findings} finding(s) sent", file=sys.stderr)  # fmt: skip
     return 0

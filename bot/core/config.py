@@ -290,7 +290,12 @@ def read_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
     that cannot be read (that setting keeps its default, so the other checks still run)."""
     source = dict(os.environ if env is None else env)
     if dotenv is not None and dotenv.is_file():
-        for key, value in dotenv_values(dotenv).items():
+        try:
+            from_file = dotenv_values(dotenv)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise ConfigError(f".env: cannot be read ({reason}); fix or remove {dotenv.absolute()}") from exc
+        for key, value in from_file.items():
             # The .env file is for development: it never overrides a variable already set.
             if key in _BY_NAME and key not in source and value is not None:
                 source[key] = value

@@ -65,13 +65,22 @@ def _queue_problem(name: str, url: str) -> str | None:
     return f"{name}: {url!r} is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+
+
 def _db_problem(path: Path) -> str | None:
     """Whether the database file can be opened for writing (or created), without creating anything."""
     path = path.absolute()
     if path.exists():
         if path.is_dir():
             return f"DB_PATH: {path} is a folder; give a file path"
-        return None if os.access(path, os.R_OK | os.W_OK) else f"DB_PATH: {path} is not writable"
+        if not os.access(path, os.R_OK | os.W_OK):
+            return f"DB_PATH: {path} is not writable"
+        with path.open("rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+        if head and head != _SQLITE_HEADER:  # an empty file becomes a database; anything else is not one
+            return f"DB_PATH: {path} is not a SQLite database; give the bot's database file or a new path"
+        return None
     parent = path.parent
     while not parent.exists():
         parent = parent.parent

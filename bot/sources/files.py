@@ -114,6 +114,7 @@ class LogFiles:
     digests: int = 0
     ignored: int = 0  # not a CloudTrail suffix (.json, .json.gz, .jsonl, …)
     side: list[Path] = field(default_factory=list)  # beside a trail folder's AWSLogs/ (manifest.json, …)
+    unreadable: list[str] = field(default_factory=list)  # folders that could not be listed: "path: reason"
 
 
 def find_log_files(paths: Iterable[str]) -> LogFiles:
@@ -129,14 +130,20 @@ def find_log_files(paths: Iterable[str]) -> LogFiles:
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            found = _walk(name, trail=(path / _LOGS).is_dir())
-            if not found.files:
+            try:
+                trail = (path / _LOGS).is_dir()
+            except OSError as exc:  # the folder cannot be searched: said, and the exit says a file was not read
+                out.unreadable.append(f"{name}: cannot be read ({exc.strerror or exc})")
+                continue
+            found = _walk(name, trail=trail)
+            if not found.files and not found.unreadable:
                 passed = f"{found.digests} CloudTrail-Digest file(s) and {found.ignored} other file(s) passed over"
                 raise ScanError(f"{name}: no CloudTrail log files in this directory ({passed})")
             out.files += found.files
             out.digests += found.digests
             out.ignored += found.ignored
             out.side += found.side
+            out.unreadable += found.unreadable
         elif path.exists():
             if is_digest_file(path):
                 out.digests += 1
@@ -151,7 +158,23 @@ def _walk(top: str, *, trail: bool) -> LogFiles:
     found: list[str] = []
     side: list[str] = []
     out = LogFiles()
-    for root, dirs, files in os.walk(top):
+    seen: set[tuple[int, int]] = set()  # (device, inode) of each folder walked: a link back up is not a loop
+
+    def unreadable(exc: OSError) -> None:
+        out.unreadable.append(f"{exc.filename}: cannot be read ({exc.strerror or exc})")
+
+    # Links are followed (a trail folder assembled from links to where the logs are), each folder once.
+    for root, dirs, files in os.walk(top, onerror=unreadable, followlinks=True):
+        try:
+            here = os.stat(root)
+        except OSError as exc:
+            unreadable(exc)
+            dirs[:] = []
+            continue
+        if (here.st_dev, here.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((here.st_dev, here.st_ino))
         dirs.sort()
         # Plain strings here, not Path objects: a trail folder can hold 100,000s of files.
         parts = os.path.relpath(root, top).split(os.sep)

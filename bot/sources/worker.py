@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from isal import isal_zlib
 
 from bot.aws.clients import AWS_ERRORS, AwsClients, error_code, error_message
@@ -154,6 +154,9 @@ class Worker:
         report.messages_sent += 1
 
 
+MAX_BACKOFF = 60.0  # seconds between receives while SQS keeps failing
+
+
 def run(
     worker: Worker,
     queue_url: str,
@@ -164,12 +167,26 @@ def run(
     stop: threading.Event | None = None,
     on_batch: Callable[[WorkReport], None] | None = None,
 ) -> WorkReport:
-    """Receive notifications and handle them until `stop` is set (or, with `once`, the queue is empty)."""
+    """Receive notifications and handle them until `stop` is set (or, with `once`, the queue is empty).
+
+    A receive that fails (SQS unreachable, throttled, denied) is retried with back-off while running; with
+    `once` it raises, and `bucketwatch worker` says it in one line."""
     stop = stop or threading.Event()
     total = WorkReport()
+    delay = 1.0
     while not stop.is_set():
-        reply = worker.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
-                                           VisibilityTimeout=visibility)  # fmt: skip
+        try:
+            reply = worker.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                               WaitTimeSeconds=wait_seconds, VisibilityTimeout=visibility)
+        except (BotoCoreError, ClientError) as exc:
+            if once:
+                raise
+            logger.warning("receiving from %s failed: %s; retrying in %.0f s", queue_url, error_message(exc), delay)
+            if stop.wait(delay):
+                break
+            delay = min(delay * 2, MAX_BACKOFF)
+            continue
+        delay = 1.0
         messages = reply.get("Messages") or []
         report = WorkReport()
         for message in messages:

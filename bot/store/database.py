@@ -81,7 +81,12 @@ class Store:
         try:
             with migration_lock(self.path):
                 MIGRATIONS.apply(self.db)
-        except (sqlite3.OperationalError, OSError) as exc:
+        except sqlite3.DatabaseError as exc:
+            if not isinstance(exc, sqlite3.OperationalError) and "not a database" in str(exc):
+                raise StoreWriteError(f"{self.path} is not a bucketwatch database ({exc}); DB_PATH must name"
+                                      " a SQLite file or a file not yet made") from exc
+            raise _cannot_write(self.path, exc) or exc from exc
+        except OSError as exc:
             raise _cannot_write(self.path, exc) or exc from exc
 
     @property
