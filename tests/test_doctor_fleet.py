@@ -48,6 +48,10 @@ def test_doctor_names_the_queues_and_the_safety_net(slack_standin: SlackStandin,
     settings = make_settings(slack_standin, tmp_path, event_queue_urls=(QUEUE,), safety_net_factor=5)
     with mock_aws():
         code, out = _doctor(settings, slack_standin)
+        assert code == 1 and "✗ queue bucketwatch-s3-api-calls: cannot be read: " in out
+        boto3.client("sqs", region_name="us-east-1").create_queue(QueueName=QUEUE.rsplit("/", 1)[1])
+        code, out = _doctor(settings, slack_standin)
+    assert "✓ queue bucketwatch-s3-api-calls: reachable; 0 message(s) waiting" in out
     assert code == 0, out
     assert "✓ queues: 1 queue(s) long-polled by listener threads" in out
     assert (

@@ -251,7 +251,7 @@ def run_doctor(
     print("settings:", file=out)
     for name, value in settings.redacted().items():
         print(f"  {name} = {value}", file=out)
-    checks = check_settings(settings, problems) + [Check(*c) for c in doctor_fleet.check_queues(settings)]
+    checks = check_settings(settings, problems) + [Check(*c) for c in doctor_fleet.check_queues(settings, aws)]
     checks += check_slack(settings, slack, problems)
     if store is not None:
         checks += [Check(*c) for c in doctor_fleet.check_fleet(settings, aws, store)]

@@ -14,6 +14,7 @@ from bot.core.clock import utcnow
 from bot.core.config import Settings
 from bot.sources.fleet import refresh_fleet
 from bot.sources.health import late_after
+from bot.sources.sqs import SqsQueue
 from bot.store.database import Store
 
 MAX_REGION_CHECKS = 50  # accounts whose regions and buckets doctor compares (the rest are counted)
@@ -50,12 +51,16 @@ def check_fleet(settings: Settings, aws: AwsClients, store: Store) -> list[Check
     return checks
 
 
-def check_queues(settings: Settings) -> list[Check]:
-    """The queues, and how often LookupEvents still polls behind them."""
+def check_queues(settings: Settings, aws: AwsClients | None = None) -> list[Check]:
+    """The queues (each asked for its attributes, as the bot's role would), and how often LookupEvents still
+    polls behind them."""
     checks: list[Check] = []
     if settings.queue_urls:
         checks.append(Check(True, "queues", f"{len(settings.queue_urls)} queue(s) long-polled by listener threads:"
                                             " a change reaches the channel within seconds of EventBridge"))
+    urls = [*settings.queue_urls, *([settings.findings_queue_url] if settings.findings_queue_url else [])]
+    for url in urls if aws is not None else []:
+        checks.append(_queue_reachable(settings, aws, url))
     if not (settings.queue_urls and settings.lookup_polling and settings.has_accounts):
         return checks
     every = settings.poll_seconds * settings.safety_net_factor
@@ -67,6 +72,19 @@ def check_queues(settings: Settings) -> list[Check]:
                f" {int(late_after(every).total_seconds() // 60)} minutes without a successful poll")
     checks.append(Check(True, "LookupEvents", detail, False))
     return checks
+
+
+def _queue_reachable(settings: Settings, aws: AwsClients | None, url: str) -> Check:
+    assert aws is not None
+    queue = SqsQueue.parse(url, "queue")
+    try:
+        found = aws.ambient_client("sqs", queue.region or settings.home_region).get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "VisibilityTimeout"])["Attributes"]
+    except AWS_ERRORS as exc:
+        return Check(False, f"queue {queue.name}", f"cannot be read: {error_message(exc)} (sqs:GetQueueAttributes,"
+                                                    " ReceiveMessage and DeleteMessage are needed)")
+    waiting = found.get("ApproximateNumberOfMessages", "?")
+    return Check(True, f"queue {queue.name}", f"reachable; {waiting} message(s) waiting")
 
 
 def check_regions(settings: Settings, aws: AwsClients) -> list[Check]:
