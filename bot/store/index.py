@@ -20,30 +20,33 @@ from bot.store.rows import IndexRow, index_row, is_config_write, is_index_name, 
 __all__ = ["Change", "IndexRow", "index_row", "indexed_writes", "ingest", "insert_rows", "is_config_write",
            "is_index_name", "raw_record", "summarise", "who_changed"]  # fmt: skip
 
-_INSERT = "INSERT OR IGNORE INTO events (event_id, event_time, bucket, facet, source_ip, raw) VALUES (?, ?, ?, ?, ?, ?)"
+# One B-tree (migration 0017): `events` is keyed by (bucket, event_time, event_id), so the same event
+# read through several paths (EventBridge, LookupEvents, a trail file) is one row, the repeats ignored.
+_INSERT = "INSERT OR IGNORE INTO events (bucket, event_time, event_id, facet, source_ip, raw) VALUES (?, ?, ?, ?, ?, ?)"
 _FACET_INSERT = f"INSERT OR IGNORE INTO index_facets ({', '.join(FACET)}) VALUES ({', '.join('?' * len(FACET))})"  # noqa: S608
 _FACET_ID = f"SELECT id FROM index_facets WHERE {' AND '.join(f'{c} = ?' for c in FACET)}"  # noqa: S608
-# A row with what its raw record is packed against (bot.store.rows.raw_context), events first: the
-# (bucket, event_time) index drives every query and each row's facet is one primary-key look-up.
+# A row with what its raw record is packed against (bot.store.rows.raw_context), events first: a range
+# of its (bucket, event_time, …) key drives every query and each row's facet is one primary-key look-up.
 _RAW_FROM = ("SELECT e.raw, e.event_id, e.event_time, e.bucket, e.source_ip, f.account, f.region, f.event_name,"
              " f.actor_arn, f.user_agent FROM events e CROSS JOIN index_facets f ON f.id = e.facet")
 TRANSACTION_ROWS = 50_000
 BULK_ROWS = 10_000
-BULK_CACHE_KIB = 64 << 10
+BULK_CACHE_KIB = 128 << 10
 
 
 def ingest(store: Store, records: Iterable[Record], *, source: str = "scan") -> int:
-    """Store the configuration writes among `records`; repeats (same event id) are ignored."""
+    """Store the configuration writes among `records`; repeats (same bucket, time and event id) are ignored."""
     return insert_rows(store, [index_row(r, source) for r in records if r.event_id and is_config_write(r)])
 
 
 def insert_rows(store: Store, rows: list[IndexRow]) -> int:
     """Insert index rows (repeats ignored) in transactions of TRANSACTION_ROWS; how many were new.
 
-    One `executemany` per transaction. A bulk insert (BULK_ROWS or more) borrows a larger page cache
-    for its duration, given back after: the event-id and (bucket, time) indexes take rows at random
-    places, and with SQLite's default 2 MB most of those pages are read again from the file (about
-    1.5× the rows per CPU second at 400k rows; sorting each transaction's rows did not help).
+    A row without a time is not kept: no query can reach it (every one reads a range of time), and the
+    trail keeps it. One `executemany` per transaction. A bulk insert (BULK_ROWS or more) borrows a
+    larger page cache for its duration, given back after: rows go into the (bucket, time) key at
+    random places, and with SQLite's default 2 MB most of those pages are read again from the file
+    (128 MB: at 1M events about 1.15× the rows per CPU second of 64 MB; sorting the rows did not help).
     """
     added = 0
     conn = store.db.conn
@@ -56,8 +59,8 @@ def insert_rows(store: Store, rows: list[IndexRow]) -> int:
             with store.atomic() as db:
                 ids = _facet_ids(db, {row.facet for row in chunk})
                 before = db.conn.total_changes
-                db.conn.executemany(_INSERT, [(r.key, r.time, r.bucket, ids[r.facet], r.source_ip, r.raw)
-                                              for r in chunk])  # fmt: skip
+                db.conn.executemany(_INSERT, [(r.bucket, r.time, r.key, ids[r.facet], r.source_ip, r.raw)
+                                              for r in chunk if r.time is not None])  # fmt: skip
                 added += db.conn.total_changes - before
     finally:
         if cache is not None:
@@ -103,7 +106,7 @@ def who_changed(
     limit: int = 50,
     account: str | None = None,
 ) -> list[Change]:
-    """The bucket's configuration changes in the last `days`, newest first (indexed by bucket, time).
+    """The bucket's configuration changes in the last `days`, newest first (one range of the events key).
 
     `bucket=''` is account-level writes, of every account unless `account` narrows it to one.
     """
@@ -144,8 +147,13 @@ def _facets(store: Store, ids: set[int]) -> dict[int, tuple[str, ...]]:
     return found
 
 
-def raw_record(store: Store, event_id: str) -> dict[str, Any] | None:
-    row = store.db.execute(f"{_RAW_FROM} WHERE e.event_id = ?", [event_key(event_id)]).fetchone()
+def raw_record(store: Store, event_id: str, bucket: str | None = None) -> dict[str, Any] | None:
+    """The stored record of one event. With its `bucket` ('': account level) a range of the key is read;
+    without, the whole table is (events are keyed by bucket and time, not by id alone: tests, forensics)."""
+    where, params = "e.event_id = ?", [event_key(event_id)]
+    if bucket is not None:
+        where, params = "e.bucket = ? AND " + where, [bucket, *params]
+    row = store.db.execute(f"{_RAW_FROM} WHERE {where} LIMIT 1", params).fetchone()
     return _unpack(row) if row else None
 
 

@@ -374,3 +374,25 @@ def _m0016_events_compact(db: sqlite_utils.Database) -> None:
     """  # noqa: S608 - column names are our own constants
     for statement in script.split(";"):  # not executescript: it would commit the migration's transaction
         conn.execute(statement)
+
+
+@MIGRATIONS(name="0017_events_one_btree")
+def _m0017_events_one_btree(db: sqlite_utils.Database) -> None:
+    # The who-changed index as one B-tree (issue 11; docs/benchmarks.md section 11): `events` keyed by
+    # (bucket, event_time, event_id) WITHOUT ROWID. Who-changed and the card's look-ups read one range
+    # of it; the same event seen through several paths (EventBridge, LookupEvents, a trail file: the
+    # same bucket, time and id) is one row, so neither the event-id index nor the covering (bucket,
+    # time) index is needed. Rows are copied in key order (pages filled whole) and keep their raw
+    # record as it was packed. A row without a time goes: no query could reach it, the trail keeps it.
+    script = """
+        CREATE TABLE events_v3 (bucket TEXT NOT NULL, event_time NUMERIC NOT NULL, event_id NOT NULL,
+                                facet INTEGER NOT NULL, source_ip TEXT, raw BLOB,
+                                PRIMARY KEY (bucket, event_time, event_id)) WITHOUT ROWID;
+        INSERT OR IGNORE INTO events_v3 (bucket, event_time, event_id, facet, source_ip, raw)
+            SELECT bucket, event_time, event_id, facet, source_ip, raw FROM events WHERE event_time IS NOT NULL
+            ORDER BY bucket, event_time, event_id;
+        DROP TABLE events;
+        ALTER TABLE events_v3 RENAME TO events
+    """
+    for statement in script.split(";"):  # not executescript: it would commit the migration's transaction
+        db.conn.execute(statement)

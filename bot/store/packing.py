@@ -170,6 +170,45 @@ def row_text(values: RowText) -> bytes:
     return "\0".join(parts).encode("utf-8", "surrogatepass")
 
 
+# What the index does not keep of a raw record (issue 11: "the index is an index, the trail is the
+# archive"). Each field here is read by no code (bot.core.record.Record's properties, the detections,
+# bot.alerts.prior and .restore read records only through Record) and costs bytes that nothing can
+# compress: fresh random values per event (`requestID`, `additionalEventData`'s `x-amz-id-2`), per
+# session (`accessKeyId`, the session's `creationDate`), or transport details (TLS, signature,
+# bytes transferred, VPC endpoint). tests/test_index_pruning.py checks, over the corpus and the
+# detections' own cases, that every detection's verdict and every Record value are the same on the
+# pruned record. The full record stays in the trail (or LookupEvents, for 90 days): a row's account,
+# region, time and event id find it there (docs/benchmarks.md section 11).
+FORENSIC_ONLY = frozenset({"requestID", "eventVersion", "sharedEventID", "vpcEndpointId", "vpcEndpointAccountId",
+                           "additionalEventData"})  # fmt: skip
+FORENSIC_ONLY_IDENTITY = frozenset({"accessKeyId"})
+FORENSIC_ONLY_SESSION = frozenset({"creationDate"})  # userIdentity.sessionContext.attributes
+# tlsDetails: only the host header is read (Record.host falls back to it when requestParameters has none).
+KEPT_TLS = "clientProvidedHostHeader"
+
+
+def prune(raw: Any) -> Any:
+    """The raw record as the index keeps it: without FORENSIC_ONLY's fields (a copy; `raw` is untouched)."""
+    if not isinstance(raw, dict):
+        return raw
+    out = {k: v for k, v in raw.items() if k not in FORENSIC_ONLY}
+    tls = out.get("tlsDetails")
+    if isinstance(tls, dict):
+        if KEPT_TLS in tls:
+            out["tlsDetails"] = {KEPT_TLS: tls[KEPT_TLS]}
+        else:
+            del out["tlsDetails"]
+    identity = out.get("userIdentity")
+    if isinstance(identity, dict):
+        identity = out["userIdentity"] = {k: v for k, v in identity.items() if k not in FORENSIC_ONLY_IDENTITY}
+        session = identity.get("sessionContext")
+        attributes = session.get("attributes") if isinstance(session, dict) else None
+        if isinstance(session, dict) and isinstance(attributes, dict):
+            kept = {k: v for k, v in attributes.items() if k not in FORENSIC_ONLY_SESSION}
+            identity["sessionContext"] = {**session, "attributes": kept}
+    return out
+
+
 def pack_raw(raw: Any, row: RowText) -> bytes:
     dictionary = RAW_DICT_V2 + row_text(row)
     deflate = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, dictionary)

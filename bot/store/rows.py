@@ -7,7 +7,7 @@ import re
 from typing import Any, NamedTuple
 
 from bot.core.record import Record, text
-from bot.store.packing import EventKey, RowText, When, event_key, pack_raw, summary_key, unpack_raw, when
+from bot.store.packing import EventKey, RowText, When, event_key, pack_raw, prune, summary_key, unpack_raw, when
 from detections import WATCHED_EVENT_NAMES, Finding, evaluate
 from detections.base import acl_verdict, bpa_config, bpa_flags
 
@@ -93,5 +93,6 @@ def index_row(record: Record, source: str, findings: list[Finding] | None = None
              record.user_agent, record.agent_kind, summary, source)  # fmt: skip
     context = raw_context(key, moment, bucket, record.source_ip, record.account, record.region, record.event_name,
                           actor.arn, record.user_agent)  # fmt: skip
-    # Raw records are kept for forensics and the card's "before" values (bot.alerts.prior).
-    return IndexRow(key, moment, bucket, record.source_ip, facet, pack_raw(record.raw, context))
+    # Raw records are kept for the card's "before" values (bot.alerts.prior) and later restores
+    # (bot.alerts.restore), without what only the trail needs to keep (packing.FORENSIC_ONLY).
+    return IndexRow(key, moment, bucket, record.source_ip, facet, pack_raw(prune(record.raw), context))
