@@ -37,10 +37,13 @@ import bench_who_changed as bwc
 import orjson
 from measure import machine
 
-from bot.store.database import Store
-from bot.store.packing import when
-from standins.requests import SECRET, Reply, block_action, encode_form, encode_payload, post, slash_body
-from standins.slack import Call, SlackStandin
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the checkout's bot/ and standins/, however the script is started
+
+from bot.store.database import Store  # noqa: E402
+from bot.store.packing import when  # noqa: E402
+from standins.requests import SECRET, Reply, block_action, encode_form, encode_payload, post, slash_body  # noqa: E402
+from standins.slack import Call, SlackStandin  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 ACCOUNT = "123456789012"  # moto's default account

@@ -12,6 +12,7 @@ Then: `/usr/bin/time -v python -m bot scan FILE` and read "Maximum resident set 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,9 @@ OUT = Path(__file__).resolve().parent / "out" / "bounded"
 
 
 def main(argv: list[str] | None = None) -> int:
-    out = Path(argv[0]) if argv else OUT
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", nargs="?", type=Path, default=OUT, help=f"where the files go (default {OUT})")
+    out = parser.parse_args(argv).out
     out.mkdir(parents=True, exist_ok=True)
     gen_trail._init()
     account = gen_trail.ACCOUNTS[0]

@@ -14,13 +14,13 @@ exceptions and poller health, so hiding them here would protect nothing.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
+from bot.core.shapes import ANY_BUCKET
 from bot.services import Services, status
 from bot.services.acknowledge import acknowledge_in
 from bot.services.allow import allow_bucket, revoke
@@ -33,7 +33,7 @@ from handlers.payload import int_value, user_of
 
 log = logging.getLogger(__name__)
 # S3 bucket names (legacy us-east-1 names allowed uppercase and underscores, so accept those too).
-_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+_BUCKET = ANY_BUCKET
 
 
 class Usage(ValueError):

@@ -80,3 +80,11 @@ def test_a_worker_that_cannot_reach_sqs_says_so_in_one_line(tmp_path: Path) -> N
     assert "bucketwatch worker: cannot receive from https://sqs.us-east-1.amazonaws.com/111122223333/files:" \
            " EndpointConnectionError" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_who_changed_on_the_command_line_takes_bucket_names_only(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("", "a b<!channel>"):
+        with pytest.raises(SystemExit) as refused:
+            main(["who-changed", name])
+        assert refused.value.code == 2
+        assert "is not a bucket name" in capsys.readouterr().err

@@ -112,7 +112,7 @@ def test_nothing_configured_is_never_all_quiet(store: Store) -> None:
     digest = DigestService(store, tz="UTC", sources=list).build(NOW)
     assert not digest.figures.quiet
     assert "All quiet" not in digest.plain + digest.text + texts(digest.blocks)
-    assert digest.plain.splitlines()[1].startswith("⚠️ Nothing is watched: AWS_ACCOUNTS, TRAIL_BUCKETS and")
+    assert digest.plain.splitlines()[1].startswith("⚠️ Nothing is watched: none of AWS_ACCOUNTS, TRAIL_BUCKETS,")
     assert digest.text.startswith("⚠️ Nothing is watched")
     assert digest.blocks[1].to_dict()["text"]["text"].startswith("⚠️ Nothing is watched")
     # An old source left in the database from an earlier configuration does not count as watched.

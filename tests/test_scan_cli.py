@@ -244,6 +244,8 @@ def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "no-such-trail" in done.stderr and "Traceback" not in done.stderr
     assert done.stdout == ""
+    mixed = _run("scan", "-", str(tmp_path / "no-such-trail"), tmp=tmp_path, stdin=b"")
+    assert mixed.returncode == 2 and mixed.stderr == "bucketwatch scan: - (standard input) must be the only path\n"
 
 
 def test_index_then_who_changed(tmp_path: Path) -> None:

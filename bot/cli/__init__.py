@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from bot.core.config import ConfigError, settings_help
+from bot.core.shapes import ANY_BUCKET
 from bot.store.errors import StoreWriteError
 
 # name → (module:function, one-line help). The order is the order of --help.
@@ -65,6 +66,13 @@ EXIT_STATUS = {
 # `scan … | head -1`: the reader went away. Say nothing and exit as a tool killed by SIGPIPE would
 # (128 + 13), so `set -o pipefail` scripts see what they see for `yes | head -1`.
 EXIT_BROKEN_PIPE = 141
+
+
+def bucket_name(text: str) -> str:
+    """An argparse type: a bucket name as S3 allows (the slash command's rule), not any text."""
+    if not ANY_BUCKET.match(text):
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a bucket name")
+    return text
 
 
 def positive_int(text: str) -> int:
@@ -123,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-if-public", action="store_true", help="exit 1 when the verdict is public (for CI gates)")
 
     p = parsers["who-changed"]
-    p.add_argument("bucket")
+    p.add_argument("bucket", type=bucket_name)
     p.add_argument("--days", type=positive_int, default=90, help="how far back, in days (1 or more; default 90)")
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
 

@@ -72,6 +72,9 @@ def cli_scan(args: argparse.Namespace) -> int:
     unreadable: list[str] = []
     digests, side = 0, []
     results: Any
+    if "-" in args.paths and len(args.paths) > 1:
+        print("bucketwatch scan: - (standard input) must be the only path", file=sys.stderr)
+        return EXIT_NOTHING_TO_SCAN
     try:
         if args.paths == ["-"]:
             try:

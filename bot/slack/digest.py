@@ -27,8 +27,9 @@ from bot.slack.mrkdwn import code, escape, slack_date, strip_controls, user
 
 QUIET_LINE = "All quiet: no new or open public-access alerts in the last 24 h."
 NOTHING_WATCHED = (
-    "⚠️ Nothing is watched: AWS_ACCOUNTS, TRAIL_BUCKETS and TRAIL_QUEUE_URLS are not set, so no change to any"
-    " bucket could be seen. The figures below are only the alerts already stored."
+    "⚠️ Nothing is watched: none of AWS_ACCOUNTS, TRAIL_BUCKETS, TRAIL_QUEUE_URLS, EVENT_QUEUE_URLS or"
+    " FINDINGS_QUEUE_URL is set, so no change to any bucket could be seen. The figures below are only the alerts"
+    " already stored."
 )
 NAMES_SHOWN = 5
 TAG_CHANGES_SHOWN = 4

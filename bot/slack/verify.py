@@ -15,7 +15,7 @@ whatever `response_url` and user the forged body named. This middleware runs fir
    retries with `X-Slack-Retry-Num` when our answer was slow) is acknowledged without redoing it.
 
 A refusal logs one short line (reason, path, client address), never the body or headers, and counts
-`bucketwatch_slack_verification_failures_total{reason}`. Nothing refused reaches bolt, so nothing
+`bucketwatch_request_verification_failures_total{reason}`. Nothing refused reaches bolt, so nothing
 refused can cause an outbound call.
 """
 
