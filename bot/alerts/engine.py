@@ -281,9 +281,10 @@ class AlertService(AlertReader):
 
     def _restore(self, record: Record, restored: Restoration, opens: list[str]) -> list[AlertChange]:
         changes = self._restore_locked(record, restored, opens)
-        for change in changes:
-            # The card must not keep saying "public now" under "Resolved": read the live state again (AWS,
-            # outside the lock). If that fails the card says its verdict predates the change (bot.slack.cards).
+        # The card must not keep saying "public now" under "Resolved": read the live state again (AWS, outside
+        # the lock). If that fails the card says its verdict predates the close (bot.slack.card_text). Not after
+        # a partial restore: a bulk undo of N public objects would cost N re-checks of N objects each.
+        for change in [c for c in changes if c.kind == "resolved"]:
             try:
                 self.recheck(change.alert_id)
             except Exception:
