@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
+    if not args.trail.is_dir():
+        print(f"bench_index: no trail at {args.trail}: make one first with"
+              " `.venv/bin/python bench/gen_independent.py --records 200000`", file=sys.stderr)
+        return 2
     print(f"machine: {machine()}")
     templates = records_of(args.trail)
     step = 50_000
