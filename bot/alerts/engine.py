@@ -101,9 +101,11 @@ class AlertService(AlertReader):
         forget = getattr(self.exceptions_fn, "forget", None)
         if callable(forget):
             forget(record.bucket, record.account)
+        if not removes_allow_tag(record):
+            return []
         key = resource_key(record.account, record.bucket)
         latest = list(self._t("alerts").rows_where("resource_key = ?", [key], order_by="id desc", limit=1))
-        if not removes_allow_tag(record) or not latest or not accepted_by_tag(alert := Alert.from_row(latest[0])):
+        if not latest or not accepted_by_tag(alert := Alert.from_row(latest[0])):
             return []
         if self.exceptions_fn is not None and self.exceptions_fn(record.bucket, record.account, None) is not None:
             return []  # tagged again since, or on the allow list: still accepted

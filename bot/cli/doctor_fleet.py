@@ -58,9 +58,9 @@ def check_queues(settings: Settings, aws: AwsClients | None = None) -> list[Chec
     if settings.queue_urls:
         checks.append(Check(True, "queues", f"{len(settings.queue_urls)} queue(s) long-polled by listener threads:"
                                             " a change reaches the channel within seconds of EventBridge"))
-    urls = [*settings.queue_urls, *([settings.findings_queue_url] if settings.findings_queue_url else [])]
-    for url in urls if aws is not None else []:
-        checks.append(_queue_reachable(settings, aws, url))
+    if aws is not None:
+        urls = [*settings.queue_urls, *([settings.findings_queue_url] if settings.findings_queue_url else [])]
+        checks += [_queue_reachable(settings, aws, url) for url in urls]
     if not (settings.queue_urls and settings.lookup_polling and settings.has_accounts):
         return checks
     every = settings.poll_seconds * settings.safety_net_factor
@@ -74,8 +74,7 @@ def check_queues(settings: Settings, aws: AwsClients | None = None) -> list[Chec
     return checks
 
 
-def _queue_reachable(settings: Settings, aws: AwsClients | None, url: str) -> Check:
-    assert aws is not None
+def _queue_reachable(settings: Settings, aws: AwsClients, url: str) -> Check:
     queue = SqsQueue.parse(url, "queue")
     try:
         found = aws.ambient_client("sqs", queue.region or settings.home_region).get_queue_attributes(
