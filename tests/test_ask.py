@@ -301,3 +301,14 @@ def test_the_digest_shows_asked_answered_and_time_to_answer(ask_bot: BotApp) -> 
     assert "Asking the actor" in plain
     assert "Asked 2, answered 1 (yes, intended 0; not me 1), no answer yet 1" in plain
     assert "Time to answer: median" in plain and "Not asked: 1 robot(s)" in plain
+
+
+def test_a_question_left_unanswered_when_the_alert_closes_is_said_to_be_moot(ask_bot: BotApp) -> None:
+    """Before, a resolved card still said "Asked … by DM; no answer yet", as if an answer were awaited."""
+    alert = _open(ask_bot, "closed-quickly")
+    assert "no answer yet" in _card(ask_bot, alert)
+    ask_bot.services.alerts.process([Record(bpa_record("closed-quickly", event_id="ev-closed-quickly-fix", off=()))])
+    ask_bot.services.outbox.flush()
+    card = _card(ask_bot, alert)
+    assert ask_bot.services.alerts.get(alert.id).status == "resolved"
+    assert "no answer, and none needed now: the alert is resolved" in card and "no answer yet" not in card

@@ -84,7 +84,9 @@ class AskService:
         ask = self.asks.get(alert_id)
         if ask is None:
             return ""
-        return say.card_line(ask, self.requests.for_alert(alert_id), self.timeout)
+        alert = self.alerts.get(alert_id)
+        closed = str(alert.status) if alert is not None and not alert.is_open else ""
+        return say.card_line(ask, self.requests.for_alert(alert_id), self.timeout, closed)
 
     # ---- the job --------------------------------------------------------------------------------
     def run(self) -> None:

@@ -55,8 +55,9 @@ def dm_answered(answer: str, duration: timedelta | None = None) -> str:
     return f":white_check_mark: You said *yes, intended*{until}. A responder will review the exception."
 
 
-def card_line(ask: Ask, request: ExceptionRequest | None, timeout: timedelta) -> str:
-    """The card's line about asking the actor, under its status line."""
+def card_line(ask: Ask, request: ExceptionRequest | None, timeout: timedelta, closed: str = "") -> str:
+    """The card's line about asking the actor, under its status line; `closed`: the alert's status once it
+    closed (an unanswered question is then moot, and the card says so rather than "no answer yet")."""
     if ask.state == "not_asked":
         return f":robot_face: No person to ask: {escape(ask.reason)}."
     if ask.state == UNREACHABLE:
@@ -74,6 +75,9 @@ def card_line(ask: Ask, request: ExceptionRequest | None, timeout: timedelta) ->
         if request.approved_by:
             return line + f" — approved by {user(request.approved_by)}."
         return line + " — *awaiting a responder's approval* (the alert stays open)."
+    if closed:
+        asked = f"Asked {who} by DM {slack_date(ask.asked_at)}" if ask.asked_at else f"{who} was to be asked by DM"
+        return f":speech_balloon: {asked}; no answer, and none needed now: the alert is {escape(closed)}."
     if ask.asked_at is None:
         return f":speech_balloon: Asking {who} by DM…"
     line = f":speech_balloon: Asked {who} by DM {slack_date(ask.asked_at)}; no answer yet"
