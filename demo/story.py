@@ -88,7 +88,14 @@ def tell(demo: Demo) -> int:
     key = demo.deliver_log_file([second_object], bucket=ORG_TRAIL_BUCKET, tag="org00001")
     demo.notify(ORG_TRAIL_BUCKET, key)
     story.say(f"  s3://{ORG_TRAIL_BUCKET}/{key} announced on queue org-trail-files")
-    demo.poll()
+    quiet = {**json.loads(json.dumps(second_object)), "eventID": "data0000-0000-4000-8000-000000000013",
+             "eventName": "GetObject", "readOnly": True}
+    by_topic = demo.deliver_log_file([quiet], bucket=ORG_TRAIL_BUCKET, tag="org00003")
+    demo.announce_by_trail_topic(ORG_TRAIL_BUCKET, by_topic)
+    story.say(f"  s3://{ORG_TRAIL_BUCKET}/{by_topic} announced by the trail's own SNS topic (s3Bucket, s3ObjectKey)")
+    report = demo.poll()
+    read = sum(s.seen for s in report.sources if s.source == "sqs:org-trail-files")
+    story.say(f"  both files read from the queue: {read} records, one of them a change")
     left = demo.sqs.get_queue_attributes(QueueUrl=demo.queue_url, AttributeNames=["ApproximateNumberOfMessages"])
     story.say(f"  messages left on the queue after the poll: {left['Attributes']['ApproximateNumberOfMessages']}")
     replies = demo.slack.replies(hr.ts)

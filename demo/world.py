@@ -188,6 +188,13 @@ class Demo:
                  "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}
         self.sqs.send_message(QueueUrl=queue_url or self.queue_url, MessageBody=json.dumps({"Records": [event]}))
 
+    def announce_by_trail_topic(self, bucket: str, key: str) -> None:
+        """CloudTrail's own SNS notification of a delivered log file, as the topic sends it to a queue."""
+        delivered = {"s3Bucket": bucket, "s3ObjectKey": [key]}
+        envelope = {"Type": "Notification", "TopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:org-trail-delivered",
+                    "Message": json.dumps(delivered)}
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(envelope))
+
     def flags(self, bucket: str) -> str:
 
         try:

@@ -27,6 +27,7 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert "ACL of object 2026/salaries.xlsx grants AllUsers READ" in unwrapped
     # A file announced on SQS is read and its message deleted.
     assert "messages left on the queue after the poll: 0" in out and "2026/bonuses.xlsx" in out
+    assert "announced by the trail's own SNS topic" in out and "both files read from the queue: 2 records" in out
     # A stateless scan worker read the next file; the bot read what it sent (FINDINGS_QUEUE_URL).
     assert "bucketwatch worker: 1 file, 1 record: 1 S3 write and 1 finding sent" in out
     assert "the bot read FINDINGS_QUEUE_URL: the hr-reports thread has 2 replies" in out
